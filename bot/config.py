@@ -1,0 +1,160 @@
+"""Configuration from the environment and `.env`, with the names of docs/contract.md.
+
+Validated once at start; each problem is reported on its own line and secrets are never
+echoed (pydantic's SecretStr keeps them out of reprs and logs).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
+DEFAULT_CURSOR_API_URL = "https://api.cursor.com"
+
+
+def secret_hint(value: str | None) -> str:
+    """At most a 4-character hint of a secret, for operators matching keys."""
+    if not value:
+        return "(none)"
+    return f"…{value[-4:]}" if len(value) >= 12 else "…"
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    database_url: str = Field(default="sqlite:///abacus.db", validation_alias="DATABASE_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL")
+    anthropic_admin_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_ADMIN_KEY")
+    anthropic_api_url: str = Field(default=DEFAULT_ANTHROPIC_API_URL, validation_alias="ANTHROPIC_API_URL")
+    cursor_admin_key: SecretStr | None = Field(default=None, validation_alias="CURSOR_ADMIN_KEY")
+    cursor_api_url: str = Field(default=DEFAULT_CURSOR_API_URL, validation_alias="CURSOR_API_URL")
+    email_domain: str | None = Field(default=None, validation_alias=AliasChoices("ABACUS_EMAIL_DOMAIN", "DOMAIN"))
+    alert_channel: str | None = Field(default=None, validation_alias="ABACUS_ALERT_CHANNEL")
+    admins_raw: str | None = Field(default=None, validation_alias="ABACUS_ADMINS")
+    sync_schedule: str = Field(default="5 * * * *", validation_alias="ABACUS_SYNC_SCHEDULE")
+    log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash(cls, v: str) -> str:
+        v = v.strip()
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("anthropic_api_url", "cursor_api_url")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        v = v.strip()
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("email_domain")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().lower().lstrip("@")
+        if "." not in v or " " in v or "@" in v:
+            raise ValueError("must be a domain like example.com")
+        return v
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc})") from None
+        return v
+
+    @field_validator("alert_channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().lstrip("#")
+        return v
+
+    # Derived views -------------------------------------------------------------
+
+    @property
+    def admins(self) -> list[str]:
+        return [a.lower() if "@" in a else a for a in _split(self.admins_raw)]
+
+    @property
+    def anthropic_keys(self) -> list[str]:
+        return _split(self.anthropic_admin_key.get_secret_value() if self.anthropic_admin_key else None)
+
+    @property
+    def cursor_keys(self) -> list[str]:
+        return _split(self.cursor_admin_key.get_secret_value() if self.cursor_admin_key else None)
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_app_token)
+
+    def require_slack(self) -> None:
+        problems = []
+        bot = self.slack_bot_token.get_secret_value() if self.slack_bot_token else ""
+        app = self.slack_app_token.get_secret_value() if self.slack_app_token else ""
+        if not bot:
+            problems.append("SLACK_BOT_TOKEN is not set (the xoxb- bot token)")
+        elif not bot.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if not app:
+            problems.append("SLACK_APP_TOKEN is not set (the xapp- app-level token with connections:write)")
+        elif not app.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    def describe(self) -> dict[str, str]:
+        """Non-secret summary for logs and the App Home."""
+        from storage.db import redact_url
+
+        return {
+            "database": redact_url(self.database_url),
+            "anthropic": f"{len(self.anthropic_keys)} organisation(s)" if self.anthropic_keys else "off",
+            "cursor": f"{len(self.cursor_keys)} team(s)" if self.cursor_keys else "off",
+            "email_domain": self.email_domain or "(not set)",
+            "alert_channel": self.alert_channel or "(not set: alerts only stored)",
+            "sync_schedule": self.sync_schedule,
+        }
+
+
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL", "slack_bot_token": "SLACK_BOT_TOKEN", "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL", "anthropic_admin_key": "ANTHROPIC_ADMIN_KEY",
+    "anthropic_api_url": "ANTHROPIC_API_URL", "cursor_admin_key": "CURSOR_ADMIN_KEY",
+    "cursor_api_url": "CURSOR_API_URL", "email_domain": "ABACUS_EMAIL_DOMAIN", "alert_channel": "ABACUS_ALERT_CHANNEL",
+    "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
+}
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate; a ConfigError carries one line per problem, without values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = err.get("loc") or ("?",)
+            name = _ENV_NAMES.get(str(loc[0]), str(loc[0]).upper())
+            msg = err.get("msg", "invalid").removeprefix("Value error, ")
+            lines.append(f"{name}: {msg}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,21 @@
+"""Errors the user can act on. Their text is shown as is: one line, no secrets."""
+
+
+class AbacusError(Exception):
+    """Base of errors with a message fit for a person."""
+
+
+class InputError(AbacusError):
+    """Bad input or usage: nothing was written (CLI exit 2)."""
+
+
+class RuntimeFailure(AbacusError):
+    """The run failed for an outside reason: vendor down, DB down (CLI exit 1)."""
+
+
+class ConfigError(RuntimeFailure):
+    """The configuration cannot work."""
+
+
+class PermissionDenied(AbacusError):
+    """The person may not do this."""

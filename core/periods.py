@@ -1,0 +1,96 @@
+"""Date ranges: UTC calendar days, both ends inclusive."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+
+class PeriodError(ValueError):
+    """A period the user typed that we cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    start: date
+    end: date  # inclusive
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise PeriodError(f"the range ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> DateRange:
+        """The range of the same length just before this one (for Δ vs previous period)."""
+        return DateRange(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def __iter__(self):
+        d = self.start
+        while d <= self.end:
+            yield d
+            d += timedelta(days=1)
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise PeriodError(f"not a date (want YYYY-MM-DD): {text[:40]!r}") from None
+
+
+def last_n_days(n: int, today: date | None = None) -> DateRange:
+    """`--days N`: the N days ending today."""
+    if n < 1 or n > 3660:
+        raise PeriodError("--days must be between 1 and 3660")
+    end = today or utc_today()
+    return DateRange(end - timedelta(days=n - 1), end)
+
+
+def from_args(from_: str | None, to: str | None, days: int | None, *, default_days: int = 30,
+              today: date | None = None) -> DateRange:
+    """The CLI's `--from/--to | --days` into a range (default: the last `default_days`)."""
+    today = today or utc_today()
+    if days is not None and (from_ or to):
+        raise PeriodError("use either --from/--to or --days, not both")
+    if days is not None:
+        return last_n_days(days, today)
+    if from_ or to:
+        start = parse_day(from_) if from_ else None
+        end = parse_day(to) if to else today
+        if start is None:
+            start = end - timedelta(days=default_days - 1)
+        return DateRange(start, end)
+    return last_n_days(default_days, today)
+
+
+_PERIOD = re.compile(r"^(\d{1,4})([dwmy])$")
+_UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_period(text: str | None, *, default: str = "30d", today: date | None = None) -> DateRange:
+    """Slack PERIOD: `7d`, `30d`, `90d`, `1y`, `YYYY-MM-DD..YYYY-MM-DD`."""
+    today = today or utc_today()
+    token = (text or default).strip().lower()
+    if ".." in token:
+        left, _, right = token.partition("..")
+        return DateRange(parse_day(left), parse_day(right))
+    m = _PERIOD.match(token)
+    if not m:
+        raise PeriodError(f"not a period: {text[:40]!r} (try 7d, 30d, 90d, 1y or 2026-01-01..2026-01-31)")
+    return last_n_days(int(m.group(1)) * _UNIT_DAYS[m.group(2)], today)
+
+
+def is_period(token: str) -> bool:
+    t = token.strip().lower()
+    return bool(_PERIOD.match(t)) or (".." in t and len(t) == 22)

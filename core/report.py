@@ -1,0 +1,145 @@
+"""Aggregated usage reports: the shapes and their renderings (json, csv, table)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.periods import DateRange
+from core.usage import nanos_to_usd
+
+
+class Dimension(StrEnum):
+    USER = "user"
+    MODEL = "model"
+    TOOL = "tool"
+    DAY = "day"
+    GROUP = "group"
+
+
+NO_GROUP = "(no group)"
+NUMERIC_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "total_tokens",
+                  "cost_usd", "requests", "active_days")
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Exact sums: integer tokens and nano-dollars."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_nanos: int = 0
+    requests: int = 0
+    active_days: int = 0
+    estimated_cost_nanos: int = 0
+    unpriced_records: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    @property
+    def cost_usd(self) -> float:
+        return nanos_to_usd(self.cost_nanos)
+
+    def as_contract(self) -> dict:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": self.cost_usd,
+            "requests": self.requests,
+            "active_days": self.active_days,
+        }
+
+
+@dataclass(slots=True)
+class ReportRow:
+    key: str
+    totals: UsageTotals
+
+
+@dataclass(slots=True)
+class Report:
+    period: DateRange
+    by: Dimension
+    rows: list[ReportRow]
+    totals: UsageTotals
+    source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_contract(self) -> dict:
+        return {
+            "from": self.period.start.isoformat(),
+            "to": self.period.end.isoformat(),
+            "by": self.by.value,
+            "rows": [{"key": r.key, **r.totals.as_contract()} for r in self.rows],
+            "totals": self.totals.as_contract(),
+        }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.as_contract(), indent=2)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Neutralise spreadsheet formula injection (OWASP): text cells that a spreadsheet
+    would evaluate get a leading apostrophe. Numbers pass through untouched."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(report: Report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([report.by.value, *NUMERIC_FIELDS])
+    for row in report.rows:
+        c = row.totals.as_contract()
+        writer.writerow([spreadsheet_safe(row.key), *(c[f] for f in NUMERIC_FIELDS)])
+    c = report.totals.as_contract()
+    writer.writerow(["TOTAL", *(c[f] for f in NUMERIC_FIELDS)])
+    return buf.getvalue()
+
+
+def human_tokens(n: int) -> str:
+    for unit, size in (("B", 1_000_000_000), ("M", 1_000_000), ("k", 1_000)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def to_table(report: Report) -> str:
+    header = [report.by.value, "cost_usd", "total_tokens", "input", "output", "cache_write", "cache_read",
+              "requests", "days"]
+
+    def cells(key: str, t: UsageTotals) -> list[str]:
+        return [key, f"${t.cost_usd:,.2f}", human_tokens(t.total_tokens), human_tokens(t.input_tokens),
+                human_tokens(t.output_tokens), human_tokens(t.cache_write_tokens),
+                human_tokens(t.cache_read_tokens), f"{t.requests:,}", str(t.active_days)]
+
+    body = [cells(r.key, r.totals) for r in report.rows]
+    footer = cells("TOTAL", report.totals)
+    widths = [max(len(row[i]) for row in [header, *body, footer]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    out = [f"Usage {report.period.start}..{report.period.end} by {report.by.value}"
+           + (f" ({report.source})" if report.source else ""), line(header), line(["-" * w for w in widths])]
+    out += [line(r) for r in body]
+    out += [line(["-" * w for w in widths]), line(footer)]
+    if not report.rows:
+        out.append("(no usage in this period)")
+    out += [f"note: {n}" for n in report.notes]
+    return "\n".join(out)

@@ -1,0 +1,148 @@
+"""Engine, sessions and migrations for SQLite (embedded default) and Postgres (psycopg 3)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlmodel import Session, create_engine
+
+from core.errors import ConfigError, RuntimeFailure
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number: every replica takes the same lock around migrations.
+_MIGRATION_LOCK_ID = 0x0AB4C05
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgres://`, `postgresql://` and `postgresql+psycopg://`; drive Postgres with psycopg 3."""
+    url = url.strip()
+    if not url:
+        raise ConfigError("DATABASE_URL is empty")
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "pgsql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL must still not leak
+        return "<unparsable DATABASE_URL>"
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.close()
+
+
+def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+    """Build an engine; raises ConfigError with one clear line when the URL cannot work."""
+    url_text = normalise_url(database_url)
+    try:
+        url = make_url(url_text)
+    except ArgumentError:
+        raise ConfigError(f"DATABASE_URL is not a database URL: {redact_url(url_text)!r} "
+                          "(want sqlite:///path.db or postgresql://user@host/db)") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = url.database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise ConfigError(f"SQLite directory does not exist: {parent}")
+            target = Path(path)
+            if (target.exists() and not os.access(target, os.W_OK)) or not os.access(parent, os.W_OK):
+                raise ConfigError(f"SQLite database is not writable: {path}")
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        if url.get_driver_name() != "psycopg":
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                             connect_args={"connect_timeout": 10, "application_name": "abacus"})
+    raise ConfigError(f"unsupported database {backend!r} in DATABASE_URL: use sqlite:/// or postgresql://")
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail fast with one line if the database cannot be reached or written."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as exc:
+        raise RuntimeFailure(f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    msg = str(orig).strip().splitlines()
+    return msg[0] if msg else type(orig).__name__
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", str(engine.url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> str | None:
+    """Apply all migrations (idempotent; safe with several replicas on one Postgres)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    check_connection(engine)
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            if is_postgres(engine):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

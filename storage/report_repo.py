@@ -1,0 +1,70 @@
+"""Aggregations over the daily rollup: exact integer sums, one query per report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from core.periods import DateRange
+from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
+
+_SUMS = ("SUM(d.input_tokens), SUM(d.output_tokens), SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), "
+         "SUM(d.cost_nanos), SUM(d.requests), COUNT(DISTINCT d.day), SUM(d.estimated_cost_nanos), "
+         "SUM(d.unpriced_records)")
+
+_KEY_EXPR = {
+    Dimension.USER: "d.person",
+    Dimension.MODEL: "d.model",
+    Dimension.TOOL: "d.source",
+    Dimension.DAY: "d.day",
+    Dimension.GROUP: f"COALESCE(g.name, '{NO_GROUP}')",
+}
+
+
+def _totals(row) -> UsageTotals:
+    vals = [int(v or 0) for v in row]
+    return UsageTotals(input_tokens=vals[0], output_tokens=vals[1], cache_write_tokens=vals[2],
+                       cache_read_tokens=vals[3], cost_nanos=vals[4], requests=vals[5], active_days=vals[6],
+                       estimated_cost_nanos=vals[7], unpriced_records=vals[8])
+
+
+def _where(period: DateRange, source: str | None, person: str | None = None) -> tuple[str, dict]:
+    clauses = ["d.day >= :start", "d.day <= :end"]
+    params: dict = {"start": period.start, "end": period.end}
+    if source:
+        clauses.append("d.source = :source")
+        params["source"] = source
+    if person:
+        clauses.append("d.person = :person")
+        params["person"] = person
+    return " AND ".join(clauses), params
+
+
+def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
+                 person: str | None = None) -> Report:
+    """Usage in `period` grouped by `by`, largest cost first (by day: chronological)."""
+    where, params = _where(period, source, person)
+    key = _KEY_EXPR[by]
+    join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
+            if by is Dimension.GROUP else "")
+    conn = session.connection()
+    rows = conn.execute(text(f"SELECT {key} AS k, {_SUMS} FROM usage_daily d {join} WHERE {where} GROUP BY {key}"),
+                        params).all()
+    report_rows = [ReportRow(key=_key_text(r[0]), totals=_totals(r[1:])) for r in rows]
+    if by is Dimension.DAY:
+        report_rows.sort(key=lambda r: r.key)
+    else:
+        report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
+    total_row = conn.execute(text(f"SELECT {_SUMS} FROM usage_daily d WHERE {where}"), params).one()
+    totals = _totals(total_row)
+    notes = []
+    if totals.unpriced_records:
+        notes.append(f"{totals.unpriced_records} record(s) use a model with no known price; "
+                     "their cost is not estimated")
+    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes)
+
+
+def _key_text(value) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)

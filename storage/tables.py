@@ -1,0 +1,348 @@
+"""SQLModel tables. One family per entity; schema changes go through Alembic (storage/migrations).
+
+Money columns are integer nano-dollars (`*_nanos`), token columns BIGINT: sums are exact on
+SQLite and Postgres alike. Timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _big(default: int = 0, **kw) -> int:
+    return Field(default=default, sa_column=Column(BigInteger, nullable=False, default=default, **kw))
+
+
+class UsageEvent(SQLModel, table=True):
+    """One normalised vendor record (see core.usage.UsageRecord)."""
+
+    __tablename__ = "usage_event"
+    __table_args__ = (
+        UniqueConstraint("source", "natural_key", name="uq_usage_event_natural"),
+        Index("ix_usage_event_day_source", "day", "source"),
+        Index("ix_usage_event_api_key", "source", "api_key"),
+        Index("ix_usage_event_person_day", "person", "day"),
+    )
+
+    # BIGINT on Postgres; INTEGER on SQLite, where only that type is the rowid alias.
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    source: str = Field(max_length=32)
+    feed: str = Field(max_length=32)
+    natural_key: str = Field(max_length=64)
+    ts: datetime
+    day: date
+    person: str = Field(max_length=320)
+    api_key: str | None = Field(default=None, max_length=255)
+    org: str | None = Field(default=None, max_length=255)
+    raw_model: str = Field(max_length=255)
+    model: str = Field(max_length=255)
+    input_tokens: int = _big()
+    cache_write_5m_tokens: int = _big()
+    cache_write_1h_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    output_tokens: int = _big()
+    cost_nanos: int = _big()
+    cost_basis: str = Field(default="vendor", max_length=16)
+    estimated_cost_nanos: int = _big()
+    requests: int = Field(default=0)
+    kind: str | None = Field(default=None, max_length=64)
+    max_mode: bool | None = None
+    import_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+
+
+class UsageDaily(SQLModel, table=True):
+    """Pre-aggregated usage per day × source × person × model, maintained in the same
+    transaction as usage_event; reports read only this table."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "source", "person", "model", name="uq_usage_daily"),
+        Index("ix_usage_daily_person", "person", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    source: str = Field(max_length=32)
+    person: str = Field(max_length=320)
+    model: str = Field(max_length=255)
+    input_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    output_tokens: int = _big()
+    cost_nanos: int = _big()
+    estimated_cost_nanos: int = _big()
+    unpriced_records: int = Field(default=0)
+    requests: int = _big()
+    records: int = _big()
+
+
+class PersonActivity(SQLModel, table=True):
+    """Productivity figures per person × day × source (Claude Code analytics, Cursor daily usage)."""
+
+    __tablename__ = "person_activity"
+    __table_args__ = (UniqueConstraint("source", "day", "person", "natural_key", name="uq_person_activity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    day: date = Field(index=True)
+    person: str = Field(max_length=320, index=True)
+    natural_key: str = Field(default="", max_length=64)
+    org: str | None = Field(default=None, max_length=255)
+    is_active: bool = True
+    sessions: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+    accepted_lines_added: int = 0
+    accepted_lines_removed: int = 0
+    commits: int = 0
+    pull_requests: int = 0
+    edits_accepted: int = 0
+    edits_rejected: int = 0
+    tabs_shown: int = 0
+    tabs_accepted: int = 0
+    chat_requests: int = 0
+    composer_requests: int = 0
+    agent_requests: int = 0
+    cmdk_usages: int = 0
+    bugbot_usages: int = 0
+    included_requests: int = 0
+    usage_based_requests: int = 0
+    api_key_requests: int = 0
+    most_used_model: str | None = Field(default=None, max_length=255)
+    client_version: str | None = Field(default=None, max_length=64)
+    terminal_type: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, sa_column=Column(Text))  # JSON: open maps like tool_actions
+
+
+class BillingGroup(SQLModel, table=True):
+    __tablename__ = "billing_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    source: str = Field(default="manual", max_length=32)  # manual | cursor | hibob
+    external_id: str | None = Field(default=None, max_length=255)
+    budget_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    cycle_start: date | None = None
+    cycle_end: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str | None = Field(default=None, max_length=255)
+    slack_user_id: str | None = Field(default=None, max_length=32, index=True)
+    role: str = Field(default="member", max_length=16)  # member | viewer | admin
+    group_id: int | None = Field(default=None, foreign_key="billing_group.id")
+    cursor_user_id: str | None = Field(default=None, max_length=64)
+    anthropic_user_id: str | None = Field(default=None, max_length=64)
+    has_cursor_seat: bool = False
+    has_claude_seat: bool = False
+    is_removed: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """A vendor API key and who owns it (how it was mapped, by whom, when)."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_api_key_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=255)  # vendor id, or the key name where the vendor gives only a name
+    name: str | None = Field(default=None, max_length=255, index=True)
+    org: str | None = Field(default=None, max_length=255)
+    workspace_id: str | None = Field(default=None, max_length=255)
+    creator_id: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    mapped_how: str | None = Field(default=None, max_length=16)  # pattern | vendor | manual
+    mapped_by: str | None = Field(default=None, max_length=320)
+    mapped_at: datetime | None = None
+    status: str | None = Field(default=None, max_length=32)
+    first_seen: datetime = Field(default_factory=utcnow)
+
+
+class SyncState(SQLModel, table=True):
+    """Watermark per source × organisation × stream: where the next incremental sync starts."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("source", "org", "stream", name="uq_sync_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    org: str = Field(max_length=255)  # a non-secret label of the organisation/team
+    stream: str = Field(max_length=64)
+    watermark: str | None = Field(default=None, max_length=64)  # ISO timestamp/day, or a paging cursor
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32, index=True)
+    org: str | None = Field(default=None, max_length=255)
+    stream: str | None = Field(default=None, max_length=64)
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: str = Field(default="running", max_length=16)  # running | ok | failed
+    records_read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    trigger: str = Field(default="cli", max_length=32)  # cli | schedule | slack
+
+
+class ImportBatch(SQLModel, table=True):
+    __tablename__ = "import_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = Field(max_length=255)
+    sha256: str = Field(max_length=64, index=True)
+    format: str = Field(max_length=32)
+    rows_read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=320)
+
+
+class Setting(SQLModel, table=True):
+    __tablename__ = "setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    updated_by: str | None = Field(default=None, max_length=320)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=255, index=True)
+    kind: str = Field(max_length=32)
+    user_email: str | None = Field(default=None, max_length=320)
+    severity: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)  # open | alerted | acknowledged | resolved
+    value: float = 0.0
+    threshold: float = 0.0
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    data_at: datetime  # when the data first showed the problem (MTTD is measured from here)
+    opened_at: datetime = Field(default_factory=utcnow)
+    alerted_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=320)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=320)
+    last_seen_day: date | None = None
+    clear_streak: int = 0  # consecutive detection days without the anomaly (no flapping)
+    slack_channel: str | None = Field(default=None, max_length=32)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    version: int = 0
+
+
+class IncidentEvent(SQLModel, table=True):
+    """Audit trail: every incident transition, written in the same transaction."""
+
+    __tablename__ = "incident_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    actor: str | None = Field(default=None, max_length=320)
+    via: str = Field(default="system", max_length=32)  # system | slack | cli
+    at: datetime = Field(default_factory=utcnow)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Anomaly(SQLModel, table=True):
+    __tablename__ = "anomaly"
+    __table_args__ = (UniqueConstraint("kind", "subject", "day", name="uq_anomaly"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=320)  # user email or "team"
+    user_email: str | None = Field(default=None, max_length=320)
+    day: date = Field(index=True)
+    severity: str = Field(max_length=16)
+    value: float
+    threshold: float
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    detected_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertOutbox(SQLModel, table=True):
+    """Alerts to post, written with the incident change; a sender delivers and retries them."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (UniqueConstraint("dedup_key", name="uq_alert_outbox_dedup"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=255)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    kind: str = Field(max_length=32)  # opened | escalated | resolved | digest
+    channel: str | None = Field(default=None, max_length=32)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    slack_ts: str | None = Field(default=None, max_length=32)
+
+
+class VendorCost(SQLModel, table=True):
+    """The vendor's own billed cost per day and line item (Anthropic cost_report), kept
+    beside our figures for reconciliation."""
+
+    __tablename__ = "vendor_cost"
+    __table_args__ = (UniqueConstraint("source", "natural_key", name="uq_vendor_cost"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    natural_key: str = Field(max_length=64)
+    org: str | None = Field(default=None, max_length=255)
+    day: date = Field(index=True)
+    description: str | None = Field(default=None, max_length=255)
+    model: str | None = Field(default=None, max_length=255)
+    workspace_id: str | None = Field(default=None, max_length=255)
+    cost_type: str | None = Field(default=None, max_length=32)
+    token_type: str | None = Field(default=None, max_length=64)
+    cost_nanos: int = _big()
+
+
+class SpendSnapshot(SQLModel, table=True):
+    """Cursor /teams/spend for the current cycle, snapshotted (the API has no history)."""
+
+    __tablename__ = "spend_snapshot"
+    __table_args__ = (UniqueConstraint("source", "org", "cycle_start", "email", name="uq_spend_snapshot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    org: str = Field(max_length=255)
+    cycle_start: date
+    email: str = Field(max_length=320)
+    on_demand_nanos: int = _big()
+    overall_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    fast_premium_requests: int | None = None
+    limit_dollars: float | None = None
+    taken_at: datetime = Field(default_factory=utcnow)
