@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
@@ -108,7 +108,7 @@ class UsageRecord:
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
             raise ValueError("UsageRecord.ts must be timezone-aware (UTC)")
-        self.ts = self.ts.astimezone(timezone.utc)
+        self.ts = self.ts.astimezone(UTC)
 
     @property
     def day(self) -> date:

@@ -1,0 +1,80 @@
+"""The `abacus` command line.
+
+Exit codes (docs/contract.md): 0 done; 1 failed at run time with a one-line reason;
+2 bad input or usage, nothing written. Results go to stdout, progress to stderr.
+Each subcommand lives in its own module with `register(subparsers)`; the parser calls
+`args.handler(args)`, which returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sqlalchemy.exc import DBAPIError
+
+from core.errors import AbacusError, ConfigError, InputError, PermissionDenied, RuntimeFailure
+
+SUBCOMMAND_MODULES = ("run", "sync", "importing", "detect", "report", "mapping", "demo", "database")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors: exit 2, one line
+        self.print_usage(sys.stderr)
+        print(f"abacus: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = _Parser(prog="abacus", description="What your AI coding tools cost, who drives it, and when "
+                                                "something is off.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"bot.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bot.cli.{name}":
+                continue  # subcommand not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as exc:
+        _fail(exc)
+        return 2
+    except (ConfigError, RuntimeFailure, PermissionDenied) as exc:
+        _fail(exc)
+        return 1
+    except AbacusError as exc:
+        _fail(exc)
+        return 1
+    except DBAPIError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        print(f"abacus: database error: {str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("abacus: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(exc: Exception) -> None:
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        print(f"abacus: {line}", file=sys.stderr)
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`abacus map KEY EMAIL` and `abacus unmapped`."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+from core.errors import InputError
+from core.identity import normalise_email
+from core.report import human_tokens
+from core.usage import nanos_to_usd
+
+
+def register(sub) -> None:
+    p = sub.add_parser("map", help="map an API key to a person (retroactive)",
+                       description="Map a Claude Code API key (its id or name) to a person's email. "
+                                   "Usage already stored under the key is re-attributed.")
+    p.add_argument("key", metavar="API_KEY_ID_OR_NAME")
+    p.add_argument("email", metavar="EMAIL")
+    p.set_defaults(handler=run_map)
+    u = sub.add_parser("unmapped", help="keys with usage but no owner")
+    u.add_argument("--format", choices=["table", "json"], default="table")
+    u.set_defaults(handler=run_unmapped)
+
+
+def run_map(args) -> int:
+    try:
+        email = normalise_email(args.email)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    ref = args.key.strip()
+    if not ref or len(ref) > 255 or any(ord(c) < 32 for c in ref):
+        raise InputError("the key must be a key id (apikey_…) or a key name")
+    from bot.wiring import open_context
+    from storage.db import session_scope
+    from storage.people_repo import map_key
+
+    ctx = open_context()
+    try:
+        with session_scope(ctx.engine) as session:
+            key, changed = map_key(session=session, ref=ref, email=email, by=f"cli:{getpass.getuser()}")
+    except LookupError:
+        raise InputError(f"no key {ref!r} is known and no usage was seen under it; check `abacus unmapped`") from None
+    label = key.name or key.external_id
+    print(f"mapped {label} -> {email}; {changed} stored record(s) re-attributed")
+    return 0
+
+
+def run_unmapped(args) -> int:
+    import json
+
+    from bot.wiring import open_context
+    from storage.db import session_scope
+    from storage.people_repo import unmapped_keys
+
+    ctx = open_context()
+    with session_scope(ctx.engine) as session:
+        keys = unmapped_keys(session=session)
+    if args.format == "json":
+        json.dump([{"source": k.source, "key": k.key, "name": k.name, "records": k.records,
+                    "cost_usd": nanos_to_usd(k.cost_nanos), "total_tokens": k.total_tokens,
+                    "first_day": k.first_day.isoformat(), "last_day": k.last_day.isoformat()} for k in keys],
+                  sys.stdout, indent=2)
+        print()
+        return 0
+    if not keys:
+        print("every key with usage is mapped to a person")
+        return 0
+    print(f"{'source':<12} {'key':<40} {'cost':>10} {'tokens':>8} {'records':>8}  seen")
+    for k in keys:
+        label = k.key if not k.name or k.name == k.key else f"{k.name} ({k.key})"
+        print(f"{k.source:<12} {label[:40]:<40} {'$' + format(nanos_to_usd(k.cost_nanos), ',.2f'):>10} "
+              f"{human_tokens(k.total_tokens):>8} {k.records:>8}  {k.first_day}..{k.last_day}")
+    print("\nmap one with: abacus map <key> <email>")
+    return 0

@@ -1,0 +1,42 @@
+"""`abacus report`: aggregated usage as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.cli.common import add_range_args, range_from
+from core.errors import InputError
+from core.report import Dimension, to_csv, to_json, to_table
+from core.usage import Source
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="aggregated usage", description="Aggregated usage for a date range "
+                       "(UTC days, both ends inclusive; default: the last 30 days).")
+    add_range_args(p)
+    p.add_argument("--by", choices=[d.value for d in Dimension], default="user")
+    p.add_argument("--source", help="claude_code (alias claude, anthropic) or cursor; default both")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    period = range_from(args)
+    source = None
+    if args.source and args.source.lower() not in ("all", "both"):
+        try:
+            source = Source.parse(args.source).value
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    from bot.wiring import open_context
+    from storage.db import session_scope
+    from storage.report_repo import usage_report
+
+    ctx = open_context()
+    with session_scope(ctx.engine) as session:
+        report = usage_report(session=session, period=period, by=Dimension(args.by), source=source)
+    render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
+    sys.stdout.write(render(report))
+    if not render(report).endswith("\n"):
+        sys.stdout.write("\n")
+    return 0
