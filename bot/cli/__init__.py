@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"abacus: database error: {str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__}",
               file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `abacus report | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("abacus: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,77 @@
+"""`abacus demo`: an offline synthetic team in the configured database, then a summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.periods import DateRange, utc_today
+from core.report import Dimension, human_tokens
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="offline demo on synthetic data",
+                       description="Write a deterministic synthetic team (both tools, planted anomalies) into "
+                                   "the configured database and print a summary. Needs no network and no tokens.")
+    p.add_argument("--out", default="./abacus-demo", help="folder for the rendered charts (default ./abacus-demo)")
+    p.add_argument("--people", type=int, default=48, help="team size (default 48)")
+    p.add_argument("--days", type=int, default=90, help="days of history ending today (default 90)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from core.errors import InputError
+
+    if not 5 <= args.people <= 5000 or not 7 <= args.days <= 730:
+        raise InputError("--people must be 5..5000 and --days 7..730")
+    from bot.demo_service import seed_demo
+    from bot.wiring import open_context
+    from storage.db import redact_url, session_scope
+    from storage.report_repo import usage_report
+
+    ctx = open_context()
+    domain = ctx.settings.email_domain or "example.com"
+    end = utc_today()
+    print(f"abacus demo: writing a synthetic team into {redact_url(str(ctx.engine.url))} …", file=sys.stderr)
+    seeded = seed_demo(ctx.engine, people=args.people, days=args.days, end=end, seed=args.seed, domain=domain)
+    period = DateRange(seeded.team.start, end)
+    with session_scope(ctx.engine) as session:
+        by_tool = usage_report(session=session, period=period, by=Dimension.TOOL)
+        by_user = usage_report(session=session, period=period, by=Dimension.USER)
+        by_model = usage_report(session=session, period=period, by=Dimension.MODEL)
+    out = Path(args.out)
+    charts = _render_charts(ctx.engine, out, period)
+
+    t = by_tool.totals
+    print(f"Abacus demo — {len(seeded.team.people)} people, {period.start}..{period.end} ({period.days} days)")
+    print(f"  records: {seeded.result.received:,} generated, {seeded.result.inserted:,} new, "
+          f"{seeded.result.duplicates:,} already present")
+    print(f"  spend:   ${t.cost_usd:,.2f} over {human_tokens(t.total_tokens)} tokens")
+    for row in by_tool.rows:
+        print(f"    {row.key:<12} ${row.totals.cost_usd:>12,.2f}  {human_tokens(row.totals.total_tokens):>8} tokens")
+    print("  top spenders:")
+    for row in by_user.rows[:5]:
+        print(f"    {row.key:<40} ${row.totals.cost_usd:>10,.2f}")
+    print("  top models:")
+    for row in by_model.rows[:5]:
+        print(f"    {row.key:<40} ${row.totals.cost_usd:>10,.2f}")
+    print("  planted anomalies:")
+    for a in seeded.team.anomalies:
+        print(f"    {a.kind:<16} {a.day}  {a.description}")
+    if seeded.detection_summary:
+        print(f"  detection: {seeded.detection_summary}")
+    if charts:
+        print(f"  charts:  {len(charts)} PNG files in {out}/")
+    print("  unmapped keys: " + ", ".join(seeded.team.unmapped_keys) + "  (see `abacus unmapped`)")
+    print("next: `abacus report --by user`, or set SLACK_BOT_TOKEN/SLACK_APP_TOKEN and run `abacus run`")
+    return 0
+
+
+def _render_charts(engine, out: Path, period: DateRange) -> list[Path]:
+    """Every chart the bot can draw, rendered from the demo data (when the charts package is present)."""
+    try:
+        from bot.demo_service import render_demo_charts
+    except ImportError:
+        return []
+    return render_demo_charts(engine, out, period)
