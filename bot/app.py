@@ -1,0 +1,226 @@
+"""`abacus run`: the composition root of the running bot.
+
+settings → engine (migrated) → WebClient (SLACK_API_URL, retry on connection errors and 429s)
+→ token check → services → Bolt App + listeners → scheduler (sync + detection on
+ABACUS_SYNC_SCHEDULE, one replica at a time) → Socket Mode. SIGTERM/SIGINT: stop accepting
+envelopes, finish in-flight work, stop the scheduler, exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.error import BoltError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings
+from bot.listeners import register_all
+from bot.services.admin import SyncOutcome, SyncRunner
+from bot.services.container import Services, build_services
+from bot.wiring import Context, open_context
+from core.errors import ConfigError, RuntimeFailure
+from storage.job_lock import try_job_lock
+
+log = logging.getLogger("bot.app")
+
+SYNC_JOB_ID = "sync_and_detect"
+SYNC_LOCK = "sync"
+SLACK_TIMEOUT = 30  # seconds per Web API call
+
+
+def make_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT,
+                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                     RateLimitErrorRetryHandler(max_retry_count=3)])
+
+
+def verify_bot_token(client: WebClient, api_url: str) -> dict:
+    """`auth.test`, turned into one clean line on failure (the token itself is never shown)."""
+    try:
+        return client.auth_test().data
+    except SlackApiError as exc:
+        raise ConfigError(f"SLACK_BOT_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
+                          ) from None
+    except (SlackClientError, OSError) as exc:
+        raise RuntimeFailure(f"cannot reach the Slack API at {api_url}: {type(exc).__name__}") from None
+
+
+# --- scheduled and on-demand sync ------------------------------------------------------------------
+
+def _find_sync() -> Callable | None:
+    """The vendor sync, when this build has it (it lands separately; import lazily)."""
+    try:
+        from bot import sync_service  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return getattr(sync_service, "run_scheduled_sync", None)
+
+
+def _find_detection() -> Callable | None:
+    try:
+        from bot.detect_service import run_detection  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return run_detection
+
+
+def make_sync_runner(ctx: Context) -> SyncRunner | None:
+    sync = _find_sync()
+    if sync is None:
+        return None
+
+    def run(start: date | None, end: date | None, trigger: str) -> SyncOutcome:
+        with try_job_lock(ctx.engine, SYNC_LOCK) as held:
+            if not held:
+                raise RuntimeFailure("a sync is already running; try again in a few minutes")
+            result = sync(ctx, start=start, end=end, trigger=trigger)
+        ok = bool(getattr(result, "ok", True))
+        lines = list(getattr(result, "lines", None) or [str(result)])
+        return SyncOutcome(ok=ok, lines=lines)
+
+    return run
+
+
+def scheduled_job(ctx: Context, sync_runner: SyncRunner | None) -> None:
+    """Sync, then detection. Thin: both live elsewhere. Never raises (the scheduler would log
+    a traceback); failures are logged in one line."""
+    try:
+        if sync_runner is None:
+            log.info("scheduled sync: sync not configured")
+        else:
+            outcome = sync_runner(None, None, "schedule")
+            log.info("scheduled sync: %s", "; ".join(outcome.lines)[:500])
+        detect = _find_detection()
+        if detect is not None:
+            with try_job_lock(ctx.engine, "detect") as held:
+                if held:
+                    detect(ctx.engine, as_of=datetime.now(UTC).date(), alert=True)
+    except RuntimeFailure as exc:
+        log.warning("scheduled job skipped: %s", exc)
+    except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
+        log.exception("scheduled job failed")
+
+
+# --- the running bot -------------------------------------------------------------------------------
+
+@dataclass
+class Bot:
+    ctx: Context
+    client: WebClient
+    app: App
+    services: Services
+    scheduler: BackgroundScheduler
+    listener_executor: ThreadPoolExecutor
+    identity: dict
+
+    def next_sync(self) -> datetime | None:
+        job = self.scheduler.get_job(SYNC_JOB_ID)
+        return getattr(job, "next_run_time", None) if job else None
+
+
+def build_bot(settings: Settings) -> Bot:
+    settings.require_slack()
+    ctx = open_context(settings=settings)
+    client = make_client(settings)
+    identity = verify_bot_token(client, settings.slack_api_url)
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
+                                                                "misfire_grace_time": 600})
+    sync_runner = make_sync_runner(ctx)
+    scheduler.add_job(scheduled_job, CronTrigger.from_crontab(settings.sync_schedule, timezone=UTC),
+                      id=SYNC_JOB_ID, name="sync + detection", args=(ctx, sync_runner))
+
+    def next_sync() -> datetime | None:
+        job = scheduler.get_job(SYNC_JOB_ID)
+        return getattr(job, "next_run_time", None) if job else None
+
+    sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
+    describe = {k: v for k, v in settings.describe().items() if k != "database"}
+    services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
+                              next_sync=next_sync, sources=sources, describe=describe)
+    listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
+    try:
+        app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,
+                  logger=logging.getLogger("slack_bolt.App"))
+    except BoltError:
+        raise ConfigError("SLACK_BOT_TOKEN was rejected by Slack (auth.test failed)") from None
+    register_all(app, services)
+    return Bot(ctx=ctx, client=client, app=app, services=services, scheduler=scheduler,
+               listener_executor=listener_executor, identity=identity)
+
+
+class _DropClientTokenNotice(logging.Filter):
+    """Bolt warns that `token` is unused when SLACK_BOT_TOKEN is set and a client is given: that
+    is exactly our set-up, so the notice is noise at start-up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _configure_logging(settings: Settings, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenNotice())
+    for noisy in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3", "matplotlib", "PIL", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop`); returns the exit code."""
+    _configure_logging(settings, verbose)
+    bot = build_bot(settings)
+    stop = stop or threading.Event()
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    handler = SocketModeHandler(bot.app, app_token, ping_interval=10, concurrency=16)
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        handler.close()
+        raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
+                          ) from None
+    except (SlackClientError, OSError) as exc:
+        handler.close()
+        raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    bot.scheduler.start()
+    name = bot.identity.get("user") or "abacus"
+    log.info("connected to Slack as @%s (%s); next sync %s", name, bot.identity.get("team", "?"),
+             bot.next_sync() or "not scheduled")
+    print(f"abacus: running as @{name}; Ctrl-C or SIGTERM to stop", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
+        handler.close()  # no new envelopes; waits for the ones being dispatched
+        bot.listener_executor.shutdown(wait=True)
+        bot.services.shutdown(wait=True)
+        bot.scheduler.shutdown(wait=True)
+        bot.ctx.engine.dispose()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    print("abacus: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+__all__ = ["Bot", "Engine", "build_bot", "make_client", "run", "scheduled_job"]

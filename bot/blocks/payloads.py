@@ -1,0 +1,89 @@
+"""Small typed payloads carried in button values and modal `private_metadata`.
+
+Encoded as compact JSON with a version; decoding is tolerant (missing fields take defaults,
+unknown fields are ignored, junk gives None) so old messages stay clickable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+VALUE_MAX = 2000
+
+
+def _load(raw: str | None) -> dict | None:
+    if not raw or len(raw) > VALUE_MAX * 2:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class UsersPage:
+    """Where a `users` pivot page is: period text, sort, filter, offset."""
+
+    period: str = "30d"
+    sort: str = "spend"
+    descending: bool = True
+    query: str = ""
+    offset: int = 0
+
+    def encode(self) -> str:
+        return json.dumps({"v": 1, "p": self.period, "s": self.sort, "d": int(self.descending),
+                           "q": self.query[:200], "o": self.offset}, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, raw: str | None) -> UsersPage | None:
+        data = _load(raw)
+        if data is None:
+            return None
+        try:
+            return cls(period=str(data.get("p") or "30d")[:40], sort=str(data.get("s") or "spend")[:20],
+                       descending=bool(int(data.get("d", 1))), query=str(data.get("q") or "")[:200],
+                       offset=max(0, min(int(data.get("o") or 0), 1_000_000)))
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    """An API key to map: its source and its id or name."""
+
+    source: str
+    key: str
+
+    def encode(self) -> str:
+        return json.dumps({"v": 1, "src": self.source, "k": self.key[:255]}, separators=(",", ":"),
+                          ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, raw: str | None) -> KeyRef | None:
+        data = _load(raw)
+        if data is None:
+            return None
+        key = data.get("k")
+        source = data.get("src") or data.get("source") or "claude_code"
+        if not isinstance(key, str) or not key or not isinstance(source, str):
+            return None
+        return cls(source=source[:32], key=key[:255])
+
+
+def incident_id(raw: str | None) -> int | None:
+    """The incident a button refers to: a bare id (`"42"`) or `{"id": 42}`."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit() and len(raw) < 19:
+        return int(raw)
+    data = _load(raw)
+    if data is not None:
+        value = data.get("id") or data.get("incident_id")
+        if isinstance(value, int) and value >= 0:
+            return value
+        if isinstance(value, str) and value.isdigit() and len(value) < 19:
+            return int(value)
+    return None

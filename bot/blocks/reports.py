@@ -1,0 +1,366 @@
+"""Builders of the report messages: view model in → blocks out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from core.periods import DateRange
+from core.usage import NANOS_PER_USD
+
+from ..ids import ActionId, BlockId
+from . import common as c
+from .payloads import UsersPage
+
+if TYPE_CHECKING:
+    from bot.services.reports import (
+        AdoptionView,
+        DashboardView,
+        ForecastView,
+        GroupsView,
+        IncidentsView,
+        ModelsView,
+        TopView,
+        UsersView,
+        UserView,
+    )
+
+SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+MAX_TABLE_ROWS = 40
+
+
+def period_label(period: DateRange) -> str:
+    return f"{period.start.isoformat()} → {period.end.isoformat()} ({period.days} day{'s' if period.days != 1 else ''})"
+
+
+def who(email: str, name: str | None = None) -> str:
+    """A person for mrkdwn text: escaped, name first when known."""
+    if email.startswith("unmapped:"):
+        return f"_{c.escape(email)}_"
+    return f"{c.escape(name)} ({c.escape(email)})" if name else c.escape(email)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# --- dashboard -------------------------------------------------------------------------------------
+
+def dashboard(view: DashboardView) -> list[dict]:
+    cur, prev = view.current, view.previous
+    avg = cur.cost_nanos // cur.active_people if cur.active_people else 0
+    prev_avg = prev.cost_nanos // prev.active_people if prev.active_people else 0
+    blocks = [
+        c.header("AI coding spend"),
+        c.context(period_label(view.period)),
+        *c.fields([
+            ("Spend", f"{c.usd(cur.cost_nanos)}  {c.delta(cur.cost_nanos, prev.cost_nanos)}"),
+            ("Tokens", f"{c.tokens(cur.total_tokens)}  {c.delta(cur.total_tokens, prev.total_tokens)}"),
+            ("Active people", f"{cur.active_people:,}  {c.delta(cur.active_people, prev.active_people)}"),
+            ("Average per person", f"{c.usd(avg)}  {c.delta(avg, prev_avg)}"),
+            *[(c.tool(src), f"{c.usd(t.cost_nanos)} · {c.tokens(t.total_tokens)} tokens")
+              for src, t in sorted(cur.by_source.items())],
+        ]),
+    ]
+    if view.top_people or view.top_models:
+        people = "\n".join(f"{i}. {who(p.person, view.names.get(p.person))} — {c.usd(p.cost_nanos)}"
+                           for i, p in enumerate(view.top_people, 1)) or "—"
+        models = "\n".join(f"{i}. {c.escape(m.model)} — {c.usd(m.cost_nanos)}"
+                           for i, m in enumerate(view.top_models, 1)) or "—"
+        blocks += [c.divider(), *c.fields([("Top people", people), ("Top models", models)])]
+    else:
+        blocks.append(c.section("No usage in this period."))
+    blocks.append(c.context(f"Δ compares with {period_label(view.period.previous())}."))
+    return blocks
+
+
+def dashboard_text(view: DashboardView) -> str:
+    return (f"AI coding spend {view.period}: {c.usd(view.current.cost_nanos)} "
+            f"({c.delta(view.current.cost_nanos, view.previous.cost_nanos)}), "
+            f"{view.current.active_people} active people")
+
+
+# --- top -------------------------------------------------------------------------------------------
+
+def top(view: TopView) -> list[dict]:
+    title = f"Top {view.n} by spend" + (f" · {c.tool(view.source)}" if view.source else "")
+    blocks = [c.header(title), c.context(period_label(view.period))]
+    if not view.rows:
+        return [*blocks, c.section("No usage in this period.")]
+    cols = [("#", 2, ">"), ("person", 28, "<"), ("spend", 11, ">"), ("share", 6, ">"), ("tokens", 7, ">"),
+            ("top model", 18, "<"), ("Δ", 8, ">")]
+    rows = [(r.rank, r.person, c.usd(r.cost_nanos), c.percent(r.share), c.tokens(r.total_tokens),
+             r.top_model or "—", c.delta(r.cost_nanos, r.previous_nanos)) for r in view.rows]
+    blocks += [c.section(chunk) for chunk in c.code_table(cols, rows)]
+    blocks.append(c.context(f"{view.people_with_usage:,} people and keys with usage, {c.usd(view.total_nanos)} in "
+                            "total. Δ compares with the previous period of the same length."))
+    return c.cap_blocks(blocks)
+
+
+def top_text(view: TopView) -> str:
+    lead = view.rows[0] if view.rows else None
+    return (f"Top {view.n} by spend {view.period}" + (f": #1 {lead.person} {c.usd(lead.cost_nanos)}" if lead else
+                                                       ": no usage"))
+
+
+# --- one person ------------------------------------------------------------------------------------
+
+def user(view: UserView) -> list[dict]:
+    cur, prev = view.current, view.previous
+    title = view.name or view.email
+    blocks = [c.header(title), c.context(c.escape(view.email) + (f" · {c.escape(view.group)}" if view.group else "")
+                                         + f" · {period_label(view.period)}")]
+    if not cur.cost_nanos and not cur.total_tokens:
+        blocks.append(c.section("No usage in this period."))
+    split = " · ".join(f"{c.tool(src)} {c.usd(t.cost_nanos)} ({c.percent(_share(t.cost_nanos, cur.cost_nanos), 0)})"
+                       for src, t in sorted(cur.by_source.items())) or "—"
+    blocks += c.fields([
+        ("Spend", f"{c.usd(cur.cost_nanos)}  {c.delta(cur.cost_nanos, prev.cost_nanos)}"),
+        ("Tokens", f"{c.tokens(cur.total_tokens)}  {c.delta(cur.total_tokens, prev.total_tokens)}"),
+        ("Active days", f"{cur.active_days} of {view.period.days}"),
+        ("Team rank", f"#{view.team_rank} of {view.team_size}" if view.team_rank else "—"),
+        ("Tool split", split),
+        ("Requests", f"{cur.requests:,}"),
+    ])
+    if view.models:
+        cols = [("model", 26, "<"), ("spend", 11, ">"), ("share", 6, ">"), ("tokens", 7, ">")]
+        rows = [(m.model, c.usd(m.cost_nanos), c.percent(_share(m.cost_nanos, cur.cost_nanos)),
+                 c.tokens(m.total_tokens)) for m in view.models[:10]]
+        blocks += [c.section("*Model mix*"), *[c.section(t) for t in c.code_table(cols, rows)]]
+    blocks += productivity_blocks(view)
+    if view.incidents:
+        blocks.append(c.section("*Open incidents*\n" + "\n".join(incident_line(i) for i in view.incidents[:5])))
+    return c.cap_blocks(blocks)
+
+
+def productivity_blocks(view: UserView) -> list[dict]:
+    p = view.productivity
+    if not p.rows:
+        return [c.context("No productivity data (lines, commits, PRs) for this period.")]
+    dollars = view.current.cost_nanos / NANOS_PER_USD
+    pairs = [("Lines accepted", f"{p.accepted_lines_added:,} added · {p.accepted_lines_removed:,} removed"),
+             ("Accept rate", c.percent(p.accept_rate, 0))]
+    if p.commits or p.pull_requests:
+        per = (lambda n: f" ({n / dollars * 100:,.1f} per $100)") if dollars > 0 else (lambda n: "")
+        pairs.append(("Commits", f"{p.commits:,}{per(p.commits)}"))
+        pairs.append(("Pull requests", f"{p.pull_requests:,}{per(p.pull_requests)}"))
+    if p.tabs_shown:
+        pairs.append(("Tab completions", f"{p.tabs_accepted:,} of {p.tabs_shown:,} accepted"))
+    if dollars > 0 and p.accepted_lines_added:
+        pairs.append(("Cost per accepted line", c.usd_value(dollars / p.accepted_lines_added)))
+    return [c.section("*Productivity*"), *c.fields(pairs)]
+
+
+def user_text(view: UserView) -> str:
+    return f"{view.email} {view.period}: {c.usd(view.current.cost_nanos)}, {c.tokens(view.current.total_tokens)} tokens"
+
+
+# --- models, groups --------------------------------------------------------------------------------
+
+def models(view: ModelsView) -> list[dict]:
+    blocks = [c.header("Models by spend"), c.context(period_label(view.period))]
+    if not view.rows:
+        return [*blocks, c.section("No usage in this period.")]
+    shown, rest = view.rows[:MAX_TABLE_ROWS], view.rows[MAX_TABLE_ROWS:]
+    cols = [("model", 28, "<"), ("spend", 11, ">"), ("share", 6, ">"), ("tokens", 7, ">"), ("people", 6, ">"),
+            ("Claude", 10, ">"), ("Cursor", 10, ">")]
+    rows = [(m.model, c.usd(m.cost_nanos), c.percent(_share(m.cost_nanos, view.total_nanos)),
+             c.tokens(m.total_tokens), m.people, c.usd(m.claude_code_nanos), c.usd(m.cursor_nanos)) for m in shown]
+    blocks += [c.section(t) for t in c.code_table(cols, rows)]
+    note = f"{len(view.rows)} models, {c.usd(view.total_nanos)} in total."
+    if rest:
+        note += f" {len(rest)} more models ({c.usd(sum(m.cost_nanos for m in rest))}) not shown."
+    blocks.append(c.context(note))
+    return c.cap_blocks(blocks)
+
+
+def groups(view: GroupsView) -> list[dict]:
+    blocks = [c.header("Spend by group"), c.context(period_label(view.period))]
+    if not view.rows:
+        return [*blocks, c.section("No groups and no usage in this period.")]
+    cols = [("group", 26, "<"), ("members", 7, ">"), ("active", 6, ">"), ("spend", 11, ">"), ("share", 6, ">"),
+            ("tokens", 7, ">"), ("budget", 11, ">")]
+    rows = [(g.name, g.members, g.active_people, c.usd(g.cost_nanos), c.percent(_share(g.cost_nanos, view.total_nanos)),
+             c.tokens(g.total_tokens), c.usd(g.budget_nanos) if g.budget_nanos else "—")
+            for g in view.rows[:MAX_TABLE_ROWS]]
+    blocks += [c.section(t) for t in c.code_table(cols, rows)]
+    blocks.append(c.context(f"{len(view.rows)} groups, {c.usd(view.total_nanos)} in total."))
+    return c.cap_blocks(blocks)
+
+
+# --- users pivot -----------------------------------------------------------------------------------
+
+SORT_LABELS = {"spend": "spend", "tokens": "tokens", "claude": "Claude Code spend", "cursor": "Cursor spend",
+               "days": "active days", "avg": "spend per active day", "last": "last active", "name": "name"}
+
+
+def users(view: UsersView) -> list[dict]:
+    first = view.offset + 1 if view.matched else 0
+    last = min(view.offset + view.page_size, view.matched)
+    filt = f' · filter "{c.escape(view.query)}"' if view.query else ""
+    blocks = [
+        c.header("People"),
+        c.context(f"{period_label(view.period)} · sorted by {SORT_LABELS[view.sort.value]} "
+                  f"{'↓' if view.descending else '↑'}{filt} · {first}–{last} of {view.matched}"),
+    ]
+    if not view.rows:
+        blocks.append(c.section("Nobody matches." if view.query else "No usage in this period."))
+    else:
+        cols = [("person", 28, "<"), ("spend", 11, ">"), ("tokens", 7, ">"), ("Claude", 10, ">"),
+                ("Cursor", 10, ">"), ("days", 4, ">"), ("per day", 9, ">"), ("last", 10, "<")]
+        rows = [(r.name or r.person, c.usd(r.cost_nanos), c.tokens(r.total_tokens), c.usd(r.claude_code_nanos),
+                 c.usd(r.cursor_nanos), r.active_days, c.usd(r.avg_per_day_nanos), c.day(r.last_day))
+                for r in view.rows]
+        t = view.totals
+        rows.append(("TOTAL (all matches)", c.usd(t.cost_nanos), c.tokens(t.total_tokens), c.usd(t.claude_code_nanos),
+                     c.usd(t.cursor_nanos), "", "", ""))
+        tables = c.code_table(cols, rows)
+        blocks.append(c.section(tables[0], block_id=BlockId.USERS_TABLE))
+        blocks += [c.section(x) for x in tables[1:]]
+    blocks.append(users_nav(view))
+    return blocks
+
+
+def users_page(view: UsersView, offset: int, *, sort: str | None = None, descending: bool | None = None) -> str:
+    return UsersPage(period=view.period_text, sort=sort or view.sort.value,
+                     descending=view.descending if descending is None else descending,
+                     query=view.query, offset=offset).encode()
+
+
+def users_nav(view: UsersView) -> dict:
+    elements = []
+    if view.has_prev:
+        elements.append(c.button("◀ Previous", ActionId.USERS_PREV, users_page(view, view.offset - view.page_size)))
+    if view.has_next:
+        elements.append(c.button("Next ▶", ActionId.USERS_NEXT, users_page(view, view.offset + view.page_size)))
+    options, current = [], None
+    for field, label in SORT_LABELS.items():
+        for desc in (True, False):
+            text = f"{label} {'↓' if desc else '↑'}"
+            opt = c.option(text, f"{field}:{'desc' if desc else 'asc'}")
+            options.append(opt)
+            if field == view.sort.value and desc == view.descending:
+                current = opt
+    select = {"type": "static_select", "action_id": ActionId.USERS_SORT,
+              "placeholder": {"type": "plain_text", "text": "Sort by"}, "options": options}
+    if current:
+        select["initial_option"] = current
+    elements.append(select)
+    return c.actions(elements, block_id=users_nav_block_id(view))
+
+
+def users_nav_block_id(view: UsersView) -> str:
+    """The nav block carries the page state in its id, for the sort menu (whose option values
+    are limited to 150 characters). Block ids are limited to 255: the filter text is cut to fit."""
+    query = view.query
+    while True:
+        state = UsersPage(period=view.period_text, sort=view.sort.value, descending=view.descending, query=query,
+                          offset=0).encode()
+        block_id = f"{BlockId.USERS_NAV}:{state}"
+        if len(block_id) <= 255 or not query:
+            return block_id[:255]
+        query = query[:-8]
+
+
+def users_page_from_block_id(block_id: str | None) -> UsersPage | None:
+    prefix = f"{BlockId.USERS_NAV}:"
+    if not block_id or not block_id.startswith(prefix):
+        return None
+    return UsersPage.decode(block_id[len(prefix):])
+
+
+def users_text(view: UsersView) -> str:
+    return f"People {view.period}: {view.matched} with usage, page {view.offset // view.page_size + 1}"
+
+
+# --- adoption, forecast ----------------------------------------------------------------------------
+
+def _names(seats, limit: int) -> str:
+    shown = ", ".join(c.escape(s.email) for s in seats[:limit])
+    more = len(seats) - limit
+    return shown + (f" … and {more} more" if more > 0 else "")
+
+
+def adoption(view: AdoptionView) -> list[dict]:
+    holders = view.active_with_seat + len(view.never_used) + len(view.idle_in_period)
+    blocks = [
+        c.header("Adoption"),
+        c.context(period_label(view.period)),
+        *c.fields([
+            ("Team", f"{view.team_size:,} people"),
+            ("Seats", f"Cursor {view.cursor_seats:,} · Claude Code {view.claude_seats:,}"),
+            ("Active in period", f"{view.active_people:,}"
+             + (f" ({view.active_with_seat} of {holders} seat holders, "
+                f"{c.percent(view.active_with_seat / holders, 0)})" if holders else "")),
+            ("Daily active people", f"{view.average_dau:,.1f} on average · peak {view.peak_dau:,}"),
+        ]),
+    ]
+    if view.never_used:
+        blocks.append(c.section(f"*Never used ({len(view.never_used)})*\n" + _names(view.never_used, 30)))
+    if view.idle_in_period:
+        blocks.append(c.section(f"*Not active in this period ({len(view.idle_in_period)})*\n"
+                                + _names(view.idle_in_period, 30)))
+    if not view.team_size:
+        blocks.append(c.context("No people are known yet: seats come from the vendor member lists on sync."))
+    return blocks
+
+
+def forecast(view: ForecastView) -> list[dict]:
+    month = view.month_start.strftime("%B %Y")
+    pairs = [
+        ("Month to date", f"{c.usd(view.mtd_nanos)} (day {view.days_elapsed} of {view.days_in_month})"),
+        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (last 7 days)"),
+        ("Projected month", c.usd(view.projected_nanos)),
+        ("Last month", c.usd(view.previous_month_nanos)),
+    ]
+    if view.budget_nanos:
+        ratio = view.projected_vs_budget or 0
+        status = (f":warning: over by {c.usd(view.projected_nanos - view.budget_nanos)}" if ratio > 1
+                  else f"{c.usd(view.budget_nanos - view.projected_nanos)} headroom")
+        pairs += [("Budget", f"{c.usd(view.budget_nanos)} · {c.percent(view.budget_used, 0)} used"),
+                  ("Projected vs budget", f"{c.percent(ratio, 0)} · {status}")]
+    else:
+        pairs.append(("Budget", "not set (admins: App Home → Edit settings)"))
+    pairs += [(f"{c.tool(src)} this month", c.usd(n)) for src, n in sorted(view.mtd_by_source.items())]
+    blocks = [c.header(f"Forecast · {month}"), *c.fields(pairs)]
+    if view.cursor_cycle:
+        start, nanos = view.cursor_cycle
+        blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
+    blocks.append(c.context("Projection = month to date + run rate × days left."))
+    return blocks
+
+
+def forecast_text(view: ForecastView) -> str:
+    return (f"Forecast {view.month_start:%B %Y}: {c.usd(view.mtd_nanos)} so far, "
+            f"{c.usd(view.projected_nanos)} projected")
+
+
+# --- incidents -------------------------------------------------------------------------------------
+
+def incident_line(i) -> str:
+    icon = SEVERITY_ICON.get(i.severity, ":white_circle:")
+    subject = c.escape(i.user_email) if i.user_email else "team"
+    message = c.escape(c.clip(i.message, 300)) if i.message else ""
+    return f"{icon} *#{i.id}* {c.escape(i.kind)} · {subject} · _{c.escape(i.status)}_" + (f"\n{message}" if message
+                                                                                        else "")
+
+
+def incidents(view: IncidentsView) -> list[dict]:
+    t = view.timings
+    blocks = [
+        c.header("Incidents"),
+        *c.fields([
+            ("Open", f"{view.open_count:,}"),
+            (f"Incidents (last {t.window_days} days)", f"{t.count:,}"),
+            ("MTTD (data → alert)", c.duration(t.mttd_seconds)),
+            ("MTTI (data → acknowledged)", c.duration(t.mtti_seconds)),
+            ("MTTR (data → resolved)", c.duration(t.mttr_seconds)),
+        ]),
+    ]
+    if not view.open:
+        blocks.append(c.section(":white_check_mark: No open incidents."))
+    else:
+        for i in view.open[:20]:
+            blocks.append(c.section(incident_line(i)))
+        if view.open_count > len(view.open[:20]):
+            blocks.append(c.context(f"{view.open_count - 20} more open incidents not shown."))
+    return c.cap_blocks(blocks)

@@ -1,0 +1,41 @@
+"""Every Slack id the bot uses: slash command, action, block and callback ids.
+
+Builders and listeners share these names, so a renamed id cannot leave a button without a
+handler. `incident_ack` / `incident_resolve` are fixed by docs/contract.md.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+SLASH_COMMAND = "/abacus"
+
+
+class ActionId(StrEnum):
+    USERS_PREV = "users_prev"
+    USERS_NEXT = "users_next"
+    USERS_SORT = "users_sort"
+    SETTINGS_EDIT = "settings_edit"
+    KEY_MAP = "key_map"
+    HOME_REFRESH = "home_refresh"
+    INCIDENT_ACK = "incident_ack"
+    INCIDENT_RESOLVE = "incident_resolve"
+    # inputs inside modals (their values arrive in view.state.values)
+    MAP_EMAIL_INPUT = "map_email_input"
+    SETTING_INPUT = "setting_input"
+
+
+class BlockId(StrEnum):
+    USERS_TABLE = "users_table"
+    USERS_NAV = "users_nav"
+    SETTINGS_ACTIONS = "settings_actions"
+    HOME_ACTIONS = "home_actions"
+    MAP_EMAIL = "map_email"
+    # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"
+    SETTING_PREFIX = "setting:"
+    UNMAPPED_KEY_PREFIX = "unmapped:"
+
+
+class CallbackId(StrEnum):
+    MAP_KEY_MODAL = "map_key_modal"
+    SETTINGS_MODAL = "settings_modal"

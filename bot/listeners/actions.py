@@ -1,0 +1,88 @@
+"""Buttons and menus: the `users` table pager, settings and key-mapping modals, Home refresh."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.blocks import admin as admin_blocks
+from bot.blocks.payloads import KeyRef, UsersPage
+from bot.blocks.reports import users_page_from_block_id
+from bot.ids import ActionId
+from bot.services.authz import Role, require
+from bot.services.container import Services
+from core.errors import InputError
+
+from .errors import ErrorReporter, target_from_body
+from .events import publish_home
+
+log = logging.getLogger(__name__)
+
+
+def _action(body: dict) -> dict:
+    actions = body.get("actions") or [{}]
+    return actions[0] if isinstance(actions[0], dict) else {}
+
+
+def register(app, services: Services, errors: ErrorReporter) -> None:
+    def page_turn(ack, body, respond):
+        ack()
+        target = target_from_body(body, respond)
+
+        def work() -> None:
+            page = UsersPage.decode(_action(body).get("value"))
+            if page is None:
+                raise InputError("this button has expired; run `/abacus users` again")
+            requester = services.authorizer.requester(target.user_id)
+            services.delivery.replace(target, services.commands.users_page(page, requester))
+
+        services.work.submit(errors.guarded(target, work))
+
+    app.action(ActionId.USERS_PREV)(page_turn)
+    app.action(ActionId.USERS_NEXT)(page_turn)
+
+    @app.action(ActionId.USERS_SORT)
+    def sort_users(ack, body, respond):
+        ack()
+        target = target_from_body(body, respond)
+
+        def work() -> None:
+            action = _action(body)
+            page = users_page_from_block_id(action.get("block_id")) or UsersPage()
+            choice = ((action.get("selected_option") or {}).get("value") or "spend:desc").split(":")
+            page = UsersPage(period=page.period, sort=choice[0], descending=choice[-1] != "asc", query=page.query,
+                             offset=0)
+            requester = services.authorizer.requester(target.user_id)
+            services.delivery.replace(target, services.commands.users_page(page, requester))
+
+        services.work.submit(errors.guarded(target, work))
+
+    # Modals must open within ~3 s of the click (trigger_id expiry): done here, not in the pool.
+    @app.action(ActionId.SETTINGS_EDIT)
+    def edit_settings(ack, body, client, respond):
+        ack()
+        target = target_from_body(body, respond)
+        try:
+            require(services.authorizer.requester(target.user_id), Role.ADMIN)
+            modal = admin_blocks.settings_modal(services.settings.values())
+            client.views_open(trigger_id=body["trigger_id"], view=modal)
+        except Exception as exc:  # noqa: BLE001 - the one error handler answers
+            errors.report(exc, target)
+
+    @app.action(ActionId.KEY_MAP)
+    def map_key_button(ack, body, client, respond):
+        ack()
+        target = target_from_body(body, respond)
+        try:
+            ref = KeyRef.decode(_action(body).get("value"))
+            if ref is None:
+                raise InputError("this button has expired; open the App Home again")
+            require(services.authorizer.requester(target.user_id), Role.ADMIN)
+            client.views_open(trigger_id=body["trigger_id"], view=admin_blocks.map_key_modal(ref))
+        except Exception as exc:  # noqa: BLE001 - the one error handler answers
+            errors.report(exc, target)
+
+    @app.action(ActionId.HOME_REFRESH)
+    def refresh_home(ack, body, client):
+        ack()
+        target = target_from_body(body)
+        services.work.submit(errors.guarded(target, lambda: publish_home(services, client, target.user_id)))

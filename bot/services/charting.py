@@ -1,0 +1,112 @@
+"""View models → chart attachments (charts/ draws; this module only shapes the data).
+
+Every day of the period is present (zero-filled), so gaps show as gaps. Money goes to charts
+in dollars (float): the charts format it; exact sums stay in the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import charts
+from core.periods import DateRange
+from core.usage import NANOS_PER_USD, Source
+
+from .reply import Attachment
+from .reports import AdoptionView, DashboardView, ForecastView, GroupsView, ModelsView, TopView, UserView
+
+TOOLS = (Source.CLAUDE_CODE.value, Source.CURSOR.value)
+
+
+def _usd(nanos: int) -> float:
+    return nanos / NANOS_PER_USD
+
+
+def _attachment(chart: charts.Chart) -> Attachment:
+    return Attachment(content=chart.png, filename=chart.filename, title=chart.title, alt_text=chart.alt_text)
+
+
+def _daily_by_tool(period: DateRange, daily: Iterable) -> tuple[list[date], dict[str, list[float]], list[int]]:
+    days = list(period)
+    index = {d: i for i, d in enumerate(days)}
+    series: dict[str, list[float]] = {}
+    tokens = [0] * len(days)
+    for row in daily:
+        i = index.get(row.day)
+        if i is None:
+            continue
+        series.setdefault(row.source, [0.0] * len(days))[i] += _usd(row.cost_nanos)
+        tokens[i] += row.tokens
+    if not series:
+        series = {TOOLS[0]: [0.0] * len(days)}
+    return days, series, tokens
+
+
+def _period_text(period: DateRange) -> str:
+    return f"{period.start.isoformat()} → {period.end.isoformat()}"
+
+
+def dashboard(view: DashboardView) -> list[Attachment]:
+    days, series, _ = _daily_by_tool(view.period, view.daily)
+    return [_attachment(charts.daily_spend_by_tool(days, series, title="Daily spend by tool"))]
+
+
+def top(view: TopView, label: dict[str, str]) -> list[Attachment]:
+    rows = [(label.get(r.person, r.person), _usd(r.cost_nanos)) for r in view.rows]
+    rest = view.total_nanos - sum(r.cost_nanos for r in view.rows)
+    subtitle = f"{_period_text(view.period)} · top {len(view.rows)} of {view.people_with_usage}"
+    if rest > 0:
+        subtitle += f" · everyone else {charts.money(_usd(rest))}"
+    return [_attachment(charts.top_users(rows, top=len(rows) or 1, title=f"Top {view.n} by spend",
+                                         subtitle=subtitle))]
+
+
+def user(view: UserView) -> list[Attachment]:
+    days, series, tokens = _daily_by_tool(view.period, view.daily)
+    who = view.name or view.email
+    out = [_attachment(charts.user_timeline(days, series, tokens=tokens, title=f"{who}: daily spend"))]
+    if view.models:
+        out.append(_attachment(charts.model_mix([(m.model, _usd(m.cost_nanos)) for m in view.models],
+                                                title=f"{who}: spend by model", subtitle=_period_text(view.period))))
+    return out
+
+
+def models(view: ModelsView) -> list[Attachment]:
+    return [_attachment(charts.model_mix([(m.model, _usd(m.cost_nanos)) for m in view.rows],
+                                         subtitle=None if view.rows else _period_text(view.period)))]
+
+
+def groups(view: GroupsView) -> list[Attachment]:
+    rows = [(g.name, _usd(g.cost_nanos), _usd(g.budget_nanos) if g.budget_nanos else None) for g in view.rows]
+    return [_attachment(charts.group_spend(rows, subtitle=_period_text(view.period)))]
+
+
+def adoption(view: AdoptionView) -> list[Attachment]:
+    days = list(view.period)
+    index = {d: i for i, d in enumerate(days)}
+    active = [0] * len(days)
+    for d in view.dau:
+        if d.source is None and d.day in index:
+            active[index[d.day]] = d.people
+    seats = max(view.cursor_seats, view.claude_seats) if (view.cursor_seats or view.claude_seats) else None
+    return [_attachment(charts.adoption(days, active, seats))]
+
+
+def forecast(view: ForecastView) -> list[Attachment]:
+    actual_days = [view.month_start + timedelta(days=i) for i in range(view.days_elapsed)]
+    per_day = {d: 0 for d in actual_days}
+    for row in view.daily:
+        if row.day in per_day:
+            per_day[row.day] += row.cost_nanos
+    cumulative, running = [], 0
+    for d in actual_days:
+        running += per_day[d]
+        cumulative.append(_usd(running))
+    projected_days, projected = [], []
+    for i in range(1, (view.month_end - view.today).days + 1):
+        projected_days.append(view.today + timedelta(days=i))
+        projected.append(_usd(running + view.run_rate_nanos * i))
+    budget = _usd(view.budget_nanos) if view.budget_nanos else None
+    return [_attachment(charts.forecast(actual_days, cumulative, projected_days, projected, budget,
+                                        title=f"Spend forecast · {view.month_start:%B %Y}"))]

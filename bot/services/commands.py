@@ -1,0 +1,152 @@
+"""`/abacus` subcommands → `Reply`: one service call, then the pure builders and charts.
+
+The listener has already acknowledged, parsed and authorised; this module only answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.blocks import admin as admin_blocks
+from bot.blocks import common as c
+from bot.blocks import help as help_blocks
+from bot.blocks import reports as report_blocks
+from bot.blocks.payloads import UsersPage
+from core.errors import InputError
+from core.periods import PeriodError
+
+from . import charting
+from .admin import AdminService
+from .authz import Requester, Role, UserDirectory, require
+from .grammar import MAX_FILTER, Command, Sub, parse_sort
+from .grammar import period as grammar_period
+from .reply import Attachment, Reply
+from .reports import ReportService
+from .settings import SettingsService
+
+
+@dataclass
+class CommandService:
+    reports: ReportService
+    admin: AdminService
+    settings: SettingsService
+    directory: UserDirectory
+    find_email_by_slack_id: Callable[[str], str | None]
+    env_admins: int
+
+    def run(self, cmd: Command, requester: Requester) -> Reply:
+        handler = getattr(self, f"_{cmd.sub.value}")
+        return handler(cmd, requester)
+
+    # --- everyone --------------------------------------------------------------------------------
+
+    def _help(self, cmd: Command, who: Requester) -> Reply:
+        blocks = help_blocks.help_blocks(can_view_team=who.role >= Role.VIEWER, can_admin=who.role >= Role.ADMIN)
+        return Reply(text="Abacus commands: /abacus help", blocks=blocks, shareable=False)
+
+    def _me(self, cmd: Command, who: Requester) -> Reply:
+        if not who.email:
+            raise InputError("I can't see your email in Slack, so I don't know which usage is yours; "
+                             "ask an admin to check the app's users:read.email scope")
+        return self._person(who.email, cmd, must_exist=False)
+
+    def _user(self, cmd: Command, who: Requester) -> Reply:
+        return self._person(self.resolve_target(cmd), cmd)
+
+    def resolve_target(self, cmd: Command) -> str:
+        if cmd.target_email:
+            return cmd.target_email
+        assert cmd.target_user_id
+        email = self.directory.email(cmd.target_user_id) or self.find_email_by_slack_id(cmd.target_user_id)
+        if not email:
+            raise InputError("I can't see that person's email in Slack; try `/abacus user their.email@…`")
+        return email
+
+    def _person(self, email: str, cmd: Command, *, must_exist: bool = True) -> Reply:
+        view = self.reports.user(email, cmd.period, must_exist=must_exist)
+        return Reply(text=report_blocks.user_text(view), blocks=report_blocks.user(view), files=charting.user(view))
+
+    # --- team views ------------------------------------------------------------------------------
+
+    def _dashboard(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.dashboard(cmd.period)
+        return Reply(text=report_blocks.dashboard_text(view), blocks=report_blocks.dashboard(view),
+                     files=charting.dashboard(view))
+
+    def _top(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.top(cmd.period, cmd.n, cmd.source)
+        labels = {r.person: r.name or r.person for r in view.rows}
+        return Reply(text=report_blocks.top_text(view), blocks=report_blocks.top(view),
+                     files=charting.top(view, labels))
+
+    def _models(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.models(cmd.period)
+        return Reply(text=f"Models by spend {view.period}", blocks=report_blocks.models(view),
+                     files=charting.models(view))
+
+    def _users(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.users(cmd.period, period_text=cmd.period_text, sort=cmd.sort, descending=cmd.descending,
+                                  query=cmd.query, offset=0)
+        return Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view))
+
+    def users_page(self, page: UsersPage, who: Requester) -> Reply:
+        """Another page or sort order of the `users` table (from its buttons)."""
+        require(who, Role.VIEWER)
+        try:
+            period, period_text = grammar_period(page.period)
+            sort, descending = parse_sort(f"{page.sort}:{'desc' if page.descending else 'asc'}")
+        except PeriodError as exc:
+            raise InputError(str(exc)) from None
+        view = self.reports.users(period, period_text=period_text, sort=sort, descending=descending,
+                                  query=page.query[:MAX_FILTER], offset=page.offset)
+        return Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view))
+
+    def _groups(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.groups(cmd.period)
+        return Reply(text=f"Spend by group {view.period}", blocks=report_blocks.groups(view),
+                     files=charting.groups(view))
+
+    def _adoption(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.adoption(cmd.period)
+        return Reply(text=f"Adoption {view.period}: {view.active_people} active", blocks=report_blocks.adoption(view),
+                     files=charting.adoption(view))
+
+    def _forecast(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.forecast(self.settings.values().get("monthly_budget_usd"))
+        return Reply(text=report_blocks.forecast_text(view), blocks=report_blocks.forecast(view),
+                     files=charting.forecast(view))
+
+    def _incidents(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.incidents()
+        return Reply(text=f"{view.open_count} open incidents", blocks=report_blocks.incidents(view))
+
+    def _export(self, cmd: Command, who: Requester) -> Reply:
+        out = self.reports.export(cmd.period)
+        text = f"Usage by person, {out.period}: {out.rows} rows as CSV."
+        return Reply(text=text, blocks=[c.section(f":page_facing_up: {text}")],
+                     files=[Attachment(content=out.csv, filename=out.filename, title=f"Abacus usage {out.period}")])
+
+    def _unmapped(self, cmd: Command, who: Requester) -> Reply:
+        view = self.reports.unmapped()
+        return Reply(text=f"{len(view.keys)} unmapped keys", blocks=admin_blocks.unmapped(view))
+
+    def _settings(self, cmd: Command, who: Requester) -> Reply:
+        blocks = admin_blocks.settings(self.settings.values(), env_admins=self.env_admins,
+                                       can_edit=who.role >= Role.ADMIN)
+        return Reply(text="Abacus settings", blocks=blocks)
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def _map(self, cmd: Command, who: Requester) -> Reply:
+        result = self.admin.map_key(who, cmd.key or "", cmd.email or "")
+        return Reply(text=f"Mapped {result.key} to {result.email}",
+                     blocks=admin_blocks.mapped(result.key, result.email, result.changed))
+
+    def _sync(self, cmd: Command, who: Requester) -> Reply:
+        outcome = self.admin.sync(who, cmd.sync_from, cmd.sync_to)
+        return Reply(text="Sync " + ("finished" if outcome.ok else "had problems"),
+                     blocks=admin_blocks.sync_result(outcome.lines, ok=outcome.ok))
+
+
+assert all(hasattr(CommandService, f"_{s.value}") for s in Sub), "every subcommand has a handler"

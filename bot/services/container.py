@@ -1,0 +1,73 @@
+"""Everything the listeners need, built once by the composition root (bot/app.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from storage import analytics_repo
+from storage.db import session_scope
+
+from .admin import AdminService, SyncRunner
+from .authz import Authorizer, UserDirectory
+from .commands import CommandService
+from .delivery import Delivery
+from .home import HomeService
+from .reports import ReportService
+from .settings import SettingsService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    engine: Engine
+    directory: UserDirectory
+    authorizer: Authorizer
+    settings: SettingsService
+    reports: ReportService
+    admin: AdminService
+    commands: CommandService
+    home: HomeService
+    delivery: Delivery
+    work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        self.work.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _lookup_user(client: WebClient) -> Callable[[str], dict]:
+    def lookup(user_id: str) -> dict:
+        return client.users_info(user=user_id)["user"]
+
+    return lookup
+
+
+def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], sync_runner: SyncRunner | None,
+                   next_sync: Callable[[], datetime | None], sources: list[str], describe: dict[str, str],
+                   workers: int = 8) -> Services:
+    directory = UserDirectory(_lookup_user(client))
+    settings = SettingsService(engine)
+    authorizer = Authorizer(engine=engine, env_admins=env_admins, directory=directory,
+                            load_lists=settings.access_lists)
+    reports = ReportService(engine)
+    admin = AdminService(engine, sync_runner=sync_runner)
+
+    def email_by_slack_id(user_id: str) -> str | None:
+        with session_scope(engine) as session:
+            person = analytics_repo.find_person(session=session, slack_user_id=user_id)
+        return person.email if person else None
+
+    commands = CommandService(reports=reports, admin=admin, settings=settings, directory=directory,
+                              find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins))
+    home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
+                       sources=sources, describe=describe)
+    return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
+                    admin=admin, commands=commands, home=home, delivery=Delivery(client),
+                    work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"))

@@ -1,0 +1,394 @@
+"""Read-only application services: each turns a command into a view model (plain data, no
+Slack, no SQL here), reading through storage/analytics_repo.py in one session."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from core.errors import InputError
+from core.periods import DateRange, utc_today
+from core.report import Dimension, to_csv
+from storage import analytics_repo as repo
+from storage.db import session_scope
+from storage.people_repo import UnmappedKey, unmapped_keys
+from storage.report_repo import usage_report
+
+from .grammar import SortField
+
+USERS_PAGE_SIZE = 15
+NEVER_USED_SHOWN = 30
+INCIDENT_WINDOW_DAYS = 30
+
+
+# --- view models -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class DashboardView:
+    period: DateRange
+    current: repo.PeriodSummary
+    previous: repo.PeriodSummary
+    daily: list[repo.DailySpend]
+    top_models: list[repo.ModelUsage]
+    top_people: list[repo.PersonUsage]
+    names: dict[str, str]
+
+
+@dataclass(slots=True)
+class TopRow:
+    rank: int
+    person: str
+    name: str | None
+    cost_nanos: int
+    share: float | None
+    total_tokens: int
+    top_model: str | None
+    previous_nanos: int
+
+
+@dataclass(slots=True)
+class TopView:
+    period: DateRange
+    source: str | None
+    n: int
+    rows: list[TopRow]
+    total_nanos: int
+    people_with_usage: int
+
+
+@dataclass(slots=True)
+class UserView:
+    email: str
+    name: str | None
+    group: str | None
+    period: DateRange
+    current: repo.PeriodSummary
+    previous: repo.PeriodSummary
+    daily: list[repo.DailySpend]
+    models: list[repo.ModelUsage]
+    productivity: repo.Productivity
+    incidents: list[repo.IncidentRow]
+    team_rank: int | None = None
+    team_size: int = 0
+
+
+@dataclass(slots=True)
+class ModelsView:
+    period: DateRange
+    rows: list[repo.ModelUsage]
+    total_nanos: int
+
+
+@dataclass(slots=True)
+class PivotRow:
+    person: str
+    name: str | None
+    cost_nanos: int
+    total_tokens: int
+    claude_code_nanos: int
+    cursor_nanos: int
+    active_days: int
+    last_day: date | None
+
+    @property
+    def avg_per_day_nanos(self) -> int:
+        return self.cost_nanos // self.active_days if self.active_days else 0
+
+
+@dataclass(slots=True)
+class UsersView:
+    period: DateRange
+    period_text: str
+    sort: SortField
+    descending: bool
+    query: str
+    offset: int
+    page_size: int
+    matched: int
+    rows: list[PivotRow]
+    totals: PivotRow
+
+    @property
+    def has_prev(self) -> bool:
+        return self.offset > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.page_size < self.matched
+
+
+@dataclass(slots=True)
+class GroupsView:
+    period: DateRange
+    rows: list[repo.GroupUsage]
+    total_nanos: int
+
+
+@dataclass(slots=True)
+class AdoptionView:
+    period: DateRange
+    team_size: int
+    cursor_seats: int
+    claude_seats: int
+    active_people: int
+    active_with_seat: int
+    never_used: list[repo.Seat]
+    idle_in_period: list[repo.Seat]
+    dau: list[repo.DailyActive]
+
+    @property
+    def average_dau(self) -> float:
+        overall = [d.people for d in self.dau if d.source is None]
+        return sum(overall) / self.period.days if overall else 0.0
+
+    @property
+    def peak_dau(self) -> int:
+        return max((d.people for d in self.dau if d.source is None), default=0)
+
+
+@dataclass(slots=True)
+class ForecastView:
+    today: date
+    month_start: date
+    month_end: date
+    mtd_nanos: int
+    mtd_by_source: dict[str, int]
+    run_rate_nanos: int  # per day, mean of the last 7 complete days
+    projected_nanos: int
+    budget_nanos: int | None
+    daily: list[repo.DailySpend]
+    previous_month_nanos: int
+    cursor_cycle: tuple[date, int] | None = None
+
+    @property
+    def days_in_month(self) -> int:
+        return (self.month_end - self.month_start).days + 1
+
+    @property
+    def days_elapsed(self) -> int:
+        return (self.today - self.month_start).days + 1
+
+    @property
+    def budget_used(self) -> float | None:
+        return None if not self.budget_nanos else self.mtd_nanos / self.budget_nanos
+
+    @property
+    def projected_vs_budget(self) -> float | None:
+        return None if not self.budget_nanos else self.projected_nanos / self.budget_nanos
+
+
+@dataclass(slots=True)
+class IncidentTimings:
+    window_days: int
+    count: int
+    mttd_seconds: float | None
+    mtti_seconds: float | None
+    mttr_seconds: float | None
+
+
+@dataclass(slots=True)
+class IncidentsView:
+    open: list[repo.IncidentRow]
+    open_count: int
+    timings: IncidentTimings
+
+
+@dataclass(slots=True)
+class UnmappedView:
+    keys: list[UnmappedKey]
+
+
+@dataclass(slots=True)
+class ExportFile:
+    period: DateRange
+    filename: str
+    csv: bytes
+    rows: int
+
+
+@dataclass(slots=True)
+class SyncStatusView:
+    runs: list[repo.SyncStatus]
+    next_run: datetime | None
+    sources_configured: list[str] = field(default_factory=list)
+
+
+# --- the service -----------------------------------------------------------------------------------
+
+class ReportService:
+    def __init__(self, engine) -> None:
+        self._engine = engine
+
+    def _session(self):
+        return session_scope(self._engine)
+
+    def dashboard(self, period: DateRange) -> DashboardView:
+        previous = period.previous()
+        with self._session() as s:
+            current = repo.period_summary(session=s, period=period)
+            before = repo.period_summary(session=s, period=previous)
+            daily = repo.daily_spend(session=s, period=period)
+            models = repo.models_usage(session=s, period=period)[:5]
+            people = repo.people_usage(session=s, period=period)[:5]
+            names = repo.person_names(session=s, emails=[p.person for p in people])
+        return DashboardView(period, current, before, daily, models, people, names)
+
+    def top(self, period: DateRange, n: int, source: str | None) -> TopView:
+        with self._session() as s:
+            everyone = repo.people_usage(session=s, period=period, source=source)
+            total = sum(p.cost_nanos for p in everyone)
+            chosen = everyone[:n]
+            emails = [p.person for p in chosen]
+            before = repo.cost_by_person(session=s, period=period.previous(), people=emails, source=source)
+            models = repo.top_model_by_person(session=s, period=period, people=emails, source=source)
+            names = repo.person_names(session=s, emails=emails)
+        rows = [TopRow(rank=i + 1, person=p.person, name=names.get(p.person), cost_nanos=p.cost_nanos,
+                       share=(p.cost_nanos / total) if total else None, total_tokens=p.total_tokens,
+                       top_model=models.get(p.person), previous_nanos=before.get(p.person, 0))
+                for i, p in enumerate(chosen)]
+        return TopView(period=period, source=source, n=n, rows=rows, total_nanos=total,
+                       people_with_usage=len(everyone))
+
+    def user(self, email: str, period: DateRange, *, must_exist: bool = True) -> UserView:
+        with self._session() as s:
+            info = repo.find_person(session=s, email=email)
+            if must_exist and info is None and not repo.has_any_usage(session=s, person=email):
+                raise InputError(f"no usage and no person known for {email}")
+            current = repo.period_summary(session=s, period=period, person=email)
+            before = repo.period_summary(session=s, period=period.previous(), person=email)
+            daily = repo.daily_spend(session=s, period=period, person=email)
+            models = repo.models_usage(session=s, period=period, person=email)
+            prod = repo.productivity(session=s, period=period, person=email)
+            incidents = repo.open_incidents(session=s, person=email, limit=10)
+            ranking = repo.people_usage(session=s, period=period)
+        rank = next((i + 1 for i, p in enumerate(ranking) if p.person == email), None)
+        return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
+                        period=period, current=current, previous=before, daily=daily, models=models,
+                        productivity=prod, incidents=incidents, team_rank=rank,
+                        team_size=sum(1 for p in ranking if not p.is_unmapped))
+
+    def models(self, period: DateRange) -> ModelsView:
+        with self._session() as s:
+            rows = repo.models_usage(session=s, period=period)
+        return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows))
+
+    def users(self, period: DateRange, *, period_text: str, sort: SortField, descending: bool, query: str,
+              offset: int, page_size: int = USERS_PAGE_SIZE) -> UsersView:
+        with self._session() as s:
+            everyone = repo.people_usage(session=s, period=period)
+            names = repo.person_names(session=s, emails=[p.person for p in everyone])
+        rows = [PivotRow(p.person, names.get(p.person), p.cost_nanos, p.total_tokens, p.claude_code_nanos,
+                         p.cursor_nanos, p.active_days, p.last_day) for p in everyone]
+        needle = query.casefold().strip()
+        if needle:
+            rows = [r for r in rows if needle in r.person.casefold() or needle in (r.name or "").casefold()]
+        rows.sort(key=lambda r: r.person)  # stable tie-break
+        rows.sort(key=_SORT_KEYS[sort], reverse=descending)
+        totals = PivotRow("TOTAL", None, sum(r.cost_nanos for r in rows), sum(r.total_tokens for r in rows),
+                          sum(r.claude_code_nanos for r in rows), sum(r.cursor_nanos for r in rows),
+                          0, max((r.last_day for r in rows if r.last_day), default=None))
+        offset = max(0, min(offset, max(0, len(rows) - 1)))
+        offset -= offset % page_size
+        return UsersView(period=period, period_text=period_text, sort=sort, descending=descending, query=query,
+                         offset=offset, page_size=page_size, matched=len(rows),
+                         rows=rows[offset:offset + page_size], totals=totals)
+
+    def groups(self, period: DateRange) -> GroupsView:
+        with self._session() as s:
+            rows = repo.groups_usage(session=s, period=period)
+        return GroupsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows))
+
+    def adoption(self, period: DateRange) -> AdoptionView:
+        with self._session() as s:
+            team = repo.seats(session=s)
+            dau = repo.daily_active_people(session=s, period=period)
+            active = {p.person for p in repo.people_usage(session=s, period=period) if not p.is_unmapped}
+        with_seat = [t for t in team if t.cursor_seat or t.claude_seat]
+        never = [t for t in with_seat if t.last_day is None]
+        idle = [t for t in with_seat if t.last_day is not None and t.email not in active]
+        return AdoptionView(period=period, team_size=len(team), cursor_seats=sum(t.cursor_seat for t in team),
+                            claude_seats=sum(t.claude_seat for t in team), active_people=len(active),
+                            active_with_seat=sum(1 for t in with_seat if t.email in active), never_used=never,
+                            idle_in_period=idle, dau=dau)
+
+    def forecast(self, budget_usd: float | None, *, today: date | None = None) -> ForecastView:
+        today = today or utc_today()
+        month_start = today.replace(day=1)
+        month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+        rate_window = DateRange(today - timedelta(days=7), today - timedelta(days=1))
+        prev_end = month_start - timedelta(days=1)
+        with self._session() as s:
+            daily = repo.daily_spend(session=s, period=DateRange(month_start, today))
+            rate_days = repo.daily_spend(session=s, period=rate_window)
+            prev = repo.period_summary(session=s, period=DateRange(prev_end.replace(day=1), prev_end))
+            cycle = repo.cursor_cycle_spend(session=s)
+        mtd = sum(d.cost_nanos for d in daily)
+        by_source: dict[str, int] = {}
+        for d in daily:
+            by_source[d.source] = by_source.get(d.source, 0) + d.cost_nanos
+        run_rate = sum(d.cost_nanos for d in rate_days) // rate_window.days
+        remaining = (month_end - today).days
+        budget = None if budget_usd in (None, 0) else int(round(float(budget_usd) * 1_000_000_000))
+        return ForecastView(today=today, month_start=month_start, month_end=month_end, mtd_nanos=mtd,
+                            mtd_by_source=by_source, run_rate_nanos=run_rate,
+                            projected_nanos=mtd + run_rate * remaining, budget_nanos=budget, daily=daily,
+                            previous_month_nanos=prev.cost_nanos, cursor_cycle=cycle)
+
+    def incidents(self, *, now: datetime | None = None) -> IncidentsView:
+        now = now or datetime.now(UTC)
+        since = now - timedelta(days=INCIDENT_WINDOW_DAYS)
+        with self._session() as s:
+            open_rows = repo.open_incidents(session=s, limit=20)
+            open_count = repo.count_open_incidents(session=s)
+            recent = repo.incidents_since(session=s, since=since)
+        return IncidentsView(open=open_rows, open_count=open_count, timings=incident_timings(recent))
+
+    def unmapped(self) -> UnmappedView:
+        with self._session() as s:
+            return UnmappedView(keys=unmapped_keys(session=s))
+
+    def export(self, period: DateRange) -> ExportFile:
+        with self._session() as s:
+            report = usage_report(session=s, period=period, by=Dimension.USER)
+        data = to_csv(report).encode("utf-8")
+        return ExportFile(period=period, filename=f"abacus-usage-{period.start}-{period.end}.csv", csv=data,
+                          rows=len(report.rows))
+
+    def sync_status(self, *, next_run: datetime | None, sources: list[str]) -> SyncStatusView:
+        with self._session() as s:
+            runs = repo.sync_status(session=s)
+        return SyncStatusView(runs=runs, next_run=next_run, sources_configured=sources)
+
+
+_SORT_KEYS = {
+    SortField.SPEND: lambda r: r.cost_nanos,
+    SortField.TOKENS: lambda r: r.total_tokens,
+    SortField.CLAUDE: lambda r: r.claude_code_nanos,
+    SortField.CURSOR: lambda r: r.cursor_nanos,
+    SortField.DAYS: lambda r: r.active_days,
+    SortField.AVG: lambda r: r.avg_per_day_nanos,
+    SortField.LAST: lambda r: r.last_day or date.min,
+    SortField.NAME: lambda r: (r.name or r.person).casefold(),
+}
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def incident_timings(rows: list[repo.IncidentRow], window_days: int = INCIDENT_WINDOW_DAYS) -> IncidentTimings:
+    """MTTD: data_at → alerted_at; MTTI: data_at → acknowledged_at; MTTR: data_at → resolved_at.
+
+    Measured from when the data showed the problem (not from row insert, which made the
+    tracker we replace report MTTD ≈ 0). Incidents missing the later timestamp are left out."""
+    def spans(attr: str) -> list[float]:
+        out = []
+        for r in rows:
+            end = getattr(r, attr)
+            if r.data_at is not None and end is not None:
+                out.append((end - r.data_at).total_seconds())
+        return out
+
+    return IncidentTimings(window_days=window_days, count=len(rows), mttd_seconds=_mean(spans("alerted_at")),
+                           mtti_seconds=_mean(spans("acknowledged_at")), mttr_seconds=_mean(spans("resolved_at")))
