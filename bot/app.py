@@ -57,7 +57,24 @@ def verify_bot_token(client: WebClient, api_url: str) -> dict:
         raise ConfigError(f"SLACK_BOT_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
                           ) from None
     except (SlackClientError, OSError) as exc:
-        raise RuntimeFailure(f"cannot reach the Slack API at {api_url}: {type(exc).__name__}") from None
+        raise RuntimeFailure(f"cannot reach the Slack API at {api_url}: {_reason(exc)}") from None
+
+
+def verify_app_token(client: WebClient, app_token: str, api_url: str) -> None:
+    """`apps.connections.open` once before connecting, for a clean error on a bad xapp- token
+    (the ticket it returns is simply not used)."""
+    try:
+        client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
+                          ) from None
+    except (SlackClientError, OSError) as exc:
+        raise RuntimeFailure(f"cannot reach the Slack API at {api_url}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return f"{type(exc).__name__} ({reason})" if reason else type(exc).__name__
 
 
 # --- scheduled and on-demand sync ------------------------------------------------------------------
@@ -138,6 +155,7 @@ def build_bot(settings: Settings) -> Bot:
     ctx = open_context(settings=settings)
     client = make_client(settings)
     identity = verify_bot_token(client, settings.slack_api_url)
+    verify_app_token(client, settings.slack_app_token.get_secret_value(), settings.slack_api_url)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": 600})
     sync_runner = make_sync_runner(ctx)
@@ -178,6 +196,9 @@ def _configure_logging(settings: Settings, verbose: bool) -> None:
         logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
     logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenNotice())
+    # The WebClient logs each failed connection attempt before retrying; failures that matter
+    # reach our error handler (with an id) or the start-up check (one line), so keep it quiet.
+    logging.getLogger("slack_sdk.web.base_client").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     for noisy in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3", "matplotlib", "PIL", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
