@@ -33,7 +33,7 @@ DESCRIPTIONS = {
 
 
 def _lines(subs) -> str:
-    return "\n".join(f"`{SLASH_COMMAND} {USAGE[s]}` — {DESCRIPTIONS[s]}" for s in subs)
+    return "\n".join(f"`{SLASH_COMMAND} {c.escape(USAGE[s])}` — {DESCRIPTIONS[s]}" for s in subs)
 
 
 def help_blocks(*, can_view_team: bool, can_admin: bool) -> list[dict]:

@@ -1,0 +1,254 @@
+"""Pure block builders: valid Block Kit (the fake's strict validator, which also runs slack_sdk's
+models), within limits, and hostile names rendered literally (no mentions, no links)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bot.blocks import admin, common, help, reports
+from bot.blocks.payloads import KeyRef, UsersPage, incident_id
+from bot.services.grammar import SortField, Sub
+from bot.services.reports import (
+    AdoptionView,
+    DashboardView,
+    ForecastView,
+    GroupsView,
+    IncidentsView,
+    ModelsView,
+    PivotRow,
+    SyncStatusView,
+    TopRow,
+    TopView,
+    UnmappedView,
+    UsersView,
+    UserView,
+    incident_timings,
+)
+from bot.services.settings import SPECS
+from core.periods import DateRange
+from storage import analytics_repo as repo
+from storage.people_repo import UnmappedKey
+from tests.fakes.blockkit import validate_blocks, validate_view
+
+EVIL = "<!channel> <@U0ALICE> <https://evil.example|click> & `code` ```fence``` *bold*"
+PERIOD = DateRange(date(2026, 1, 1), date(2026, 1, 31))
+B = 1_000_000_000
+
+
+def text_of(blocks) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def mrkdwn_texts(node) -> list[str]:
+    """Every string Slack renders as mrkdwn (where `<…>` would become a mention or a link)."""
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+            return [node["text"]]
+        return [t for v in node.values() for t in mrkdwn_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in mrkdwn_texts(v)]
+    return []
+
+
+def assert_safe(blocks, surface="message"):
+    problems = validate_blocks(blocks, surface=surface)
+    assert problems == [], problems
+    for text in mrkdwn_texts(blocks):
+        assert "<" not in text and ">" not in text, text
+
+
+def summary(cost=0, people=0, **by) -> repo.PeriodSummary:
+    return repo.PeriodSummary(period=PERIOD, cost_nanos=cost, total_tokens=cost // 1000, requests=3,
+                              active_people=people, active_days=3,
+                              by_source={k: repo.SourceTotals(cost_nanos=v, input_tokens=v // 1000)
+                                         for k, v in by.items()})
+
+
+def test_escape_and_code_cells():
+    assert common.escape("<@U1> & <!here>") == "&lt;@U1&gt; &amp; &lt;!here&gt;"
+    assert "`" not in common.code_cell("a`b", 5)
+    assert common.usd(41_500_000_000) == "$41.50"
+    assert common.usd(1) == "<$0.01"
+    assert common.delta(41.5, 12) == "▲ 245.8%"
+    assert common.delta(1, 2) == "▼ 50.0%"
+    assert common.delta(5, 0) == "new" and common.delta(0, 0) == "—"
+
+
+def test_code_table_splits_within_section_limit():
+    rows = [(f"person{i}@example.com" * 2, "$1.00") for i in range(200)]
+    chunks = common.code_table([("person", 40, "<"), ("spend", 10, ">")], rows)
+    assert len(chunks) > 1 and all(len(c) <= 3000 for c in chunks)
+    assert all(c.startswith("```\n") and c.endswith("\n```") for c in chunks)
+
+
+def test_cap_blocks():
+    blocks = [common.section(str(i)) for i in range(80)]
+    capped = common.cap_blocks(blocks)
+    assert len(capped) == 50 and capped[-1]["type"] == "context"
+
+
+def dashboard_view(evil=EVIL) -> DashboardView:
+    people = [repo.PersonUsage(person=f"p{i}@example.com", cost_nanos=B * (10 - i)) for i in range(5)]
+    models = [repo.ModelUsage(model=evil, cost_nanos=5 * B, total_tokens=10, requests=1, people=1,
+                              claude_code_nanos=5 * B, cursor_nanos=0)]
+    return DashboardView(period=PERIOD, current=summary(41_500_000_000, 4, claude_code=20 * B, cursor=21_500_000_000),
+                         previous=summary(12 * B, 2, cursor=12 * B), daily=[], top_models=models, top_people=people,
+                         names={"p0@example.com": evil})
+
+
+def test_dashboard():
+    blocks = reports.dashboard(dashboard_view())
+    assert_safe(blocks)
+    raw = text_of(blocks)
+    assert "$41.50" in raw and "▲ 245.8%" in raw and "$10.38" in raw  # 41.50 / 4 people
+    assert "Claude Code" in raw and "Cursor" in raw
+
+
+def test_dashboard_empty():
+    view = DashboardView(PERIOD, summary(), summary(), [], [], [], {})
+    blocks = reports.dashboard(view)
+    assert_safe(blocks)
+    assert "No usage in this period" in text_of(blocks)
+
+
+def test_top_table_fifty_rows_is_valid():
+    rows = [TopRow(rank=i + 1, person=f"{EVIL}{i}@example.com", name=None, cost_nanos=B, share=0.02,
+                   total_tokens=1000, top_model=EVIL, previous_nanos=0) for i in range(50)]
+    blocks = reports.top(TopView(period=PERIOD, source="cursor", n=50, rows=rows, total_nanos=50 * B,
+                                 people_with_usage=70))
+    assert_safe(blocks)
+    assert len(blocks) <= 50
+
+
+def test_user_page_with_productivity_and_incidents():
+    now = datetime(2026, 1, 30, tzinfo=UTC)
+    incident = repo.IncidentRow(1, "spend_spike", "bob@example.com", "critical", "alerted", 214.0, 51.0,
+                                EVIL, now, now, now, None, None)
+    view = UserView(email="bob@example.com", name=EVIL, group=EVIL, period=PERIOD,
+                    current=summary(20 * B, 1, cursor=20 * B), previous=summary(4 * B, 1, cursor=4 * B), daily=[],
+                    models=[repo.ModelUsage(EVIL, 20 * B, 3000, 2, 1, 0, 20 * B)],
+                    productivity=repo.Productivity(rows=1, lines_added=200, accepted_lines_added=100, commits=3,
+                                                   pull_requests=1),
+                    incidents=[incident], team_rank=1, team_size=4)
+    blocks = reports.user(view)
+    assert_safe(blocks)
+    raw = text_of(blocks)
+    assert "15.0 per $100" in raw  # 3 commits / $20 × 100
+    assert "#1 of 4" in raw and "50%" in raw  # accept rate 100 / 200
+    assert blocks[0]["type"] == "header" and blocks[0]["text"]["text"].startswith("<!channel>")  # plain text: inert
+
+
+def test_models_groups_incidents_unmapped_adoption():
+    models = [repo.ModelUsage(f"{EVIL}{i}", B, 1, 1, 1, B, 0) for i in range(60)]
+    assert_safe(reports.models(ModelsView(PERIOD, models, 60 * B)))
+    groups = [repo.GroupUsage(EVIL, 3, 2, 5 * B, 100, 4 * B), repo.GroupUsage("(no group)", 1, 1, B, 1, None)]
+    assert_safe(reports.groups(GroupsView(PERIOD, groups, 6 * B)))
+    now = datetime(2026, 1, 30, tzinfo=UTC)
+    open_rows = [repo.IncidentRow(i, EVIL, EVIL, "warning", "open", 1.0, 1.0, EVIL * 20, now, now, None, None, None)
+                 for i in range(30)]
+    assert_safe(reports.incidents(IncidentsView(open_rows, 30, incident_timings(open_rows))))
+    keys = [UnmappedKey("claude_code", EVIL, EVIL, 3, B, 10, date(2026, 1, 1), date(2026, 1, 2)) for _ in range(45)]
+    assert_safe(admin.unmapped(UnmappedView(keys)))
+    seats = [repo.Seat(f"{EVIL}{i}@x", EVIL, True, False, None) for i in range(40)]
+    view = AdoptionView(PERIOD, 40, 40, 0, 0, 0, seats, [], [repo.DailyActive(date(2026, 1, 2), None, 3)])
+    assert_safe(reports.adoption(view))
+
+
+def users_view(n=15, matched=40, offset=15, query=EVIL) -> UsersView:
+    rows = [PivotRow(f"p{i}@example.com", EVIL, B, 10, B, 0, 2, date(2026, 1, 3)) for i in range(n)]
+    return UsersView(PERIOD, "2026-01-01..2026-01-31", SortField.SPEND, True, query, offset, 15, matched, rows,
+                     PivotRow("TOTAL", None, 40 * B, 1, 1, 1, 0, None))
+
+
+def test_users_table_nav_and_payload_roundtrip():
+    view = users_view()
+    blocks = reports.users(view)
+    assert_safe(blocks)
+    nav = blocks[-1]
+    ids = [e["action_id"] for e in nav["elements"]]
+    assert ids == ["users_prev", "users_next", "users_sort"]
+    assert len(nav["block_id"]) <= 255
+    page = reports.users_page_from_block_id(nav["block_id"])
+    assert page is not None and page.period == "2026-01-01..2026-01-31" and page.offset == 0
+    nxt = UsersPage.decode(nav["elements"][1]["value"])
+    assert nxt.offset == 30 and nxt.query == EVIL and nxt.sort == "spend" and nxt.descending
+    first = reports.users(users_view(offset=0, matched=10, n=10, query=""))
+    assert [e["action_id"] for e in first[-1]["elements"]] == ["users_sort"]
+
+
+def test_forecast_with_and_without_budget():
+    base = dict(today=date(2026, 1, 20), month_start=date(2026, 1, 1), month_end=date(2026, 1, 31),
+                mtd_nanos=60 * B, mtd_by_source={"cursor": 60 * B}, run_rate_nanos=5 * B, projected_nanos=115 * B,
+                daily=[], previous_month_nanos=80 * B)
+    over = reports.forecast(ForecastView(**base, budget_nanos=100 * B))
+    assert_safe(over)
+    assert "over by $15.00" in text_of(over) and "115%" in text_of(over)
+    assert_safe(reports.forecast(ForecastView(**base, budget_nanos=None)))
+
+
+def test_help_and_errors():
+    assert_safe(help.help_blocks(can_view_team=False, can_admin=False))
+    assert_safe(help.usage_error_blocks(f"unknown subcommand `{EVIL}`", None))
+    assert_safe(help.usage_error_blocks("bad", Sub.TOP))
+    assert_safe(help.refusal_blocks(EVIL))
+    assert_safe(help.failure_blocks(EVIL, "abcd1234"))
+
+
+def test_settings_message_and_modal():
+    values = {s.key: s.default for s in SPECS}
+    values["viewers"] = [EVIL]
+    assert_safe(admin.settings(values, env_admins=0, can_edit=False))
+    edit = admin.settings(values, env_admins=2, can_edit=True)
+    assert_safe(edit)
+    assert any(b["type"] == "actions" for b in edit)
+    modal = admin.settings_modal(values)
+    assert validate_view(modal) == []
+    assert len(modal["title"]["text"]) <= 24
+
+
+def test_home_view_within_100_blocks():
+    now = datetime(2026, 1, 30, tzinfo=UTC)
+    status = SyncStatusView(runs=[repo.SyncStatus("cursor", "failed", now, now, 0, EVIL, now - timedelta(hours=3))],
+                            next_run=now)
+    keys = [UnmappedKey("claude_code", f"key{i}{EVIL}", None, 3, B, 10, date(2026, 1, 1), date(2026, 1, 2))
+            for i in range(200)]
+    view = admin.home(role_label="admin", can_admin=True, values={s.key: s.default for s in SPECS}, env_admins=1,
+                      status=status, keys=keys, describe={"cursor": "1 team(s)"})
+    assert validate_view(view) == []
+    assert len(view["blocks"]) <= 100
+    member = admin.home(role_label="member", can_admin=False, values={}, env_admins=0,
+                        status=SyncStatusView([], None), keys=None, describe={})
+    assert validate_view(member) == []
+    assert "settings_edit" not in text_of(member) and "key_map" not in text_of(member)
+    modal = admin.map_key_modal(KeyRef("claude_code", EVIL))
+    assert validate_view(modal) == []
+
+
+def test_payloads_are_tolerant():
+    assert UsersPage.decode(None) is None and UsersPage.decode("garbage") is None
+    assert UsersPage.decode('{"p": "7d"}') == UsersPage(period="7d")
+    assert UsersPage.decode('{"o": "x"}') is None
+    assert KeyRef.decode(KeyRef("cursor", "k").encode()) == KeyRef("cursor", "k")
+    assert KeyRef.decode('{"k": "old-shape"}') == KeyRef("claude_code", "old-shape")
+    assert incident_id("42") == 42 and incident_id('{"id": 7}') == 7 and incident_id('{"incident_id": "9"}') == 9
+    assert incident_id("drop table") is None and incident_id(None) is None
+
+
+@pytest.mark.parametrize("seconds,text", [(None, "—"), (30, "30s"), (3600, "60 min"), (5 * 3600, "5.0 h"),
+                                          (3 * 86400, "3.0 d")])
+def test_duration(seconds, text):
+    assert common.duration(seconds) == text
+
+
+def test_incident_timings_by_hand():
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        repo.IncidentRow(1, "k", None, "info", "resolved", 0, 0, "", t0, t0, t0 + timedelta(minutes=30),
+                         t0 + timedelta(hours=1), t0 + timedelta(hours=5)),
+        repo.IncidentRow(2, "k", None, "info", "alerted", 0, 0, "", t0, t0, t0 + timedelta(hours=1), None, None),
+    ]
+    t = incident_timings(rows)
+    assert (t.count, t.mttd_seconds, t.mtti_seconds, t.mttr_seconds) == (2, 2700.0, 3600.0, 18000.0)
