@@ -73,5 +73,7 @@ def target_from_body(body: dict, respond: Callable[..., object] | None = None) -
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
     if not channel and isinstance(body.get("container"), dict):
         channel = body["container"].get("channel_id")
-    has_url = bool(body.get("response_url"))
+    # Home-tab and modal clicks have no message to answer under (Slack sends no usable response_url).
+    in_view = isinstance(body.get("container"), dict) and body["container"].get("type") == "view"
+    has_url = bool(body.get("response_url")) and not in_view
     return Target(user_id=user, channel_id=channel, respond=respond if has_url else None)
