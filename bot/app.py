@@ -229,13 +229,15 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
              bot.next_sync() or "not scheduled")
     print(f"abacus: running as @{name}; Ctrl-C or SIGTERM to stop", file=sys.stderr, flush=True)
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(0.2):
             pass
     finally:
         log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
         handler.close()  # no new envelopes; waits for the ones being dispatched
+        log.debug("socket closed")
         bot.listener_executor.shutdown(wait=True)
         bot.services.shutdown(wait=True)
+        log.debug("in-flight work done")
         bot.scheduler.shutdown(wait=True)
         bot.ctx.engine.dispose()
         for sig, old in previous.items():
