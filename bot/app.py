@@ -33,6 +33,7 @@ from bot.services.admin import SyncOutcome, SyncRunner
 from bot.services.container import Services, build_services
 from bot.wiring import Context, open_context
 from core.errors import ConfigError, RuntimeFailure
+from core.periods import DateRange, utc_today
 from storage.job_lock import try_job_lock
 
 log = logging.getLogger("bot.app")
@@ -80,12 +81,12 @@ def _reason(exc: BaseException) -> str:
 # --- scheduled and on-demand sync ------------------------------------------------------------------
 
 def _find_sync() -> Callable | None:
-    """The vendor sync, when this build has it (it lands separately; import lazily)."""
+    """The vendor sync (bot/sync_service.py), imported lazily: a build without it still runs."""
     try:
-        from bot import sync_service  # type: ignore[attr-defined]
+        from bot.sync_service import run_sync
     except ImportError:
         return None
-    return getattr(sync_service, "run_scheduled_sync", None)
+    return run_sync
 
 
 def _find_detection() -> Callable | None:
@@ -97,18 +98,20 @@ def _find_detection() -> Callable | None:
 
 
 def make_sync_runner(ctx: Context) -> SyncRunner | None:
+    """Sync as the bot runs it: one at a time across replicas (the `sync` job lock). None when
+    this build has no sync or no vendor key is configured."""
     sync = _find_sync()
-    if sync is None:
+    if sync is None or not (ctx.settings.anthropic_keys or ctx.settings.cursor_keys):
         return None
 
     def run(start: date | None, end: date | None, trigger: str) -> SyncOutcome:
+        window = DateRange(start, end or utc_today()) if start else None
         with try_job_lock(ctx.engine, SYNC_LOCK) as held:
             if not held:
                 raise RuntimeFailure("a sync is already running; try again in a few minutes")
-            result = sync(ctx, start=start, end=end, trigger=trigger)
-        ok = bool(getattr(result, "ok", True))
-        lines = list(getattr(result, "lines", None) or [str(result)])
-        return SyncOutcome(ok=ok, lines=lines)
+            summary = sync(ctx, window=window, trigger=trigger)
+        lines = list(summary.lines()) if callable(getattr(summary, "lines", None)) else [str(summary)]
+        return SyncOutcome(ok=bool(getattr(summary, "ok", True)), lines=lines)
 
     return run
 

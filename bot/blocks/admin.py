@@ -36,7 +36,8 @@ def unmapped(view: UnmappedView) -> list[dict]:
     blocks += [c.section(t) for t in c.code_table(cols, rows)]
     total = sum(k.cost_nanos for k in view.keys)
     blocks.append(c.context(f"{len(view.keys)} keys, {c.usd(total)} unattributed. Admins map one with "
-                            f"`{SLASH_COMMAND} map &lt;key&gt; &lt;email&gt;` or from the App Home; earlier usage moves too."))
+                            f"`{SLASH_COMMAND} map &lt;key&gt; &lt;email&gt;` or from the App Home; "
+                            "earlier usage moves too."))
     return c.cap_blocks(blocks)
 
 

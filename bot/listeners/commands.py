@@ -3,6 +3,7 @@ call → deliver. Every failure goes through the one error handler."""
 
 from __future__ import annotations
 
+from bot.blocks import common as c
 from bot.ids import SLASH_COMMAND
 from bot.services.authz import authorize
 from bot.services.container import Services
@@ -23,7 +24,8 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
             cmd = parse_command(command.get("text"))
             requester = services.authorizer.requester(target.user_id)
             authorize(requester, cmd)
-            reply = services.commands.run(cmd, requester)
+            reply = services.commands.run(cmd, requester, progress=lambda text: services.delivery.ephemeral(
+                target, text, [c.section(text)]))
             services.delivery.deliver(reply, target, share=cmd.share)
 
         services.work.submit(errors.guarded(target, work))

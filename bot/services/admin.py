@@ -62,5 +62,5 @@ class AdminService:
     def sync(self, requester: Requester, start: date | None, end: date | None) -> SyncOutcome:
         require(requester, Role.ADMIN)
         if self._sync_runner is None:
-            raise RuntimeFailure("sync is not configured in this deployment")
+            raise RuntimeFailure("sync is not configured here (set ANTHROPIC_ADMIN_KEY and/or CURSOR_ADMIN_KEY)")
         return self._sync_runner(start, end, "slack")

@@ -35,7 +35,12 @@ class CommandService:
     find_email_by_slack_id: Callable[[str], str | None]
     env_admins: int
 
-    def run(self, cmd: Command, requester: Requester) -> Reply:
+    def run(self, cmd: Command, requester: Requester, *, progress: Callable[[str], None] | None = None) -> Reply:
+        """Answer `cmd`. `progress` shows an interim private note for slow commands (sync)."""
+        if cmd.sub is Sub.SYNC and progress is not None:
+            require(requester, Role.ADMIN)
+            span = f" for {cmd.sync_from}..{cmd.sync_to}" if cmd.sync_from else " (incremental)"
+            progress(f":hourglass_flowing_sand: Syncing{span}; the result follows here.")
         handler = getattr(self, f"_{cmd.sub.value}")
         return handler(cmd, requester)
 
