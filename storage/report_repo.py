@@ -42,22 +42,31 @@ def _where(period: DateRange, source: str | None, person: str | None = None) -> 
     return " AND ".join(clauses), params
 
 
+def _table_for(by: Dimension, person: str | None) -> str:
+    """The smallest rollup that can answer: per person for users/groups, per model otherwise."""
+    if person is not None:
+        return "usage_daily" if by is Dimension.MODEL else "usage_person_day"
+    return "usage_person_day" if by in (Dimension.USER, Dimension.GROUP) else "usage_model_day"
+
+
 def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
                  person: str | None = None) -> Report:
     """Usage in `period` grouped by `by`, largest cost first (by day: chronological)."""
     where, params = _where(period, source, person)
     key = _KEY_EXPR[by]
+    table = _table_for(by, person)
     join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
             if by is Dimension.GROUP else "")
     conn = session.connection()
-    rows = conn.execute(text(f"SELECT {key} AS k, {_SUMS} FROM usage_daily d {join} WHERE {where} GROUP BY {key}"),
+    rows = conn.execute(text(f"SELECT {key} AS k, {_SUMS} FROM {table} d {join} WHERE {where} GROUP BY {key}"),
                         params).all()
     report_rows = [ReportRow(key=_key_text(r[0]), totals=_totals(r[1:])) for r in rows]
     if by is Dimension.DAY:
         report_rows.sort(key=lambda r: r.key)
     else:
         report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
-    total_row = conn.execute(text(f"SELECT {_SUMS} FROM usage_daily d WHERE {where}"), params).one()
+    total_table = "usage_person_day" if person is not None else "usage_model_day"
+    total_row = conn.execute(text(f"SELECT {_SUMS} FROM {total_table} d WHERE {where}"), params).one()
     totals = _totals(total_row)
     notes = []
     if totals.unpriced_records:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -25,10 +25,13 @@ class UsageEvent(SQLModel, table=True):
 
     __tablename__ = "usage_event"
     __table_args__ = (
-        UniqueConstraint("source", "natural_key", name="uq_usage_event_natural"),
-        Index("ix_usage_event_day_source", "day", "source"),
-        Index("ix_usage_event_api_key", "source", "api_key"),
-        Index("ix_usage_event_person_day", "person", "day"),
+        # The day is part of every natural key's identity (it is derived from the vendor's own
+        # timestamp), so (source, day, natural_key) is the same uniqueness as (source, natural_key);
+        # with the day in front the one index also serves per-day deletes and rebuilds, and
+        # time-ordered ingestion touches a narrow part of the B-tree.
+        UniqueConstraint("source", "day", "natural_key", name="uq_usage_event_natural"),
+        Index("ix_usage_event_api_key", "source", "api_key", sqlite_where=text("api_key IS NOT NULL"),
+              postgresql_where=text("api_key IS NOT NULL")),
     )
 
     # BIGINT on Postgres; INTEGER on SQLite, where only that type is the rowid alias.
@@ -72,6 +75,48 @@ class UsageDaily(SQLModel, table=True):
     day: date = Field(index=True)
     source: str = Field(max_length=32)
     person: str = Field(max_length=320)
+    model: str = Field(max_length=255)
+    input_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    output_tokens: int = _big()
+    cost_nanos: int = _big()
+    estimated_cost_nanos: int = _big()
+    unpriced_records: int = Field(default=0)
+    requests: int = _big()
+    records: int = _big()
+
+
+class UsagePersonDay(SQLModel, table=True):
+    """Rollup per day × source × person: reports by user and by group read this."""
+
+    __tablename__ = "usage_person_day"
+    __table_args__ = (UniqueConstraint("day", "source", "person", name="uq_usage_person_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    source: str = Field(max_length=32)
+    person: str = Field(max_length=320, index=True)
+    input_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    output_tokens: int = _big()
+    cost_nanos: int = _big()
+    estimated_cost_nanos: int = _big()
+    unpriced_records: int = Field(default=0)
+    requests: int = _big()
+    records: int = _big()
+
+
+class UsageModelDay(SQLModel, table=True):
+    """Rollup per day × source × model: reports by model, tool and day read this (tiny)."""
+
+    __tablename__ = "usage_model_day"
+    __table_args__ = (UniqueConstraint("day", "source", "model", name="uq_usage_model_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    source: str = Field(max_length=32)
     model: str = Field(max_length=255)
     input_tokens: int = _big()
     cache_write_tokens: int = _big()

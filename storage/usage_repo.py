@@ -1,13 +1,13 @@
-"""The usage write path: bulk, idempotent, and keeping the daily rollup exact.
+"""The usage write path: bulk, idempotent, and keeping the daily rollups exact.
 
-Every batch runs in one transaction:
-  1. de-duplicate the batch in memory (same natural key twice → once);
-  2. stage it in a temporary table (Postgres: COPY; SQLite: executemany);
-  3. drop staged rows whose (source, natural_key) is already stored;
-  4. add the remaining rows to `usage_daily` (upsert with +=) and to `usage_event`.
-So re-writing a record changes nothing, and the rollup always equals the sum of events.
+Every batch runs in the caller's transaction:
+  1. de-duplicate the batch in memory (the same natural key twice → once);
+  2. look up which (source, natural_key) are already stored, and keep only new records;
+  3. insert the new records (Postgres: COPY; SQLite: executemany) and add their sums to the
+     three rollups (`usage_daily`, `usage_person_day`, `usage_model_day`) with `+=` upserts.
+So re-writing a record changes nothing, and every rollup equals the sum of its events.
 On Postgres an advisory lock serialises writers, so replicas sharing one database cannot
-both count the same new record.
+both count the same new record; on SQLite the database lock does the same.
 """
 
 from __future__ import annotations
@@ -29,32 +29,15 @@ EVENT_COLUMNS = (
     "cost_nanos", "cost_basis", "estimated_cost_nanos", "requests", "kind", "max_mode", "import_batch_id",
 )
 
-_STAGE_DDL = """
-CREATE TEMP TABLE {name} (
-  source VARCHAR(32) NOT NULL, feed VARCHAR(32) NOT NULL, natural_key VARCHAR(64) NOT NULL,
-  ts TIMESTAMP{tz} NOT NULL, day DATE NOT NULL, person VARCHAR(320) NOT NULL, api_key VARCHAR(255),
-  org VARCHAR(255), raw_model VARCHAR(255) NOT NULL, model VARCHAR(255) NOT NULL,
-  input_tokens BIGINT NOT NULL, cache_write_5m_tokens BIGINT NOT NULL, cache_write_1h_tokens BIGINT NOT NULL,
-  cache_read_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_nanos BIGINT NOT NULL,
-  cost_basis VARCHAR(16) NOT NULL, estimated_cost_nanos BIGINT NOT NULL, requests INTEGER NOT NULL,
-  kind VARCHAR(64), max_mode BOOLEAN, import_batch_id INTEGER
-){suffix}
-"""
+SUMMED = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens", "cost_nanos",
+          "estimated_cost_nanos", "unpriced_records", "requests", "records")
 
-_ROLLUP_SELECT = """
-SELECT day, source, person, model,
-       SUM(input_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens),
-       SUM(output_tokens), SUM(cost_nanos), SUM(estimated_cost_nanos),
-       SUM(CASE WHEN cost_basis = 'unknown_model' THEN 1 ELSE 0 END), SUM(requests), COUNT(*)
-FROM {table} {where}
-GROUP BY day, source, person, model
-"""
-
-_ROLLUP_COLUMNS = ("day, source, person, model, input_tokens, cache_write_tokens, cache_read_tokens, "
-                   "output_tokens, cost_nanos, estimated_cost_nanos, unpriced_records, requests, records")
-
-_ROLLUP_SUMMED = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens", "cost_nanos",
-                  "estimated_cost_nanos", "unpriced_records", "requests", "records")
+# rollup table → its key columns
+ROLLUPS = {
+    "usage_daily": ("day", "source", "person", "model"),
+    "usage_person_day": ("day", "source", "person"),
+    "usage_model_day": ("day", "source", "model"),
+}
 
 
 @dataclass(slots=True)
@@ -72,103 +55,141 @@ class WriteResult:
         return self
 
 
-def _row(r: UsageRecord, import_batch_id: int | None) -> tuple:
-    return (r.source.value, r.feed.value, r.natural_key, r.ts, r.ts.date(), r.person, r.api_key, r.org,
-            r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens, r.cache_write_1h_tokens,
-            r.cache_read_tokens, r.output_tokens, r.cost_nanos, r.cost_basis.value, r.estimated_cost_nanos,
-            r.requests, r.kind, r.max_mode, import_batch_id)
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batch_id: int | None = None,
                 batch_size: int = 50_000) -> WriteResult:
     """Write records idempotently; returns how many were new. The caller owns the transaction."""
     result = WriteResult()
-    batch: dict[tuple[str, str], tuple] = {}
+    batch: dict[tuple[str, str], UsageRecord] = {}
     received = 0
     for rec in records:
         received += 1
-        batch[(rec.source.value, rec.natural_key)] = _row(rec, import_batch_id)
+        batch[(rec.source.value, rec.natural_key)] = rec
         if len(batch) >= batch_size:
-            result += _write_batch(list(batch.values()), session=session, received=received)
-            batch.clear()
+            result += _write_batch(batch, session=session, received=received, import_batch_id=import_batch_id)
+            batch = {}
             received = 0
     if batch or received:
-        result += _write_batch(list(batch.values()), session=session, received=received)
+        result += _write_batch(batch, session=session, received=received, import_batch_id=import_batch_id)
     return result
 
 
-def _write_batch(rows: Sequence[tuple], *, session: Session, received: int) -> WriteResult:
-    if not rows:
+_STAGE_DDL = """
+CREATE TEMP TABLE usage_stage (
+  source VARCHAR(32), feed VARCHAR(32), natural_key VARCHAR(64), ts {ts_type}, day DATE, person VARCHAR(320),
+  api_key VARCHAR(255), org VARCHAR(255), raw_model VARCHAR(255), model VARCHAR(255), input_tokens BIGINT,
+  cache_write_5m_tokens BIGINT, cache_write_1h_tokens BIGINT, cache_read_tokens BIGINT, output_tokens BIGINT,
+  cost_nanos BIGINT, cost_basis VARCHAR(16), estimated_cost_nanos BIGINT, requests INTEGER, kind VARCHAR(64),
+  max_mode BOOLEAN, import_batch_id INTEGER
+){suffix}
+"""
+_CONFLICT = "ON CONFLICT (source, day, natural_key) DO NOTHING"
+
+
+def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session, received: int,
+                 import_batch_id: int | None) -> WriteResult:
+    if not batch:
         return WriteResult(received=received, duplicates=received)
-    dialect = _dialect(session)
     conn = session.connection()
-    stage = "usage_stage"
-    if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_ID})
-        conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
-        conn.execute(text(_STAGE_DDL.format(name=stage, tz=" WITH TIME ZONE", suffix=" ON COMMIT DROP")))
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {stage} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    if conn.dialect.name == "postgresql":
+        inserted, days = _write_postgres(conn, batch.values(), import_batch_id)
     else:
-        conn.execute(text(f"DROP TABLE IF EXISTS temp.{stage}"))
-        conn.execute(text(_STAGE_DDL.format(name=stage, tz="", suffix="")))
-        placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
-        raw = conn.connection.driver_connection
-        raw.executemany(f"INSERT INTO {stage} ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})",
-                        [_sqlite_row(r) for r in rows])
-    conn.execute(text(
-        f"DELETE FROM {stage} WHERE EXISTS (SELECT 1 FROM usage_event e "
-        f"WHERE e.source = {stage}.source AND e.natural_key = {stage}.natural_key)"))
-    inserted = conn.execute(text(f"SELECT COUNT(*) FROM {stage}")).scalar_one()
-    days: frozenset[date] = frozenset()
-    if inserted:
-        _add_to_rollup(conn, stage, "WHERE true", dialect)
-        conn.execute(text(f"INSERT INTO usage_event ({', '.join(EVENT_COLUMNS)}) "
-                          f"SELECT {', '.join(EVENT_COLUMNS)} FROM {stage}"))
-        days = frozenset(_as_date(d) for (d,) in conn.execute(text(f"SELECT DISTINCT day FROM {stage}")))
-    conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
+        inserted, days = _write_sqlite(conn, batch.values(), import_batch_id)
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
 
 
-def _sqlite_row(row: tuple) -> tuple:
-    # sqlite3 stores datetimes as ISO text; keep the format SQLAlchemy's SQLite dialect reads back.
-    ts = row[3].replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return (*row[:3], ts, row[4].isoformat(), *row[5:])
+def _sum_select(alias: str = "") -> str:
+    p = f"{alias}." if alias else ""
+    return (f"SUM({p}input_tokens), SUM({p}cache_write_5m_tokens + {p}cache_write_1h_tokens), "
+            f"SUM({p}cache_read_tokens), SUM({p}output_tokens), SUM({p}cost_nanos), SUM({p}estimated_cost_nanos), "
+            f"SUM(CASE WHEN {p}cost_basis = 'unknown_model' THEN 1 ELSE 0 END), SUM({p}requests), COUNT(*)")
+
+
+def _rollup_upsert_sql(table: str, source_sql: str) -> str:
+    keys = ", ".join(ROLLUPS[table])
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
+    return (f"INSERT INTO {table} ({keys}, {', '.join(SUMMED)}) SELECT {keys}, {_sum_select()} FROM {source_sql} "
+            f"GROUP BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+
+
+def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
+    """COPY into a staging table, then one statement inserts the new events and adds exactly
+    those (RETURNING) to the three rollups; conflicts are skipped, so even concurrent writers
+    cannot count a record twice. The advisory lock keeps writers from deadlocking on rollup rows."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_ID})
+    conn.execute(text("DROP TABLE IF EXISTS usage_stage"))
+    conn.execute(text(_STAGE_DDL.format(ts_type="TIMESTAMP WITH TIME ZONE", suffix=" ON COMMIT DROP")))
+    columns = ", ".join(EVENT_COLUMNS)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY usage_stage ({columns}) FROM STDIN") as copy:
+            for r in records:
+                copy.write_row((r.source.value, r.feed.value, r.natural_key, r.ts, r.ts.date(), r.person,
+                                r.api_key, r.org, r.raw_model[:255], r.model[:255], r.input_tokens,
+                                r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
+                                r.output_tokens, r.cost_nanos, r.cost_basis.value, r.estimated_cost_nanos,
+                                r.requests, r.kind, r.max_mode, import_batch_id))
+        ctes = ", ".join(f"{t[6:]} AS ({_rollup_upsert_sql(t, 'ins')})" for t in ROLLUPS)
+        cur.execute(
+            f"WITH ins AS (INSERT INTO usage_event ({columns}) SELECT {columns} FROM usage_stage {_CONFLICT} "
+            f"RETURNING day, source, person, model, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
+            f"cache_read_tokens, output_tokens, cost_nanos, estimated_cost_nanos, cost_basis, requests), {ctes} "
+            f"SELECT COUNT(*), COALESCE(array_agg(DISTINCT day), '{{}}') FROM ins", prepare=False)
+        count, days = cur.fetchone()
+    return int(count), frozenset(days)
+
+
+def _write_sqlite(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
+    """Stage with executemany, insert what is new, then roll up the rows just inserted: SQLite
+    gives new rows ids above every existing one, and its write lock keeps the range ours."""
+    raw = conn.connection.driver_connection
+    raw.execute("DROP TABLE IF EXISTS temp.usage_stage")
+    raw.execute(_STAGE_DDL.format(ts_type="DATETIME", suffix=""))
+    columns = ", ".join(EVENT_COLUMNS)
+    raw.executemany(f"INSERT INTO usage_stage ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+                    [(r.source.value, r.feed.value, r.natural_key,
+                      # the text format SQLAlchemy's SQLite DateTime reads back (UTC, no offset)
+                      r.ts.strftime("%Y-%m-%d %H:%M:%S.%f"), r.ts.date().isoformat(), r.person, r.api_key,
+                      r.org, r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
+                      r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
+                      r.cost_basis.value, r.estimated_cost_nanos, r.requests, r.kind, r.max_mode,
+                      import_batch_id) for r in records])
+    before = raw.execute("SELECT COALESCE(MAX(id), 0) FROM usage_event").fetchone()[0]
+    # ordered by day: inserts stay local in the (source, day, natural_key) index
+    cur = raw.execute(f"INSERT INTO usage_event ({columns}) SELECT {columns} FROM usage_stage WHERE true "
+                      f"ORDER BY day, source {_CONFLICT}")
+    inserted = cur.rowcount
+    raw.execute("DROP TABLE IF EXISTS temp.usage_stage")
+    if inserted <= 0:
+        return 0, frozenset()
+    new_rows = f"(SELECT * FROM usage_event WHERE id > {int(before)}) AS new_rows WHERE true"
+    for table in ROLLUPS:
+        raw.execute(_rollup_upsert_sql(table, new_rows))
+    days = frozenset(date.fromisoformat(d) for (d,) in raw.execute(
+        f"SELECT DISTINCT day FROM usage_event WHERE id > {int(before)}"))
+    return inserted, days
 
 
 def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _add_to_rollup(conn, table: str, where: str, dialect: str) -> None:
-    updates = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _ROLLUP_SUMMED)
-    conn.execute(text(
-        f"INSERT INTO usage_daily ({_ROLLUP_COLUMNS}) {_ROLLUP_SELECT.format(table=table, where=where)} "
-        f"ON CONFLICT (day, source, person, model) DO UPDATE SET {updates}"))
-
-
 def rebuild_rollup(*, session: Session, source: str, days: Iterable[date]) -> None:
-    """Recompute `usage_daily` for these days of one source from the events (after a remap
+    """Recompute every rollup for these days of one source from the events (after a remap
     or a deletion). Exact by construction."""
     day_list = sorted(set(days))
     if not day_list:
         return
     conn = session.connection()
     for i in range(0, len(day_list), 500):
-        chunk = day_list[i:i + 500]
-        params = {"source": source, "days": chunk}
-        conn.execute(text("DELETE FROM usage_daily WHERE source = :source AND day IN :days")
-                     .bindparams(bindparam("days", expanding=True)), params)
-        conn.execute(text(
-            f"INSERT INTO usage_daily ({_ROLLUP_COLUMNS}) "
-            + _ROLLUP_SELECT.format(table="usage_event", where="WHERE source = :source AND day IN :days"))
-            .bindparams(bindparam("days", expanding=True)), params)
+        params = {"source": source, "days": day_list[i:i + 500]}
+        for table, keys in ROLLUPS.items():
+            key_cols = ", ".join(keys)
+            conn.execute(text(f"DELETE FROM {table} WHERE source = :source AND day IN :days")
+                         .bindparams(bindparam("days", expanding=True)), params)
+            conn.execute(text(
+                f"INSERT INTO {table} ({key_cols}, {', '.join(SUMMED)}) SELECT {key_cols}, {_sum_select()} "
+                f"FROM usage_event WHERE source = :source AND day IN :days GROUP BY {key_cols}")
+                .bindparams(bindparam("days", expanding=True)), params)
 
 
 def delete_usage(*, session: Session, source: str, feed: str, day: date, org: str | None = None) -> int:
