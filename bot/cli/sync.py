@@ -1,0 +1,76 @@
+"""`abacus sync` and `abacus backfill`: pull usage from the Anthropic and Cursor Admin APIs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bot.cli.common import add_range_args, range_from
+from core.errors import InputError, RuntimeFailure
+from core.periods import DateRange, utc_today
+from core.sync import Mode, Vendor
+
+
+def _common(p) -> None:
+    p.add_argument("--source", default="all", help="anthropic, cursor or all (default: all configured)")
+    add_range_args(p)
+    p.add_argument("--format", choices=["text", "json"], default="text", help="summary format on stdout")
+    p.add_argument("--no-rate-limit", action="store_true",
+                   help="disable the client-side rate limiter (same as ABACUS_SYNC_RATE_LIMIT=off)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sync", help="pull usage from the vendor APIs",
+                       description="Pull usage from the Anthropic and Cursor Admin APIs. Without a range: "
+                                   "incremental since the last sync (with overlap). With --from/--to or --days: "
+                                   "those UTC days. Re-running never counts anything twice.")
+    _common(p)
+    p.set_defaults(handler=run_sync_command, mode=Mode.SYNC)
+    b = sub.add_parser("backfill", help="pull history day by day (resumable)",
+                       description="Pull usage history for a range, oldest day first, each day committed on its "
+                                   "own. Running the same backfill again after a crash resumes after the last "
+                                   "completed day. A progress bar shows on a terminal.")
+    _common(b)
+    b.set_defaults(handler=run_sync_command, mode=Mode.BACKFILL)
+
+
+def _window(args) -> DateRange | None:
+    given = args.from_ is not None or args.to is not None or args.days is not None
+    if not given:
+        if args.mode is Mode.BACKFILL:
+            raise InputError("backfill needs a range: --from YYYY-MM-DD [--to YYYY-MM-DD] or --days N")
+        return None
+    window = range_from(args)
+    today = utc_today()
+    if window.start > today:
+        raise InputError(f"the range starts in the future ({window.start}); dates are UTC days")
+    return DateRange(window.start, min(window.end, today))
+
+
+def run_sync_command(args) -> int:
+    try:
+        Vendor.parse_many(args.source)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    window = _window(args)
+    from dataclasses import replace
+
+    from bot.sync_service import NullProgress, SyncTuning, run_sync, terminal_progress
+    from bot.wiring import open_context
+
+    tuning = SyncTuning.from_env()
+    if args.no_rate_limit:
+        tuning = replace(tuning, rate_limit=False)
+    ctx = open_context()
+    progress = NullProgress() if args.quiet else terminal_progress(sys.stderr)
+    summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
+                       progress=progress, tuning=tuning)
+    if args.format == "json":
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        for line in summary.lines():
+            print(line)
+    if not summary.ok:
+        raise RuntimeFailure("\n".join(summary.errors))
+    return 0

@@ -1,0 +1,544 @@
+"""Cursor Admin API: usage events, members, daily usage, spend and billing groups.
+
+Wire formats: shared/reference/vendor-apis.md §B. Basic auth with the key as the username and an
+empty password. One `CursorAdmin` per team.
+
+Usage events have no id. Their natural key is `core.usage.cursor_event_key`: timestamp (ms), user,
+model, token counts, and the ordinal among identical events *within one fetched window* (an
+`OccurrenceCounter` that spans every page of the window). Identical events share a timestamp, so a
+window bounded at whole milliseconds holds all of them or none: the keys are the same whichever
+window (or overlap) fetches them, and a re-fetched event is a no-op while two genuinely different
+events stay apart.
+
+Two things would break that, and both are handled here:
+  * the window's content changing while we page through it (a late event shifts the pages, so one
+    event shows up on two pages and would be counted as a twin): `totalUsageEventsCount` is checked
+    on every page; if it moves, the window is fetched again from page 1 before anything of the
+    shifted page is used;
+  * a very dense window (the counter holds one entry per event): a window reporting more than
+    `max_window_events` is split in halves, recursively, before any of it is converted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Any
+
+import httpx
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
+
+from core.pricing import estimate_cost_nanos, normalise_model
+from core.sources.http import JsonApi, RateLimiter, RetryPolicy, VendorError, basic_auth, key_hint
+from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
+from core.usage import (
+    CostBasis,
+    Feed,
+    OccurrenceCounter,
+    Source,
+    UsageRecord,
+    cents_to_nanos,
+    cursor_event_key,
+    unmapped_key,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_PAGE_SIZE = 1000
+MAX_DAILY_USAGE_DAYS = 30
+DEFAULT_MAX_WINDOW_EVENTS = 50_000
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def day_start_ms(day: date) -> int:
+    return to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+def day_end_ms(day: date) -> int:
+    """The last millisecond of a UTC day (the API's bounds are inclusive)."""
+    return day_start_ms(day + timedelta(days=1)) - 1
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+# --- usage events: the hot path, validated straight from JSON bytes into typed dicts -------------
+
+class _TokenUsage(TypedDict, total=False):
+    inputTokens: int | None
+    outputTokens: int | None
+    cacheWriteTokens: int | None
+    cacheReadTokens: int | None
+    totalCents: Decimal | None
+
+
+class UsageEvent(TypedDict, total=False):
+    timestamp: str | int
+    userEmail: str | None
+    userId: str | int | None
+    serviceAccountName: str | None
+    model: str | None
+    kind: str | None
+    maxMode: bool | None
+    isTokenBasedCall: bool | None
+    tokenUsage: _TokenUsage | None
+    chargedCents: Decimal | None
+    cursorTokenFee: Decimal | None
+
+
+class _Pagination(TypedDict, total=False):
+    numPages: int | None
+    currentPage: int | None
+    pageSize: int | None
+    hasNextPage: bool | None
+
+
+class EventsPage(TypedDict, total=False):
+    totalUsageEventsCount: int | None
+    pagination: _Pagination | None
+    usageEvents: list[UsageEvent] | None
+
+
+_EVENTS = TypeAdapter(EventsPage)
+
+
+# --- the other endpoints: small, pydantic models ---------------------------------------------------
+
+def _zero_if_none(v: Any) -> Any:
+    return 0 if v is None else v
+
+
+Int0 = Annotated[int, BeforeValidator(_zero_if_none)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Member(_Wire):
+    id: str | int | None = None
+    name: str | None = None
+    email: str | None = None
+    role: str | None = None
+    isRemoved: bool | None = False
+
+
+class MembersResponse(_Wire):
+    teamMembers: list[Member] = Field(default_factory=list)
+
+
+class DailyRow(_Wire):
+    userId: str | int | None = None
+    day: str | None = None
+    date: int | str | None = None
+    email: str | None = None
+    isActive: bool | None = None
+    totalLinesAdded: Int0 = 0
+    totalLinesDeleted: Int0 = 0
+    acceptedLinesAdded: Int0 = 0
+    acceptedLinesDeleted: Int0 = 0
+    totalApplies: Int0 = 0
+    totalAccepts: Int0 = 0
+    totalRejects: Int0 = 0
+    totalTabsShown: Int0 = 0
+    totalTabsAccepted: Int0 = 0
+    composerRequests: Int0 = 0
+    chatRequests: Int0 = 0
+    agentRequests: Int0 = 0
+    cmdkUsages: Int0 = 0
+    subscriptionIncludedReqs: Int0 = 0
+    apiKeyReqs: Int0 = 0
+    usageBasedReqs: Int0 = 0
+    bugbotUsages: Int0 = 0
+    mostUsedModel: str | None = None
+    applyMostUsedExtension: str | None = None
+    tabMostUsedExtension: str | None = None
+    clientVersion: str | None = None
+
+
+class PagePagination(_Wire):
+    page: int | None = None
+    totalPages: int | None = None
+    hasNextPage: bool | None = None
+
+
+class DailyResponse(_Wire):
+    data: list[DailyRow] = Field(default_factory=list)
+    pagination: PagePagination | None = None
+
+
+class SpendMember(_Wire):
+    userId: str | int | None = None
+    name: str | None = None
+    email: str | None = None
+    role: str | None = None
+    spendCents: Decimal | None = None
+    overallSpendCents: Decimal | None = None  # the newer shape: included + on-demand
+    includedSpendCents: Decimal | None = None
+    fastPremiumRequests: int | None = None
+    hardLimitOverrideDollars: Decimal | None = None
+    monthlyLimitDollars: Decimal | None = None
+    effectivePerUserLimitDollars: Decimal | None = None
+
+
+class SpendResponse(_Wire):
+    teamMemberSpend: list[SpendMember] = Field(default_factory=list)
+    subscriptionCycleStart: int | str | None = None
+    totalMembers: int | None = None
+    totalPages: int | None = None
+
+
+class GroupMember(_Wire):
+    userId: str | int | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+class Group(_Wire):
+    id: str
+    name: str | None = None
+    type: str | None = None
+    currentMembers: list[GroupMember] | None = None
+
+
+class BillingCycle(_Wire):
+    cycleStart: str | int | None = None
+    cycleEnd: str | int | None = None
+
+
+class GroupsResponse(_Wire):
+    groups: list[Group] = Field(default_factory=list)
+    unassignedGroup: Group | None = None
+    billingCycle: BillingCycle | None = None
+
+
+_MEMBERS = TypeAdapter(MembersResponse)
+_DAILY = TypeAdapter(DailyResponse)
+_SPEND = TypeAdapter(SpendResponse)
+_GROUPS = TypeAdapter(GroupsResponse)
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """One page of a fetch window, converted. `window_done` marks the window's last page."""
+
+    window_start_ms: int
+    window_end_ms: int
+    page: int
+    records: list[UsageRecord]
+    window_done: bool
+    window_total: int | None = None
+
+
+class CursorAdmin:
+    """The Admin API of one Cursor team, around an injected `httpx.Client`."""
+
+    vendor = "Cursor"
+
+    def __init__(self, client: httpx.Client, api_key: str, *, admin_limiter: RateLimiter | None = None,
+                 events_limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
+                 label: str | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_wait: Callable[[str], None] | None = None, page_size: int = MAX_PAGE_SIZE,
+                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS) -> None:
+        if not api_key:
+            raise ValueError("a Cursor admin key is required")
+        self.admin_limiter = admin_limiter
+        self.events_limiter = events_limiter
+        self.page_size = min(page_size, MAX_PAGE_SIZE)
+        self.max_window_events = max_window_events
+        self.api = JsonApi(client, vendor=self.vendor, label=label or f"team{key_hint(api_key)}",
+                           headers={"Authorization": basic_auth(api_key)}, secrets=[api_key], retry=retry,
+                           sleep=sleep, on_wait=on_wait)
+
+    @property
+    def label(self) -> str:
+        return self.api.label
+
+    def _where(self, path: str) -> str:
+        return f"{self.vendor} API ({self.label}): POST {path}"
+
+    # -- directory and snapshots --------------------------------------------------------------------
+
+    def members(self) -> list[Member]:
+        return self.api.call("GET", "/teams/members", parse=_MEMBERS.validate_json,
+                             limiter=self.admin_limiter).teamMembers
+
+    def groups(self) -> GroupsResponse | None:
+        """Billing groups (Enterprise); None where the team's plan or key has no access."""
+        try:
+            return self.api.call("GET", "/teams/groups", parse=_GROUPS.validate_json, limiter=self.admin_limiter)
+        except VendorError as exc:
+            if exc.status in (401, 403, 404):
+                return None
+            raise
+
+    def spend(self) -> list[SpendResponse]:
+        """Every page of /teams/spend (the current billing cycle only)."""
+        pages: list[SpendResponse] = []
+        page = 1
+        while True:
+            resp = self.api.call("POST", "/teams/spend", json={"page": page, "pageSize": 100},
+                                 parse=_SPEND.validate_json, limiter=self.admin_limiter)
+            pages.append(resp)
+            total_pages = resp.totalPages or 1
+            if page >= total_pages or not resp.teamMemberSpend:
+                return pages
+            page += 1
+            if page > 10_000:
+                raise VendorError(f"{self._where('/teams/spend')}: more than 10000 pages; stopping")
+
+    def daily_usage_chunks(self, start: date, end: date) -> Iterator[tuple[date, date, list[DailyRow]]]:
+        """(first, last, rows) per window of at most 30 days over [start, end], every page read."""
+        where = self._where("/teams/daily-usage-data")
+        d = start
+        while d <= end:
+            last = min(end, d + timedelta(days=MAX_DAILY_USAGE_DAYS - 1))
+            rows: list[DailyRow] = []
+            page = 1
+            while True:
+                resp = self.api.call("POST", "/teams/daily-usage-data", limiter=self.admin_limiter,
+                                     json={"startDate": day_start_ms(d), "endDate": day_end_ms(last),
+                                           "page": page, "pageSize": self.page_size},
+                                     parse=_DAILY.validate_json)
+                rows.extend(resp.data)
+                pg = resp.pagination
+                if pg is None:
+                    break
+                if pg.page is not None and pg.page != page:
+                    raise VendorError(f"{where}: asked for page {page}, got page {pg.page}; "
+                                      "stopping instead of looping")
+                more = pg.hasNextPage if pg.hasNextPage is not None else page < (pg.totalPages or 1)
+                if not more:
+                    break
+                page += 1
+                if pg.totalPages is not None and page > pg.totalPages:
+                    raise VendorError(f"{where}: hasNextPage past the last page ({pg.totalPages}); "
+                                      "stopping instead of looping")
+            yield d, last, rows
+            d = last + timedelta(days=1)
+
+    # -- usage events ---------------------------------------------------------------------------------
+
+    def _events_page(self, start_ms: int, end_ms: int, page: int) -> EventsPage:
+        return self.api.call("POST", "/teams/filtered-usage-events", limiter=self.events_limiter,
+                             json={"startDate": start_ms, "endDate": end_ms, "page": page, "pageSize": self.page_size},
+                             parse=_EVENTS.validate_json)
+
+    def usage_events(self, start_ms: int, end_ms: int, *, org: str, max_restarts: int = 3) -> Iterator[EventBatch]:
+        """Converted usage events of [start_ms, end_ms] (inclusive), page by page, oldest window first.
+
+        Windows denser than `max_window_events` are split before use; a window whose total changes
+        while paging is re-read from page 1 (pages already yielded are re-yielded: idempotent keys).
+        """
+        where = self._where("/teams/filtered-usage-events")
+        pending = [(start_ms, end_ms)]
+        while pending:
+            s, e = pending.pop()
+            for _attempt in range(max_restarts + 1):
+                converter = EventConverter(org)
+                page_no, total, outcome = 1, None, "done"
+                previous: tuple | None = None
+                while True:
+                    resp = self._events_page(s, e, page_no)
+                    count = resp.get("totalUsageEventsCount")
+                    pg = resp.get("pagination") or {}
+                    if page_no == 1:
+                        total = count
+                        if count is not None and count > self.max_window_events and e - s >= 1000:
+                            mid = s + (e - s) // 2
+                            pending.extend([(mid + 1, e), (s, mid)])  # LIFO: the older half first
+                            outcome = "split"
+                            break
+                    elif count is not None and total is not None and count != total:
+                        outcome = "changed"
+                        break
+                    current = pg.get("currentPage")
+                    if current is not None and current != page_no:
+                        raise VendorError(f"{where}: asked for page {page_no}, got page {current}; "
+                                          "stopping instead of looping")
+                    events = resp.get("usageEvents") or []
+                    signature = (len(events), events[0], events[-1]) if events else None
+                    if signature is not None and signature == previous:
+                        raise VendorError(f"{where}: page {page_no} repeats page {page_no - 1}; "
+                                          "stopping instead of looping")
+                    previous = signature
+                    has_next = pg.get("hasNextPage")
+                    if has_next is None:
+                        pages = pg.get("numPages")
+                        has_next = page_no < pages if pages is not None else len(events) >= self.page_size
+                    limit = _page_limit(total, self.page_size, pg.get("numPages"))
+                    if has_next and page_no >= limit:
+                        raise VendorError(f"{where}: hasNextPage past the last page ({limit}); "
+                                          "stopping instead of looping")
+                    yield EventBatch(s, e, page_no, converter.convert(events), window_done=not has_next,
+                                     window_total=total)
+                    if not has_next:
+                        break
+                    page_no += 1
+                if outcome != "changed":
+                    break
+            else:
+                raise VendorError(f"{where}: the events of the window kept changing while paging "
+                                  f"({max_restarts + 1} tries); try again later")
+
+
+def _page_limit(total: int | None, page_size: int, num_pages: int | None) -> int:
+    """The most pages a window can have; paging beyond it means the vendor repeats itself."""
+    limits = [num_pages] if num_pages else []
+    if total is not None:
+        limits.append(max(1, -(-total // page_size)))
+    return max(limits) if limits else 1_000_000
+
+
+@lru_cache(maxsize=4096)
+def _model(raw: str) -> str:
+    return normalise_model(raw)
+
+
+class EventConverter:
+    """Turns the events of one fetch window into `UsageRecord`s (the counter spans the window)."""
+
+    __slots__ = ("org", "counter")
+
+    def __init__(self, org: str) -> None:
+        self.org = org
+        self.counter = OccurrenceCounter()
+
+    def convert(self, events: Iterable[UsageEvent]) -> list[UsageRecord]:
+        out = []
+        counter, org = self.counter, self.org
+        for ev in events:
+            ts_ms = int(ev["timestamp"])
+            email = (ev.get("userEmail") or "").strip().lower()
+            raw_model = ev.get("model") or "unknown"
+            tu = ev.get("tokenUsage")
+            if tu:
+                inp = tu.get("inputTokens") or 0
+                out_t = tu.get("outputTokens") or 0
+                cw = tu.get("cacheWriteTokens") or 0
+                cr = tu.get("cacheReadTokens") or 0
+                total_cents = tu.get("totalCents")
+            else:
+                inp = out_t = cw = cr = 0
+                total_cents = None
+            # cost: chargedCents (matches /teams/spend) > tokenUsage.totalCents (+ cursorTokenFee)
+            charged = ev.get("chargedCents")
+            basis = CostBasis.VENDOR
+            estimated = 0
+            if charged is not None:
+                cost = cents_to_nanos(charged)
+            elif total_cents is not None:
+                cost = cents_to_nanos(total_cents + (ev.get("cursorTokenFee") or 0))
+            elif tu:
+                cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
+                                                  output=out_t, on=ms_to_datetime(ts_ms).date())
+                estimated = cost
+            else:
+                cost = 0  # a request-based event without a price: still one request
+            person = email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown"))
+            out.append(UsageRecord(
+                source=Source.CURSOR, feed=Feed.CURSOR_EVENTS,
+                natural_key=cursor_event_key(counter, ts_ms, email, raw_model, inp, cw, cr, out_t),
+                ts=EPOCH + timedelta(milliseconds=ts_ms), person=person, raw_model=raw_model,
+                model=_model(raw_model), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
+                output_tokens=out_t, cost_nanos=cost, cost_basis=basis, estimated_cost_nanos=estimated,
+                requests=1, org=org, kind=ev.get("kind"), max_mode=ev.get("maxMode")))
+        return out
+
+
+# --- conversion of the small endpoints ----------------------------------------------------------------
+
+def member_records(members: Iterable[Member]) -> list[MemberRecord]:
+    return [MemberRecord(email=m.email.strip().lower(), name=m.name,
+                         vendor_user_id=None if m.id is None else str(m.id), role=m.role, removed=bool(m.isRemoved))
+            for m in members if m.email and "@" in m.email]
+
+
+def _date_of(value: str | int | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return ms_to_datetime(int(value)).date()
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def daily_activity(rows: Iterable[DailyRow], *, org: str) -> list[ActivityRecord]:
+    """Daily usage rows → one activity record per person and day (inactive members included)."""
+    out = []
+    for r in rows:
+        day = _date_of(r.day) or _date_of(r.date)
+        if day is None:
+            continue
+        email = (r.email or "").strip().lower()
+        person = email or unmapped_key(f"cursor-user-{r.userId}")
+        active = r.isActive if r.isActive is not None else True
+        out.append(ActivityRecord(
+            source=Source.CURSOR.value, day=day, person=person, natural_key="", org=org, is_active=active,
+            lines_added=r.totalLinesAdded, lines_removed=r.totalLinesDeleted,
+            accepted_lines_added=r.acceptedLinesAdded, accepted_lines_removed=r.acceptedLinesDeleted,
+            edits_accepted=r.totalAccepts, edits_rejected=r.totalRejects, tabs_shown=r.totalTabsShown,
+            tabs_accepted=r.totalTabsAccepted, chat_requests=r.chatRequests, composer_requests=r.composerRequests,
+            agent_requests=r.agentRequests, cmdk_usages=r.cmdkUsages, bugbot_usages=r.bugbotUsages,
+            included_requests=r.subscriptionIncludedReqs, usage_based_requests=r.usageBasedReqs,
+            api_key_requests=r.apiKeyReqs, most_used_model=r.mostUsedModel, client_version=r.clientVersion,
+            detail={"total_applies": r.totalApplies, "apply_most_used_extension": r.applyMostUsedExtension,
+                    "tab_most_used_extension": r.tabMostUsedExtension}))
+    return out
+
+
+def spend_records(pages: Iterable[SpendResponse], *, today: date) -> list[SpendRecord]:
+    """Both /teams/spend shapes.
+
+    Newer shape (has `overallSpendCents`): `spendCents` is on-demand spend, `overallSpendCents` is
+    included + on-demand. Older shape: `spendCents` was the member's total; on-demand is that minus
+    `includedSpendCents` where given, else the total itself.
+    """
+    out: dict[str, SpendRecord] = {}
+    for page in pages:
+        cycle = _date_of(page.subscriptionCycleStart) or today
+        for m in page.teamMemberSpend:
+            if not m.email or "@" not in m.email:
+                continue
+            spend = m.spendCents or Decimal(0)
+            if m.overallSpendCents is not None:
+                on_demand, overall = spend, m.overallSpendCents
+            else:
+                overall = spend
+                on_demand = spend - m.includedSpendCents if m.includedSpendCents is not None else spend
+            limit = m.effectivePerUserLimitDollars
+            if limit is None:
+                limit = m.hardLimitOverrideDollars if m.hardLimitOverrideDollars else m.monthlyLimitDollars
+            email = m.email.strip().lower()
+            out[email] = SpendRecord(email=email, cycle_start=cycle, on_demand_nanos=cents_to_nanos(on_demand),
+                                     overall_nanos=cents_to_nanos(overall), fast_premium_requests=m.fastPremiumRequests,
+                                     limit_dollars=float(limit) if limit is not None else None,
+                                     user_id=None if m.userId is None else str(m.userId), name=m.name)
+    return list(out.values())
+
+
+def group_records(resp: GroupsResponse) -> list[GroupRecord]:
+    cycle = resp.billingCycle or BillingCycle()
+    start, end = _date_of(cycle.cycleStart), _date_of(cycle.cycleEnd)
+    out = []
+    for g, unassigned in [*((g, False) for g in resp.groups),
+                          *([(resp.unassignedGroup, True)] if resp.unassignedGroup else [])]:
+        emails = sorted({m.email.strip().lower() for m in g.currentMembers or [] if m.email and "@" in m.email})
+        out.append(GroupRecord(external_id=g.id, name=(g.name or g.id).strip(), member_emails=emails,
+                               cycle_start=start, cycle_end=end,
+                               unassigned=unassigned or g.id == "group_unassigned"))
+    return out
+
+
+__all__ = ["CursorAdmin", "EventBatch", "EventConverter", "daily_activity", "spend_records", "group_records",
+           "member_records", "day_start_ms", "day_end_ms", "to_ms", "ms_to_datetime"]

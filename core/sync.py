@@ -1,0 +1,579 @@
+"""The sync engine: vendor APIs → store, incremental or day-by-day backfill, resumable and exact.
+
+Storage sits behind two small ports (`SyncStore`, `SyncTx`), implemented in storage/sync_repo.py;
+this module holds the rules and no SQL.
+
+Commit units and watermarks
+---------------------------
+* Cursor usage events are immutable, so pages are written as they come: a few pages (whole pages,
+  `SyncOptions.commit_events` events) per transaction, each committed together with the stream's
+  checkpoint. A fetch window is a UTC day (or what is left of today); when its last page is in,
+  the watermark moves to the window's end. After a crash the interrupted window is fetched again
+  from its first page: the pages already committed are found present (natural keys), so nothing
+  is lost or counted twice. (Resuming at the page would need the window's occurrence counter.)
+* Day aggregates (Claude Code analytics, the messages report, cost_report, Cursor daily usage) keep
+  changing until the day is over, so one UTC day of one organisation is written in one transaction
+  that *replaces* that day: each record's natural key holds its identity and its figures, unchanged
+  records are left alone, revised ones replace the old, vanished ones are removed. The day's
+  watermark is saved in the same transaction.
+* Incremental runs start `overlap` before the watermark (2 days for day streams, 6 hours for
+  Cursor events, which the vendor aggregates hourly), so late data at the boundary is picked up.
+  A watermark only moves forward over days this run actually covered without a gap.
+* `backfill` walks the range oldest day first and keeps its own per-stream progress; running the
+  same backfill again after a crash resumes after the last completed day.
+
+Feed precedence for Claude Code (no token is counted twice)
+------------------------------------------------------------
+Two Anthropic feeds describe Claude Code usage: the Claude Code Analytics API (per actor, with the
+vendor's cost) and the messages usage report (per key, priced from our table). The rule:
+
+    Where Claude Code Analytics rows exist for an organisation-day, they ARE that day's Claude
+    Code usage. The messages report fills only organisation-days without them.
+
+So: writing analytics rows for a day deletes that day's messages-derived records of the same
+organisation (in the same transaction), and messages rows for a day the analytics feed covers are
+skipped (counted as `superseded`). Messages rows only count as Claude Code for keys in the
+"Claude Code" workspace or named `claude_code_key_*`; other API usage is not a coding tool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from core.identity import IdentityResolver
+from core.periods import DateRange
+from core.sources import anthropic as anth
+from core.sources import cursor as curs
+from core.sources.http import VendorError
+from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
+from core.usage import Feed, Source, UsageRecord
+
+
+class Vendor(StrEnum):
+    ANTHROPIC = "anthropic"
+    CURSOR = "cursor"
+
+    @classmethod
+    def parse_many(cls, text: str | None) -> tuple[Vendor, ...]:
+        key = (text or "all").strip().lower()
+        if key in ("all", "both", ""):
+            return (cls.ANTHROPIC, cls.CURSOR)
+        aliases = {"anthropic": cls.ANTHROPIC, "claude": cls.ANTHROPIC, "claude_code": cls.ANTHROPIC,
+                   "claude-code": cls.ANTHROPIC, "cursor": cls.CURSOR}
+        if key not in aliases:
+            raise ValueError(f"unknown source {text!r}: use anthropic, cursor or all")
+        return (aliases[key],)
+
+
+class Mode(StrEnum):
+    SYNC = "sync"
+    BACKFILL = "backfill"
+
+
+class Stream(StrEnum):
+    CLAUDE_CODE = "claude_code"
+    MESSAGES = "messages"
+    COST = "cost_report"
+    USAGE_EVENTS = "usage_events"
+    DAILY_USAGE = "daily_usage"
+
+
+USAGE_STREAMS = (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.USAGE_EVENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    overlap_days: int = 2
+    event_overlap: timedelta = timedelta(hours=6)
+    first_sync_days: int = 7  # an incremental run with no watermark yet looks this far back
+    commit_events: int = 5_000  # Cursor events per transaction (whole pages)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    mode: Mode = Mode.SYNC
+    window: DateRange | None = None  # None: incremental since the watermark
+    now: datetime | None = None
+    trigger: str = "cli"
+    email_domain: str | None = None
+
+    def at(self) -> datetime:
+        return (self.now or datetime.now(UTC)).astimezone(UTC)
+
+    @property
+    def today(self) -> date:
+        return self.at().date()
+
+
+@dataclass(slots=True)
+class Counts:
+    """Records read from the vendor, and what became of them."""
+
+    read: int = 0
+    inserted: int = 0
+    present: int = 0  # already stored, unchanged
+    replaced: int = 0  # stored figures of a day the vendor revised, removed
+    superseded: int = 0  # messages-report rows of a day covered by Claude Code analytics
+    dropped: int = 0  # messages-report rows of keys that are not Claude Code keys
+
+    def __iadd__(self, other: Counts) -> Counts:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass(slots=True)
+class DayWrite:
+    inserted: int = 0
+    present: int = 0
+    removed: int = 0
+
+
+@dataclass(slots=True)
+class OrgResult:
+    vendor: Vendor
+    org: str
+    mode: Mode
+    window_from: date | None = None
+    window_to: date | None = None
+    streams: dict[str, Counts] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    requests: int = 0
+
+    def stream(self, name: str) -> Counts:
+        return self.streams.setdefault(name, Counts())
+
+    @property
+    def usage(self) -> Counts:
+        """Totals over the usage streams (what reports count)."""
+        total = Counts()
+        for name, c in self.streams.items():
+            if name in USAGE_STREAMS:
+                total += c
+        return total
+
+    def line(self) -> str:
+        u = self.usage
+        what = "org" if self.vendor is Vendor.ANTHROPIC else "team"
+        window = f"{self.window_from}..{self.window_to}" if self.window_from else "-"
+        text = (f"{self.vendor.value} {what} {self.org} {window}: read {u.read}, inserted {u.inserted}, "
+                f"already present {u.present}")
+        extra = [f"{n} {getattr(u, n)}" for n in ("replaced", "superseded") if getattr(u, n)]
+        if extra:
+            text += " (" + ", ".join(extra) + ")"
+        if self.error:
+            text += f" — FAILED: {self.error}"
+        return text
+
+    def as_dict(self) -> dict:
+        return {"source": self.vendor.value, "org": self.org, "mode": self.mode.value,
+                "from": self.window_from.isoformat() if self.window_from else None,
+                "to": self.window_to.isoformat() if self.window_to else None,
+                "records_read": self.usage.read, "inserted": self.usage.inserted,
+                "already_present": self.usage.present, "replaced": self.usage.replaced,
+                "superseded": self.usage.superseded,
+                "streams": {n: {k: getattr(c, k) for k in c.__slots__} for n, c in sorted(self.streams.items())},
+                "requests": self.requests, "notes": self.notes, "error": self.error}
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    results: list[OrgResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error is None for r in self.results)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r.vendor.value} {r.org}: {r.error}" for r in self.results if r.error]
+
+    def lines(self) -> list[str]:
+        return [r.line() for r in self.results] + self.notes
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "results": [r.as_dict() for r in self.results], "notes": self.notes}
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    watermark: str | None
+    detail: dict
+
+
+class SyncTx(Protocol):
+    """Writes inside one transaction (committed on leaving the context, rolled back on error)."""
+
+    def write_usage(self, records: list[UsageRecord]) -> tuple[int, int]: ...  # (inserted, present)
+    def replace_usage_day(self, *, source: Source, feed: Feed, org: str, day: date,
+                          records: list[UsageRecord]) -> DayWrite: ...
+    def drop_usage_day(self, *, source: Source, feed: Feed, org: str, day: date) -> int: ...
+    def analytics_covers(self, *, org: str, day: date) -> bool: ...
+    def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None: ...
+    def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None: ...
+    def save_spend(self, *, org: str, records: list[SpendRecord]) -> None: ...
+    def save_members(self, records: list[MemberRecord], *, vendor: Vendor) -> None: ...
+    def save_keys(self, *, org: str, records: list[KeyRecord]) -> int: ...  # records re-attributed
+    def save_groups(self, records: list[GroupRecord]) -> None: ...
+    def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
+                       detail: dict | None = None) -> None: ...
+
+
+class SyncStore(Protocol):
+    def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None: ...
+    def transaction(self) -> AbstractContextManager[SyncTx]: ...
+    def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None,
+                  window_to: date | None, trigger: str) -> int: ...
+    def finish_run(self, run_id: int, *, result: OrgResult) -> None: ...
+    def resolver(self, *, domain: str | None) -> IdentityResolver: ...
+    def key_names(self) -> dict[str, str | None]: ...
+
+
+class Progress(Protocol):
+    def begin(self, label: str, total: int) -> None: ...
+    def advance(self, n: int = 1, note: str | None = None) -> None: ...
+    def message(self, text: str) -> None: ...
+    def end(self) -> None: ...
+
+
+class NullProgress:
+    def begin(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+# --- windows ---------------------------------------------------------------------------------------
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)] if start <= end else []
+
+
+def _parse_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _parse_ms(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class DayStream:
+    """Which days one day-aggregate stream covers in this run, and how its watermark moves."""
+
+    store: SyncStore
+    vendor: Vendor
+    org: str
+    stream: str
+    plan: SyncPlan
+    options: SyncOptions
+    days: list[date] = field(default_factory=list)
+    watermark: date | None = None
+    contiguous: bool = True
+    backfill_range: DateRange | None = None
+    track_watermark: bool = True  # False: only the backfill progress is kept (the stream keeps its own)
+
+    def __post_init__(self) -> None:
+        cp = self.store.checkpoint(vendor=self.vendor, org=self.org, stream=self.stream)
+        self.watermark = _parse_day(cp.watermark) if cp else None
+        today = self.plan.today
+        if self.plan.window is not None:
+            start, end = self.plan.window.start, min(self.plan.window.end, today)
+        elif self.watermark is not None:
+            start, end = min(self.watermark, today) - timedelta(days=self.options.overlap_days), today
+        else:
+            start, end = today - timedelta(days=self.options.first_sync_days - 1), today
+        if self.plan.mode is Mode.BACKFILL and self.plan.window is not None:
+            self.backfill_range = self.plan.window
+            done = self._backfill_done()
+            if done is not None and done >= start:
+                start = done + timedelta(days=1)
+        self.days = _days(start, end)
+        self.contiguous = self.watermark is None or start <= self.watermark + timedelta(days=1)
+
+    def _backfill_key(self) -> str:
+        return f"backfill:{self.stream}"
+
+    def _backfill_done(self) -> date | None:
+        cp = self.store.checkpoint(vendor=self.vendor, org=self.org, stream=self._backfill_key())
+        if cp is None or self.backfill_range is None:
+            return None
+        same = (cp.detail.get("from") == self.backfill_range.start.isoformat()
+                and cp.detail.get("to") == self.backfill_range.end.isoformat())
+        return _parse_day(cp.watermark) if same else None
+
+    def done(self, tx: SyncTx, day: date) -> None:
+        """Record, inside the day's transaction, that `day` is complete."""
+        if self.track_watermark and self.contiguous and (self.watermark is None or day >= self.watermark):
+            self.watermark = day
+            tx.set_checkpoint(vendor=self.vendor, org=self.org, stream=self.stream, watermark=day.isoformat())
+        if self.backfill_range is not None:
+            tx.set_checkpoint(vendor=self.vendor, org=self.org, stream=self._backfill_key(), watermark=day.isoformat(),
+                              detail={"from": self.backfill_range.start.isoformat(),
+                                      "to": self.backfill_range.end.isoformat()})
+
+
+# --- Anthropic ---------------------------------------------------------------------------------------
+
+def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
+                   options: SyncOptions | None = None, progress: Progress | None = None) -> OrgResult:
+    """Sync one Anthropic organisation. Vendor failures end up in `result.error`, never raised."""
+    options = options or SyncOptions()
+    progress = progress or NullProgress()
+    result = OrgResult(vendor=Vendor.ANTHROPIC, org=client.label, mode=plan.mode)
+    run_id = None
+    try:
+        org_info = client.organization()
+        if org_info is not None:
+            client.label = result.org = org_info.id
+        org = result.org
+        streams = {s: DayStream(store, Vendor.ANTHROPIC, org, s.value, plan, options)
+                   for s in (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.COST)}
+        all_days = [d for s in streams.values() for d in s.days]
+        result.window_from = min(all_days, default=None)
+        result.window_to = max(all_days, default=None)
+        run_id = store.begin_run(vendor=Vendor.ANTHROPIC, org=org, mode=plan.mode, window_from=result.window_from,
+                                 window_to=result.window_to, trigger=plan.trigger)
+        progress.begin(f"anthropic {org}", len(all_days))
+
+        users = client.users()
+        keys = client.api_keys()
+        workspaces = client.workspaces()
+        with store.transaction() as tx:
+            tx.save_members(anth.member_records(users), vendor=Vendor.ANTHROPIC)
+            moved = tx.save_keys(org=org, records=anth.key_records(keys, users))
+        if moved:
+            result.notes.append(f"{moved} stored record(s) re-attributed to key owners the vendor named")
+        resolver = store.resolver(domain=plan.email_domain)
+        key_names = {**store.key_names(), **{k.id: k.name for k in keys}}
+        cc_workspaces = anth.claude_code_workspace_ids(workspaces)
+
+        cc = streams[Stream.CLAUDE_CODE]
+        counts = result.stream(Stream.CLAUDE_CODE)
+        msg_counts = result.stream(Stream.MESSAGES)
+        for day in cc.days:
+            rows = client.claude_code_day(day)
+            usage, activity = anth.claude_code_usage(rows, day=day, org=org, resolver=resolver)
+            with store.transaction() as tx:
+                w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS, org=org,
+                                         day=day, records=usage)
+                tx.replace_activity_day(source=Source.CLAUDE_CODE.value, org=org, day=day, records=activity)
+                if rows:  # precedence: analytics rows are the day's Claude Code usage
+                    msg_counts.superseded += tx.drop_usage_day(source=Source.CLAUDE_CODE,
+                                                               feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
+                cc.done(tx, day)
+            _count(counts, len(usage), w)
+            progress.advance(1, f"claude_code {day}")
+
+        ms = streams[Stream.MESSAGES]
+        if ms.days:
+            for day, results in client.messages_days(ms.days[0], ms.days[-1]):
+                usage, dropped = anth.messages_usage(results, day=day, org=org, resolver=resolver,
+                                                     key_names=key_names, claude_code_workspaces=cc_workspaces)
+                msg_counts.dropped += dropped
+                with store.transaction() as tx:
+                    if tx.analytics_covers(org=org, day=day):
+                        msg_counts.read += len(usage)
+                        msg_counts.superseded += len(usage)
+                        tx.drop_usage_day(source=Source.CLAUDE_CODE, feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
+                    else:
+                        w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.ANTHROPIC_MESSAGES, org=org,
+                                                 day=day, records=usage)
+                        _count(msg_counts, len(usage), w)
+                    ms.done(tx, day)
+                progress.advance(1, f"messages {day}")
+
+        cs = streams[Stream.COST]
+        cost_counts = result.stream(Stream.COST)
+        if cs.days:
+            for day, results in client.cost_days(cs.days[0], cs.days[-1]):
+                lines = anth.cost_lines(results, day=day, org=org)
+                with store.transaction() as tx:
+                    tx.replace_vendor_costs(org=org, day=day, records=lines)
+                    cs.done(tx, day)
+                cost_counts.read += len(lines)
+                progress.advance(1, f"cost_report {day}")
+    except VendorError as exc:
+        result.error = str(exc)
+    finally:
+        result.requests = client.api.requests
+        progress.end()
+        if run_id is None:
+            run_id = store.begin_run(vendor=Vendor.ANTHROPIC, org=result.org, mode=plan.mode,
+                                     window_from=None, window_to=None, trigger=plan.trigger)
+        store.finish_run(run_id, result=result)
+    return result
+
+
+def _count(counts: Counts, read: int, w: DayWrite) -> None:
+    counts.read += read
+    counts.inserted += w.inserted
+    counts.present += w.present
+    counts.replaced += w.removed
+
+
+# --- Cursor -------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class EventWindows:
+    """The ms windows of the usage-events stream for this run, and its watermark (ms, inclusive end)."""
+
+    windows: list[tuple[date, int, int]]  # (day, start_ms, end_ms)
+    watermark: int | None
+    contiguous: bool
+    backfill: DayStream | None
+
+
+def _event_windows(store: SyncStore, org: str, plan: SyncPlan, options: SyncOptions) -> EventWindows:
+    cp = store.checkpoint(vendor=Vendor.CURSOR, org=org, stream=Stream.USAGE_EVENTS.value)
+    wm = _parse_ms(cp.watermark) if cp else None
+    now_ms = curs.to_ms(plan.at())
+    backfill = None
+    if plan.window is not None:
+        if plan.mode is Mode.BACKFILL:
+            backfill = DayStream(store, Vendor.CURSOR, org, Stream.USAGE_EVENTS.value, plan, options,
+                                 track_watermark=False)
+            days = backfill.days
+        else:
+            days = _days(plan.window.start, min(plan.window.end, plan.today))
+        start_ms = curs.day_start_ms(days[0]) if days else now_ms
+    else:
+        start_ms = (wm - int(options.event_overlap / timedelta(milliseconds=1)) if wm is not None
+                    else curs.day_start_ms(plan.today - timedelta(days=options.first_sync_days - 1)))
+        start_ms = min(start_ms, now_ms)
+        days = _days(curs.ms_to_datetime(start_ms).date(), plan.today)
+    windows = []
+    for day in days:
+        s = max(start_ms, curs.day_start_ms(day))
+        e = min(now_ms, curs.day_end_ms(day))  # never past now: the watermark must not run ahead
+        if s <= e:
+            windows.append((day, s, e))
+    contiguous = wm is None or (bool(windows) and windows[0][1] <= wm + 1)
+    return EventWindows(windows, wm, contiguous, backfill)
+
+
+def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
+                options: SyncOptions | None = None, progress: Progress | None = None) -> OrgResult:
+    """Sync one Cursor team. Vendor failures end up in `result.error`, never raised."""
+    options = options or SyncOptions()
+    progress = progress or NullProgress()
+    org = client.label
+    result = OrgResult(vendor=Vendor.CURSOR, org=org, mode=plan.mode)
+    run_id = None
+    try:
+        ev = _event_windows(store, org, plan, options)
+        daily = DayStream(store, Vendor.CURSOR, org, Stream.DAILY_USAGE.value, plan, options)
+        all_days = [w[0] for w in ev.windows] + daily.days
+        result.window_from = min(all_days, default=None)
+        result.window_to = max(all_days, default=None)
+        run_id = store.begin_run(vendor=Vendor.CURSOR, org=org, mode=plan.mode, window_from=result.window_from,
+                                 window_to=result.window_to, trigger=plan.trigger)
+        progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
+
+        members = client.members()
+        groups = client.groups()
+        spend = client.spend()
+        with store.transaction() as tx:
+            tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
+            if groups is not None:
+                tx.save_groups(curs.group_records(groups))
+            tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
+        if groups is None:
+            result.notes.append("billing groups not available to this key/plan; skipped")
+
+        _sync_events(client, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+
+        counts = result.stream(Stream.DAILY_USAGE)
+        if daily.days:
+            for first, last, rows in client.daily_usage_chunks(daily.days[0], daily.days[-1]):
+                by_day: dict[date, list[ActivityRecord]] = {}
+                for rec in curs.daily_activity(rows, org=org):
+                    by_day.setdefault(rec.day, []).append(rec)
+                for day in _days(first, last):
+                    with store.transaction() as tx:
+                        if day in by_day:
+                            tx.replace_activity_day(source=Source.CURSOR.value, org=org, day=day,
+                                                    records=by_day[day])
+                        daily.done(tx, day)
+                    counts.read += len(by_day.get(day, ()))
+                    progress.advance(1, f"daily_usage {day}")
+    except VendorError as exc:
+        result.error = str(exc)
+    finally:
+        result.requests = client.api.requests
+        progress.end()
+        if run_id is None:
+            run_id = store.begin_run(vendor=Vendor.CURSOR, org=org, mode=plan.mode, window_from=None,
+                                     window_to=None, trigger=plan.trigger)
+        store.finish_run(run_id, result=result)
+    return result
+
+
+def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,
+                 options: SyncOptions, progress: Progress) -> None:
+    stream = Stream.USAGE_EVENTS.value
+    watermark, contiguous = ev.watermark, ev.contiguous
+    for day, start_ms, end_ms in ev.windows:
+        pending: list[UsageRecord] = []
+        covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
+        for batch in client.usage_events(start_ms, end_ms, org=org):
+            pending.extend(batch.records)
+            if batch.window_done and batch.window_start_ms == covered + 1:
+                covered = batch.window_end_ms
+            final = covered >= end_ms
+            if len(pending) < options.commit_events and not final:
+                continue
+            with store.transaction() as tx:
+                inserted, present = tx.write_usage(pending)
+                if contiguous and covered >= start_ms and (watermark is None or covered > watermark):
+                    watermark = covered
+                tx.set_checkpoint(vendor=Vendor.CURSOR, org=org, stream=stream,
+                                  watermark=None if watermark is None else str(watermark),
+                                  detail=None if final else {"window": [start_ms, end_ms], "page": batch.page,
+                                                             "sub_window": [batch.window_start_ms,
+                                                                            batch.window_end_ms]})
+                if final and ev.backfill is not None:
+                    ev.backfill.done(tx, day)
+            counts.read += len(pending)
+            counts.inserted += inserted
+            counts.present += present
+            pending = []
+        if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
+            raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")
+        progress.advance(1, f"usage_events {day}")
+
+
+def run_all(jobs: Iterable[Callable[[], OrgResult]]) -> SyncSummary:
+    summary = SyncSummary()
+    for job in jobs:
+        summary.results.append(job())
+    return summary
+
+
+def detail_json(detail: dict | None) -> str | None:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":")) if detail else None
+
+
+def iter_days(window: DateRange) -> Iterator[date]:
+    yield from window
