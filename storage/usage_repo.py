@@ -97,11 +97,14 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
 
 
-def _sum_select(alias: str = "") -> str:
-    p = f"{alias}." if alias else ""
-    return (f"SUM({p}input_tokens), SUM({p}cache_write_5m_tokens + {p}cache_write_1h_tokens), "
-            f"SUM({p}cache_read_tokens), SUM({p}output_tokens), SUM({p}cost_nanos), SUM({p}estimated_cost_nanos), "
-            f"SUM(CASE WHEN {p}cost_basis = 'unknown_model' THEN 1 ELSE 0 END), SUM({p}requests), COUNT(*)")
+def _sum_select(*, aliased: bool = False) -> str:
+    """The rollup sums over event rows, in SUMMED order (optionally named after SUMMED)."""
+    exprs = ("SUM(input_tokens)", "SUM(cache_write_5m_tokens + cache_write_1h_tokens)", "SUM(cache_read_tokens)",
+             "SUM(output_tokens)", "SUM(cost_nanos)", "SUM(estimated_cost_nanos)",
+             "SUM(CASE WHEN cost_basis = 'unknown_model' THEN 1 ELSE 0 END)", "SUM(requests)", "COUNT(*)")
+    if aliased:
+        return ", ".join(f"{e} AS {name}" for e, name in zip(exprs, SUMMED, strict=True))
+    return ", ".join(exprs)
 
 
 def _rollup_upsert_sql(table: str, source_sql: str) -> str:
@@ -139,33 +142,36 @@ def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int |
 
 
 def _write_sqlite(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
-    """Stage with executemany, insert what is new, then roll up the rows just inserted: SQLite
-    gives new rows ids above every existing one, and its write lock keeps the range ours."""
+    """Insert with executemany (conflicts skipped), then roll up exactly the rows just inserted:
+    SQLite gives new rows ids above every existing one, and its write lock keeps the range ours."""
     raw = conn.connection.driver_connection
-    raw.execute("DROP TABLE IF EXISTS temp.usage_stage")
-    raw.execute(_STAGE_DDL.format(ts_type="DATETIME", suffix=""))
     columns = ", ".join(EVENT_COLUMNS)
-    raw.executemany(f"INSERT INTO usage_stage ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-                    [(r.source.value, r.feed.value, r.natural_key,
-                      # the text format SQLAlchemy's SQLite DateTime reads back (UTC, no offset)
-                      r.ts.strftime("%Y-%m-%d %H:%M:%S.%f"), r.ts.date().isoformat(), r.person, r.api_key,
-                      r.org, r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
-                      r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
-                      r.cost_basis.value, r.estimated_cost_nanos, r.requests, r.kind, r.max_mode,
-                      import_batch_id) for r in records])
+    ordered = sorted(records, key=lambda r: (r.ts, r.natural_key))  # local writes in the day-first index
     before = raw.execute("SELECT COALESCE(MAX(id), 0) FROM usage_event").fetchone()[0]
-    # ordered by day: inserts stay local in the (source, day, natural_key) index
-    cur = raw.execute(f"INSERT INTO usage_event ({columns}) SELECT {columns} FROM usage_stage WHERE true "
-                      f"ORDER BY day, source {_CONFLICT}")
-    inserted = cur.rowcount
-    raw.execute("DROP TABLE IF EXISTS temp.usage_stage")
-    if inserted <= 0:
+    raw.executemany(
+        f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}",
+        [(r.source.value, r.feed.value, r.natural_key,
+          # ts is UTC: the first 26 characters are the text SQLAlchemy's SQLite DateTime reads back
+          r.ts.isoformat(sep=" ", timespec="microseconds")[:26], r.ts.date().isoformat(), r.person, r.api_key,
+          r.org, r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
+          r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos, r.cost_basis.value,
+          r.estimated_cost_nanos, r.requests, r.kind, r.max_mode, import_batch_id) for r in ordered])
+    inserted = raw.execute("SELECT COUNT(*) FROM usage_event WHERE id > ?", (before,)).fetchone()[0]
+    if not inserted:
         return 0, frozenset()
-    new_rows = f"(SELECT * FROM usage_event WHERE id > {int(before)}) AS new_rows WHERE true"
-    for table in ROLLUPS:
-        raw.execute(_rollup_upsert_sql(table, new_rows))
-    days = frozenset(date.fromisoformat(d) for (d,) in raw.execute(
-        f"SELECT DISTINCT day FROM usage_event WHERE id > {int(before)}"))
+    # aggregate the new rows once at the finest grain, then fold that into the three rollups
+    raw.execute("DROP TABLE IF EXISTS temp.usage_new")
+    raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT day, source, person, model, {_sum_select(aliased=True)} "
+                f"FROM usage_event WHERE id > {int(before)} GROUP BY day, source, person, model")
+    for table, keys in ROLLUPS.items():
+        key_cols = ", ".join(keys)
+        sums = ", ".join(f"SUM({c})" for c in SUMMED)
+        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
+        raw.execute(f"INSERT INTO {table} ({key_cols}, {', '.join(SUMMED)}) SELECT {key_cols}, {sums} "
+                    f"FROM temp.usage_new WHERE true GROUP BY {key_cols} "
+                    f"ON CONFLICT ({key_cols}) DO UPDATE SET {updates}")
+    days = frozenset(date.fromisoformat(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
+    raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
 
 
