@@ -380,8 +380,8 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                                          day=day, records=usage)
                 tx.replace_activity_day(source=Source.CLAUDE_CODE.value, org=org, day=day, records=activity)
                 if rows:  # precedence: analytics rows are the day's Claude Code usage
-                    msg_counts.superseded += tx.drop_usage_day(source=Source.CLAUDE_CODE,
-                                                               feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
+                    msg_counts.replaced += tx.drop_usage_day(source=Source.CLAUDE_CODE,
+                                                             feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
                 cc.done(tx, day)
             _count(counts, len(usage), w)
             progress.advance(1, f"claude_code {day}")

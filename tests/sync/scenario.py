@@ -228,7 +228,8 @@ def build(today: date, anthropic_key: str | None = None, cursor_keys: list[str] 
           Expect("alice@example.com", "gpt-5", d3, 50, 0, 0, 5, Decimal("0.0000001"), 1),
           Expect("alice@example.com", "gpt-5", d3, 60, 0, 0, 6, Decimal("0.02"), 1)]
 
-    members1 = [{"id": "user_alice", "name": "Alice", "email": "alice@example.com", "role": "owner", "isRemoved": False},
+    members1 = [{"id": "user_alice", "name": "Alice", "email": "alice@example.com", "role": "owner",
+                 "isRemoved": False},
                 {"id": "user_erin", "name": "Erin", "email": "erin@example.com", "role": "member", "isRemoved": False},
                 {"id": "user_frank", "name": "Frank", "email": "frank@example.com", "role": "member",
                  "isRemoved": True}]

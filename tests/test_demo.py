@@ -1,0 +1,51 @@
+"""`abacus demo`: offline, deterministic, idempotent, both tools, planted anomalies, charts."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from bot.cli import main
+from core.synthetic import build_team
+
+
+def test_team_shape_is_deterministic():
+    a = build_team(people=48, days=90, end=date(2026, 3, 31), seed=42)
+    b = build_team(people=48, days=90, end=date(2026, 3, 31), seed=42)
+    assert [p.email for p in a.people] == [p.email for p in b.people]
+    assert len({p.email for p in a.people}) == 48
+    ra, rb = list(a.records()), list(b.records())
+    assert [r.natural_key for r in ra] == [r.natural_key for r in rb]
+    assert len({(r.source, r.natural_key) for r in ra}) == len(ra)  # no two records share a key
+    sources = {r.source.value for r in ra}
+    assert sources == {"claude_code", "cursor"}
+    kinds = {x.kind for x in a.anomalies}
+    assert {"spend_spike", "runaway_context", "cycle_outlier"} <= kinds
+    # weekday rhythm: weekend days carry far less usage than weekdays
+    weekday = sum(r.cost_nanos for r in ra if r.ts.weekday() < 5) / (5 * 13)
+    weekend = sum(r.cost_nanos for r in ra if r.ts.weekday() >= 5) / (2 * 13)
+    assert weekend < weekday * 0.35
+
+
+def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, capsys):
+    out_dir = tmp_path / "charts"
+    assert main(["demo", "--out", str(out_dir)]) == 0
+    first = capsys.readouterr().out
+    assert "48 people" in first and "planted anomalies" in first
+    assert main(["report", "--by", "user", "--format", "json", "--days", "90"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    people = [r for r in report["rows"] if not r["key"].startswith("unmapped:")]
+    assert len(people) >= 40
+    assert any(r["key"].startswith("unmapped:") for r in report["rows"])
+    pngs = list(out_dir.glob("*.png"))
+    assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+    assert main(["demo", "--out", str(out_dir)]) == 0
+    assert ", 0 new," in capsys.readouterr().out
+    assert main(["report", "--by", "user", "--format", "json", "--days", "90"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
+
+
+def test_demo_rejects_silly_sizes(abacus_env, capsys):
+    assert main(["demo", "--people", "1"]) == 2
+    assert "--people" in capsys.readouterr().err
