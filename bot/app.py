@@ -8,6 +8,7 @@ envelopes, finish in-flight work, stop the scheduler, exit 0.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -206,6 +207,16 @@ def _configure_logging(settings: Settings, verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _tune_gc() -> None:
+    """Start-up objects (modules, fonts, the app) never become garbage: freeze them out of the
+    collector's sight, and collect the young generation less often. A chart allocates tens of
+    thousands of short-lived objects; with the default threshold (700) the collector runs
+    hundreds of times per chart and a 90-day chart took ~40 % longer (p95 +50 %)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop`); returns the exit code."""
     _configure_logging(settings, verbose)
@@ -223,6 +234,7 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
         handler.close()
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
+    _tune_gc()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())

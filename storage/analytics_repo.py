@@ -16,6 +16,9 @@ from core.report import NO_GROUP
 from core.usage import Source
 
 UNMAPPED_LIKE = "unmapped:%"
+# Read the smallest rollup that answers: per model × day (tiny) for team totals, per person × day
+# for anything by person, and the full day × person × model rollup only when both are needed.
+MODEL_DAY, PERSON_DAY, FULL = "usage_model_day", "usage_person_day", "usage_daily"
 _TOKENS = "(d.input_tokens + d.output_tokens + d.cache_write_tokens + d.cache_read_tokens)"
 
 
@@ -93,13 +96,14 @@ def period_summary(*, session: Session, period: DateRange, source: str | None = 
                    person: str | None = None) -> PeriodSummary:
     where, params = _where(period, source=source, person=person)
     by_source: dict[str, SourceTotals] = {}
+    totals_table = PERSON_DAY if person else MODEL_DAY
     for row in _run(session, "SELECT d.source, SUM(d.cost_nanos), SUM(d.input_tokens), SUM(d.output_tokens), "
                              "SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), SUM(d.requests) "
-                             f"FROM usage_daily d WHERE {where} GROUP BY d.source", params):
+                             f"FROM {totals_table} d WHERE {where} GROUP BY d.source", params):
         by_source[str(row[0])] = SourceTotals(*(_i(v) for v in row[1:]))
-    days, people = _run(session, "SELECT COUNT(DISTINCT d.day), COUNT(DISTINCT CASE WHEN d.person NOT LIKE "
-                                 f"'{UNMAPPED_LIKE}' THEN d.person END) FROM usage_daily d WHERE {where}",
-                        params).one()
+    days = _run(session, f"SELECT COUNT(DISTINCT d.day) FROM {totals_table} d WHERE {where}", params).scalar_one()
+    people = _run(session, f"SELECT COUNT(DISTINCT d.person) FROM {PERSON_DAY} d WHERE {where} "
+                           f"AND d.person NOT LIKE '{UNMAPPED_LIKE}'", params).scalar_one()
     return PeriodSummary(period=period, cost_nanos=sum(s.cost_nanos for s in by_source.values()),
                          total_tokens=sum(s.total_tokens for s in by_source.values()),
                          requests=sum(s.requests for s in by_source.values()), active_people=_i(people),
@@ -118,7 +122,8 @@ def daily_spend(*, session: Session, period: DateRange, source: str | None = Non
                 person: str | None = None) -> list[DailySpend]:
     """Spend and tokens per day and tool, chronological (days without usage are absent)."""
     where, params = _where(period, source=source, person=person)
-    rows = _run(session, f"SELECT d.day, d.source, SUM(d.cost_nanos), SUM({_TOKENS}) FROM usage_daily d "
+    table = PERSON_DAY if person else MODEL_DAY
+    rows = _run(session, f"SELECT d.day, d.source, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {table} d "
                          f"WHERE {where} GROUP BY d.day, d.source ORDER BY d.day, d.source", params)
     return [DailySpend(_d(r[0]), str(r[1]), _i(r[2]), _i(r[3])) for r in rows]
 
@@ -157,7 +162,7 @@ def people_usage(*, session: Session, period: DateRange, source: str | None = No
                          "SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), SUM(d.requests), COUNT(DISTINCT d.day), "
                          "MAX(d.day), SUM(CASE WHEN d.source = :cc THEN d.cost_nanos ELSE 0 END), "
                          "SUM(CASE WHEN d.source = :cu THEN d.cost_nanos ELSE 0 END) "
-                         f"FROM usage_daily d WHERE {where} GROUP BY d.person", params)
+                         f"FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person", params)
     out = [PersonUsage(person=str(r[0]), cost_nanos=_i(r[1]), input_tokens=_i(r[2]), output_tokens=_i(r[3]),
                        cache_write_tokens=_i(r[4]), cache_read_tokens=_i(r[5]), requests=_i(r[6]),
                        active_days=_i(r[7]), last_day=_d(r[8]), claude_code_nanos=_i(r[9]), cursor_nanos=_i(r[10]))
@@ -166,12 +171,21 @@ def people_usage(*, session: Session, period: DateRange, source: str | None = No
     return out
 
 
+def person_costs(*, session: Session, period: DateRange, source: str | None = None) -> list[tuple[str, int]]:
+    """(person, spend) for everyone with usage in the period, most expensive first. The lean
+    query behind rankings: one sum per person, details are fetched for the few shown."""
+    where, params = _where(period, source=source)
+    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person",
+                params)
+    return sorted(((str(p), _i(c)) for p, c in rows), key=lambda r: (-r[1], r[0]))
+
+
 def cost_by_person(*, session: Session, period: DateRange, people: Sequence[str],
                    source: str | None = None) -> dict[str, int]:
     if not people:
         return {}
     where, params = _where(period, source=source, people=people)
-    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM usage_daily d WHERE {where} GROUP BY d.person",
+    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person",
                 params)
     return {str(p): _i(c) for p, c in rows}
 
@@ -184,7 +198,7 @@ def top_model_by_person(*, session: Session, period: DateRange, people: Sequence
     where, params = _where(period, source=source, people=people)
     best: dict[str, tuple[int, int, str]] = {}
     for person, model, cost, tokens in _run(
-            session, f"SELECT d.person, d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM usage_daily d "
+            session, f"SELECT d.person, d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {FULL} d "
                      f"WHERE {where} GROUP BY d.person, d.model", params):
         rank = (-_i(cost), -_i(tokens), str(model))  # smaller is better
         if person not in best or rank < best[person]:
@@ -211,10 +225,27 @@ def models_usage(*, session: Session, period: DateRange, source: str | None = No
                          f"COUNT(DISTINCT CASE WHEN d.person NOT LIKE '{UNMAPPED_LIKE}' THEN d.person END), "
                          "SUM(CASE WHEN d.source = :cc THEN d.cost_nanos ELSE 0 END), "
                          "SUM(CASE WHEN d.source = :cu THEN d.cost_nanos ELSE 0 END) "
-                         f"FROM usage_daily d WHERE {where} GROUP BY d.model", params)
+                         f"FROM {FULL} d WHERE {where} GROUP BY d.model", params)
     out = [ModelUsage(str(r[0]), *(_i(v) for v in r[1:])) for r in rows]
     out.sort(key=lambda m: (-m.cost_nanos, -m.total_tokens, m.model))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCost:
+    model: str
+    cost_nanos: int
+    total_tokens: int
+
+
+def model_costs(*, session: Session, period: DateRange, limit: int | None = None) -> list[ModelCost]:
+    """Spend per model from the per-model rollup, most expensive first (cheap: no people count)."""
+    where, params = _where(period)
+    rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {MODEL_DAY} d WHERE {where} "
+                         "GROUP BY d.model", params)
+    out = sorted((ModelCost(str(m), _i(c), _i(t)) for m, c, t in rows),
+                 key=lambda r: (-r.cost_nanos, -r.total_tokens, r.model))
+    return out[:limit] if limit else out
 
 
 @dataclass(slots=True)
@@ -234,7 +265,7 @@ def groups_usage(*, session: Session, period: DateRange) -> list[GroupUsage]:
     for name, cost, tokens, people in _run(
             session, f"SELECT COALESCE(g.name, '{NO_GROUP}'), SUM(d.cost_nanos), SUM({_TOKENS}), "
                      f"COUNT(DISTINCT CASE WHEN d.person NOT LIKE '{UNMAPPED_LIKE}' THEN d.person END) "
-                     "FROM usage_daily d LEFT JOIN person p ON p.email = d.person "
+                     f"FROM {PERSON_DAY} d LEFT JOIN person p ON p.email = d.person "
                      f"LEFT JOIN billing_group g ON g.id = p.group_id WHERE {where} "
                      f"GROUP BY COALESCE(g.name, '{NO_GROUP}')", params):
         spend[str(name)] = (_i(cost), _i(tokens), _i(people))
@@ -270,10 +301,10 @@ def daily_active_people(*, session: Session, period: DateRange) -> list[DailyAct
     where, params = _where(period)
     where += f" AND d.person NOT LIKE '{UNMAPPED_LIKE}'"
     out = [DailyActive(_d(r[0]), str(r[1]), _i(r[2])) for r in _run(
-        session, f"SELECT d.day, d.source, COUNT(DISTINCT d.person) FROM usage_daily d WHERE {where} "
+        session, f"SELECT d.day, d.source, COUNT(DISTINCT d.person) FROM {PERSON_DAY} d WHERE {where} "
                  "GROUP BY d.day, d.source ORDER BY d.day, d.source", params)]
     out += [DailyActive(_d(r[0]), None, _i(r[1])) for r in _run(
-        session, f"SELECT d.day, COUNT(DISTINCT d.person) FROM usage_daily d WHERE {where} "
+        session, f"SELECT d.day, COUNT(DISTINCT d.person) FROM {PERSON_DAY} d WHERE {where} "
                  "GROUP BY d.day ORDER BY d.day", params)]
     return out
 
@@ -291,7 +322,7 @@ def seats(*, session: Session) -> list[Seat]:
     """Everyone on the team (not removed) with their seats and last day of use."""
     rows = session.connection().execute(text(
         "SELECT p.email, p.name, p.has_cursor_seat, p.has_claude_seat, "
-        "(SELECT MAX(d.day) FROM usage_daily d WHERE d.person = p.email) "
+        f"(SELECT MAX(d.day) FROM {PERSON_DAY} d WHERE d.person = p.email) "
         "FROM person p WHERE p.is_removed = :no ORDER BY p.email"), {"no": False})
     return [Seat(str(r[0]), r[1], bool(r[2]), bool(r[3]), _d(r[4])) for r in rows]
 
@@ -336,7 +367,7 @@ def person_names(*, session: Session, emails: Sequence[str]) -> dict[str, str]:
 
 
 def has_any_usage(*, session: Session, person: str) -> bool:
-    return session.connection().execute(text("SELECT 1 FROM usage_daily WHERE person = :p LIMIT 1"),
+    return session.connection().execute(text(f"SELECT 1 FROM {PERSON_DAY} WHERE person = :p LIMIT 1"),
                                         {"p": person}).first() is not None
 
 

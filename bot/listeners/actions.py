@@ -35,7 +35,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
             requester = services.authorizer.requester(target.user_id)
             services.delivery.replace(target, services.commands.users_page(page, requester))
 
-        services.work.submit(errors.guarded(target, work))
+        services.submit(errors.guarded(target, work))
 
     app.action(ActionId.USERS_PREV)(page_turn)
     app.action(ActionId.USERS_NEXT)(page_turn)
@@ -54,7 +54,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
             requester = services.authorizer.requester(target.user_id)
             services.delivery.replace(target, services.commands.users_page(page, requester))
 
-        services.work.submit(errors.guarded(target, work))
+        services.submit(errors.guarded(target, work))
 
     # Modals must open within ~3 s of the click (trigger_id expiry): done here, not in the pool.
     @app.action(ActionId.SETTINGS_EDIT)
@@ -85,4 +85,4 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
     def refresh_home(ack, body, client):
         ack()
         target = target_from_body(body)
-        services.work.submit(errors.guarded(target, lambda: publish_home(services, client, target.user_id)))
+        services.submit(errors.guarded(target, lambda: publish_home(services, client, target.user_id)))

@@ -28,4 +28,4 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
                 target, text, [c.section(text)]))
             services.delivery.deliver(reply, target, share=cmd.share)
 
-        services.work.submit(errors.guarded(target, work))
+        services.submit(errors.guarded(target, work))

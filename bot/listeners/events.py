@@ -25,7 +25,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
             return
         user_id = event["user"]
         # No ephemeral surface here: errors are logged (target None), the tab keeps its last view.
-        services.work.submit(errors.guarded(None, lambda: publish_home(services, client, user_id)))
+        services.submit(errors.guarded(None, lambda: publish_home(services, client, user_id)))
 
     @app.event("file_shared")
     def file_shared(event):

@@ -26,7 +26,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
                  target.user_id if target else "?")
         if target is not None:
             text = "Acknowledging and resolving incidents from Slack is not available yet."
-            services.work.submit(errors.guarded(target, lambda: services.delivery.ephemeral(
+            services.submit(errors.guarded(target, lambda: services.delivery.ephemeral(
                 target, text, [c.section(f":information_source: {text}")])))
 
     app.action(ActionId.INCIDENT_ACK)(incident_button)

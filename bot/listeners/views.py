@@ -54,7 +54,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
                                         admin_blocks.mapped(result.key, result.email, result.changed))
             publish_home(services, client, user_id)
 
-        services.work.submit(errors.guarded(target, work))
+        services.submit(errors.guarded(target, work))
 
     @app.view(CallbackId.SETTINGS_MODAL)
     def settings_submitted(ack, body, view, client):
@@ -75,4 +75,4 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
                 errors={f"{BlockId.SETTING_PREFIX}{key}": msg for key, msg in problems.items()})
             return
         ack()
-        services.work.submit(errors.guarded(None, lambda: publish_home(services, client, user_id)))
+        services.submit(errors.guarded(None, lambda: publish_home(services, client, user_id)))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from storage import analytics_repo
 from storage.db import session_scope
 
+from . import memory
 from .admin import AdminService, SyncRunner
 from .authz import Authorizer, UserDirectory
 from .commands import CommandService
@@ -37,6 +38,17 @@ class Services:
     home: HomeService
     delivery: Delivery
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run `work` in the pool, then hand freed memory back to the OS (see `memory.release`)."""
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                memory.release()
+
+        self.work.submit(run)
 
     def shutdown(self, *, wait: bool = True) -> None:
         self.work.shutdown(wait=wait, cancel_futures=not wait)

@@ -30,7 +30,7 @@ class DashboardView:
     current: repo.PeriodSummary
     previous: repo.PeriodSummary
     daily: list[repo.DailySpend]
-    top_models: list[repo.ModelUsage]
+    top_models: list[repo.ModelCost]
     top_people: list[repo.PersonUsage]
     names: dict[str, str]
 
@@ -229,17 +229,19 @@ class ReportService:
             current = repo.period_summary(session=s, period=period)
             before = repo.period_summary(session=s, period=previous)
             daily = repo.daily_spend(session=s, period=period)
-            models = repo.models_usage(session=s, period=period)[:5]
-            people = repo.people_usage(session=s, period=period)[:5]
+            models = repo.model_costs(session=s, period=period, limit=5)
+            ranked = repo.person_costs(session=s, period=period)[:5]
+            people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
             names = repo.person_names(session=s, emails=[p.person for p in people])
         return DashboardView(period, current, before, daily, models, people, names)
 
     def top(self, period: DateRange, n: int, source: str | None) -> TopView:
         with self._session() as s:
-            everyone = repo.people_usage(session=s, period=period, source=source)
-            total = sum(p.cost_nanos for p in everyone)
-            chosen = everyone[:n]
-            emails = [p.person for p in chosen]
+            everyone = repo.person_costs(session=s, period=period, source=source)
+            total = sum(c for _, c in everyone)
+            emails = [p for p, _ in everyone[:n]]
+            details = {p.person: p for p in repo.people_usage(session=s, period=period, source=source, people=emails)}
+            chosen = [details[e] for e in emails]
             before = repo.cost_by_person(session=s, period=period.previous(), people=emails, source=source)
             models = repo.top_model_by_person(session=s, period=period, people=emails, source=source)
             names = repo.person_names(session=s, emails=emails)
@@ -261,12 +263,12 @@ class ReportService:
             models = repo.models_usage(session=s, period=period, person=email)
             prod = repo.productivity(session=s, period=period, person=email)
             incidents = repo.open_incidents(session=s, person=email, limit=10)
-            ranking = repo.people_usage(session=s, period=period)
-        rank = next((i + 1 for i, p in enumerate(ranking) if p.person == email), None)
+            ranking = repo.person_costs(session=s, period=period)
+        rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
                         period=period, current=current, previous=before, daily=daily, models=models,
                         productivity=prod, incidents=incidents, team_rank=rank,
-                        team_size=sum(1 for p in ranking if not p.is_unmapped))
+                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")))
 
     def models(self, period: DateRange) -> ModelsView:
         with self._session() as s:
@@ -303,7 +305,7 @@ class ReportService:
         with self._session() as s:
             team = repo.seats(session=s)
             dau = repo.daily_active_people(session=s, period=period)
-            active = {p.person for p in repo.people_usage(session=s, period=period) if not p.is_unmapped}
+            active = {p for p, _ in repo.person_costs(session=s, period=period) if not p.startswith("unmapped:")}
         with_seat = [t for t in team if t.cursor_seat or t.claude_seat]
         never = [t for t in with_seat if t.last_day is None]
         idle = [t for t in with_seat if t.last_day is not None and t.email not in active]

@@ -92,8 +92,7 @@ def test_cap_blocks():
 
 def dashboard_view(evil=EVIL) -> DashboardView:
     people = [repo.PersonUsage(person=f"p{i}@example.com", cost_nanos=B * (10 - i)) for i in range(5)]
-    models = [repo.ModelUsage(model=evil, cost_nanos=5 * B, total_tokens=10, requests=1, people=1,
-                              claude_code_nanos=5 * B, cursor_nanos=0)]
+    models = [repo.ModelCost(model=evil, cost_nanos=5 * B, total_tokens=10)]
     return DashboardView(period=PERIOD, current=summary(41_500_000_000, 4, claude_code=20 * B, cursor=21_500_000_000),
                          previous=summary(12 * B, 2, cursor=12 * B), daily=[], top_models=models, top_people=people,
                          names={"p0@example.com": evil})
