@@ -107,11 +107,13 @@ def _sum_select(*, aliased: bool = False) -> str:
     return ", ".join(exprs)
 
 
-def _rollup_upsert_sql(table: str, source_sql: str) -> str:
+def _fold_sql(table: str, aggregated: str) -> str:
+    """Upsert (+=) a pre-aggregated relation with SUMMED columns into one rollup table."""
     keys = ", ".join(ROLLUPS[table])
+    sums = ", ".join(f"SUM({c})" for c in SUMMED)
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
-    return (f"INSERT INTO {table} ({keys}, {', '.join(SUMMED)}) SELECT {keys}, {_sum_select()} FROM {source_sql} "
-            f"GROUP BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+    return (f"INSERT INTO {table} ({keys}, {', '.join(SUMMED)}) SELECT {keys}, {sums} FROM {aggregated} "
+            f"WHERE true GROUP BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}")
 
 
 def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
@@ -119,6 +121,7 @@ def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int |
     those (RETURNING) to the three rollups; conflicts are skipped, so even concurrent writers
     cannot count a record twice. The advisory lock keeps writers from deadlocking on rollup rows."""
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_ID})
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # keep the batch's sort/aggregate in memory
     conn.execute(text("DROP TABLE IF EXISTS usage_stage"))
     conn.execute(text(_STAGE_DDL.format(ts_type="TIMESTAMP WITH TIME ZONE", suffix=" ON COMMIT DROP")))
     columns = ", ".join(EVENT_COLUMNS)
@@ -131,12 +134,15 @@ def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int |
                                 r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
                                 r.output_tokens, r.cost_nanos, r.cost_basis.value, r.estimated_cost_nanos,
                                 r.requests, r.kind, r.max_mode, import_batch_id))
-        ctes = ", ".join(f"{t[6:]} AS ({_rollup_upsert_sql(t, 'ins')})" for t in ROLLUPS)
+        # aggregate the inserted rows once at the finest grain, then fold into the three rollups
+        finest = ", ".join(ROLLUPS["usage_daily"])
+        folds = ", ".join(f"{t[6:]} AS ({_fold_sql(t, 'agg')})" for t in ROLLUPS)
         cur.execute(
             f"WITH ins AS (INSERT INTO usage_event ({columns}) SELECT {columns} FROM usage_stage {_CONFLICT} "
             f"RETURNING day, source, person, model, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
-            f"cache_read_tokens, output_tokens, cost_nanos, estimated_cost_nanos, cost_basis, requests), {ctes} "
-            f"SELECT COUNT(*), COALESCE(array_agg(DISTINCT day), '{{}}') FROM ins", prepare=False)
+            f"cache_read_tokens, output_tokens, cost_nanos, estimated_cost_nanos, cost_basis, requests), "
+            f"agg AS (SELECT {finest}, {_sum_select(aliased=True)} FROM ins GROUP BY {finest}), {folds} "
+            f"SELECT COALESCE(SUM(records), 0), COALESCE(array_agg(DISTINCT day), '{{}}') FROM agg", prepare=False)
         count, days = cur.fetchone()
     return int(count), frozenset(days)
 
@@ -163,13 +169,8 @@ def _write_sqlite(conn, records: Iterable[UsageRecord], import_batch_id: int | N
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
     raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT day, source, person, model, {_sum_select(aliased=True)} "
                 f"FROM usage_event WHERE id > {int(before)} GROUP BY day, source, person, model")
-    for table, keys in ROLLUPS.items():
-        key_cols = ", ".join(keys)
-        sums = ", ".join(f"SUM({c})" for c in SUMMED)
-        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
-        raw.execute(f"INSERT INTO {table} ({key_cols}, {', '.join(SUMMED)}) SELECT {key_cols}, {sums} "
-                    f"FROM temp.usage_new WHERE true GROUP BY {key_cols} "
-                    f"ON CONFLICT ({key_cols}) DO UPDATE SET {updates}")
+    for table in ROLLUPS:
+        raw.execute(_fold_sql(table, "temp.usage_new"))
     days = frozenset(date.fromisoformat(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
     raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
