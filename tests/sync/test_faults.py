@@ -1,0 +1,160 @@
+"""Every injectable fault: the sync either completes with exact totals, or stops with a one-line reason
+and the next run resumes to exact totals — never a partial page, never a duplicate."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.sync import scenario as sc
+from tests.sync.helpers import assert_no_secret
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = "/teams/filtered-usage-events"
+CLAUDE_CODE = "/v1/organizations/usage_report/claude_code"
+MESSAGES = "/v1/organizations/usage_report/messages"
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request, tmp_path):
+    """The fault logic does not depend on the database: SQLite here, and a Postgres sample below."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'abacus.db'}"
+        return
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database(request.getfixturevalue("pg_admin_url"))
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+def _args(scenario) -> list[str]:
+    return ["sync", "--from", scenario.days[0].isoformat(), "--to", scenario.days[-1].isoformat(), "--quiet"]
+
+
+def _exact(report, scenario) -> None:
+    assert report("user") == sc.expected_rows(scenario.expected, "user")
+    assert report("model") == sc.expected_rows(scenario.expected, "model")
+
+
+def _server(name, fake_anthropic, fake_cursor):
+    return fake_anthropic if name == "anthropic" else fake_cursor
+
+
+RECOVERABLE = [
+    ("cursor", EVENTS, "429", {"retry_after": "1"}),
+    ("anthropic", CLAUDE_CODE, "429", {"retry_after": None, "times": 2}),
+    ("cursor", "/teams/members", "429", {"retry_after": None}),
+    ("cursor", EVENTS, "500", {"times": 2, "after": 1}),
+    ("anthropic", MESSAGES, "529", {"times": 2}),
+    ("anthropic", "/v1/organizations/api_keys", "503", {}),
+    ("cursor", EVENTS, "slow", {"delay": 1.5, "after": 2}),  # beyond the 1 s client timeout
+    ("anthropic", CLAUDE_CODE, "truncated", {"after": 1}),
+    ("cursor", "/teams/daily-usage-data", "truncated", {}),
+    ("cursor", EVENTS, "drop", {"after": 3}),
+]
+
+
+@pytest.mark.parametrize("vendor,path,kind,kw", RECOVERABLE, ids=[f"{v}-{k}-{p.rsplit('/', 1)[-1]}"
+                                                                 for v, p, k, kw in RECOVERABLE])
+def test_transient_faults_are_retried_to_exact_totals(vendor, path, kind, kw, sync_env, cli, report, scenario,
+                                                      fake_anthropic, fake_cursor, database_url):
+    fault = _server(vendor, fake_anthropic, fake_cursor).faults.add(path, kind, **kw)
+    started = time.monotonic()
+    res = cli(*_args(scenario))
+    assert res.code == 0, res.err
+    assert fault.fired == kw.get("times", 1), "the fault never fired"
+    if kw.get("retry_after") == "1":
+        assert time.monotonic() - started >= 1.0  # Retry-After honoured
+    _exact(report, scenario)
+    assert_no_secret(res.out + res.err, scenario.secrets)
+
+
+STOPPING = [
+    ("cursor", EVENTS, "500", {"times": 4, "after": 2}, "failed after 4 attempts: HTTP 500"),
+    ("anthropic", CLAUDE_CODE, "529", {"times": -1, "after": 1}, "failed after 4 attempts: HTTP 529"),
+    ("cursor", EVENTS, "slow", {"times": 4, "after": 3, "delay": 1.2}, "failed after 4 attempts: timed out"),
+    ("anthropic", CLAUDE_CODE, "repeat", {"after": 1}, "stopping instead of looping"),
+    ("anthropic", MESSAGES, "repeat", {}, "stopping instead of looping"),
+    ("cursor", EVENTS, "repeat", {"after": 1}, "asked for page 2, got page 1"),
+    ("cursor", EVENTS, "repeat", {"after": 1, "body": "hide_page"}, "repeats page 1"),
+    ("cursor", "/teams/daily-usage-data", "repeat", {"after": 1}, "stopping instead of looping"),
+    ("cursor", EVENTS, "429", {"retry_after": "3600"}, "asks to wait 3600s"),
+    ("cursor", EVENTS, "status", {"status": 400, "body": {"error": "Bad Request"}}, "HTTP 400: Bad Request"),
+]
+
+
+@pytest.mark.parametrize("vendor,path,kind,kw,reason", STOPPING,
+                         ids=[f"{v}-{k}-{p.rsplit('/', 1)[-1]}-{i}" for i, (v, p, k, kw, r) in enumerate(STOPPING)])
+def test_persistent_faults_stop_with_one_line_then_resume_exactly(vendor, path, kind, kw, reason, sync_env, cli,
+                                                                  report, scenario, fake_anthropic, fake_cursor,
+                                                                  database_url):
+    if kind == "repeat" and vendor == "cursor":
+        fake_cursor.page_size = 2  # D1 of team 1 has five events: three pages
+    server = _server(vendor, fake_anthropic, fake_cursor)
+    server.faults.add(path, kind, **kw)
+    res = cli(*_args(scenario))
+    assert res.code == 1
+    errors = [line for line in res.err.splitlines() if line.startswith("abacus: ")]
+    assert len(errors) == 1 and reason in errors[0], res.err  # one failing org: one line, the reason
+    assert_no_secret(res.out + res.err, scenario.secrets)
+    server.faults.clear()
+    again = cli(*_args(scenario))
+    assert again.code == 0, again.err
+    _exact(report, scenario)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_faults_on_postgres(database_url, sync_env, cli, report, scenario, fake_anthropic, fake_cursor):
+    fake_cursor.faults.add(EVENTS, "429", retry_after="0", times=2)
+    fake_anthropic.faults.add(CLAUDE_CODE, "truncated")
+    fake_cursor.faults.add(EVENTS, "500", times=4, after=4)  # one team gives up …
+    res = cli(*_args(scenario))
+    assert res.code == 1 and len([x for x in res.err.splitlines() if x.startswith("abacus: ")]) == 1
+    fake_cursor.faults.clear()
+    assert cli(*_args(scenario)).code == 0  # … and the next run resumes exactly
+    _exact(report, scenario)
+
+
+def test_rate_limiter_keeps_a_burst_under_the_vendor_limit():
+    """A server that answers 429 past N requests per second never does so to a client limited to N/s."""
+    from collections import deque
+    from datetime import date
+
+    from core.sources.cursor import CursorAdmin, day_end_ms, day_start_ms
+    from core.sources.http import RateLimiter, RetryPolicy, make_client
+    from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+    day = date(2026, 3, 1)
+    events = [{"timestamp": str(day_ms(day, 1, 0, i)), "userEmail": "a@example.com", "model": "gpt-5",
+               "chargedCents": 1} for i in range(24)]
+
+    class LimitedCursor(FakeCursor):
+        limit, window = 5, 1.0
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.stamps: deque[float] = deque()
+            self.rejected = 0
+
+        def route(self, method, path, query, body, fault):
+            now = time.monotonic()
+            while self.stamps and now - self.stamps[0] >= self.window:
+                self.stamps.popleft()
+            if len(self.stamps) >= self.limit:
+                self.rejected += 1
+                return self.error_reply(429, None)
+            self.stamps.append(now)
+            return super().route(method, path, query, body, fault)
+
+    with LimitedCursor({"key_test_0123456789": CursorTeam(events=EventList(events))}, page_size=2) as server, \
+            make_client(server.url, timeout=5) as http:
+        client = CursorAdmin(http, "key_test_0123456789", events_limiter=RateLimiter(5, period=1.05),
+                             retry=RetryPolicy(attempts=1))
+        got = [r for b in client.usage_events(day_start_ms(day), day_end_ms(day), org="t") for r in b.records]
+        assert len(got) == 24 and server.rejected == 0  # 12 pages in ~2.3 s, no 429
