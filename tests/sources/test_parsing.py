@@ -1,0 +1,225 @@
+"""Parsing of the reference payloads (shared/reference/examples and the peers' mocks) into records.
+
+Expected numbers are read off the payloads by hand (see the comments)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.identity import IdentityResolver, KeyOwner, MappedHow
+from core.sources import anthropic as anth
+from core.sources import cursor as curs
+from core.usage import CostBasis, Feed, Source
+
+REF = Path(__file__).resolve().parents[3] / "shared" / "reference"  # shared/ sits beside the repository
+
+
+def wire(name: str) -> bytes:
+    """A reference payload without the annotation keys (`_request`, `_http`, `_source`, …)."""
+    path = REF / name
+    if not path.exists():
+        pytest.skip(f"reference payload {name} not available")
+    data = json.loads(path.read_text())
+    return json.dumps({k: v for k, v in data.items() if not k.startswith("_")}).encode()
+
+
+def resolver(**owners: str) -> IdentityResolver:
+    return IdentityResolver("example.com", {ref: KeyOwner(email, MappedHow.VENDOR) for ref, email in owners.items()})
+
+
+# --- Anthropic -------------------------------------------------------------------------------------------
+
+def test_claude_code_analytics_example():
+    page = anth._CLAUDE_CODE.validate_json(wire("examples/anthropic_usage_report_claude_code.json"))
+    usage, activity = anth.claude_code_usage(page.data, day=date(2025, 9, 8), org="org-1",
+                                             resolver=resolver(**{"ci-bot-key": "ci@example.com"}))
+    assert [(u.person, u.model, u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens)
+            for u in usage] == [("developer@company.com", "sonnet-4.5", 100000, 35000, 10000, 5000),
+                                ("ci@example.com", "haiku-4.5", 20000, 4000, 50000, 3000)]
+    assert [u.cost_nanos for u in usage] == [1_410_000_000, 70_000_000]  # 141 ¢ and 7 ¢ (numbers, in cents)
+    assert all(u.cost_basis is CostBasis.VENDOR and u.feed is Feed.CLAUDE_CODE_ANALYTICS for u in usage)
+    assert usage[1].api_key == "ci-bot-key" and usage[0].api_key is None
+    dev = activity[0]
+    assert (dev.sessions, dev.lines_added, dev.lines_removed, dev.commits, dev.pull_requests) == (5, 1543, 892, 12, 2)
+    assert (dev.edits_accepted, dev.edits_rejected) == (45 + 12 + 8 + 3, 5 + 2 + 1 + 0)
+    assert dev.terminal_type == "vscode" and dev.detail["tool_actions"]["multi_edit_tool"] == {"accepted": 12,
+                                                                                            "rejected": 2}
+    # the same rows again give the same keys; a revised figure gives a new key
+    again, _ = anth.claude_code_usage(page.data, day=date(2025, 9, 8), org="org-1", resolver=resolver())
+    assert [u.natural_key for u in again] == [u.natural_key for u in usage]
+    page.data[0].model_breakdown[0].tokens.output += 1
+    revised, _ = anth.claude_code_usage(page.data, day=date(2025, 9, 8), org="org-1", resolver=resolver())
+    assert revised[0].natural_key != usage[0].natural_key and revised[1].natural_key == usage[1].natural_key
+
+
+def test_claude_code_api_actor_unmapped_and_pattern():
+    page = anth._CLAUDE_CODE.validate_json(wire("abacus/anthropic_claude_code_analytics.mock.json"))
+    usage, _ = anth.claude_code_usage(page.data, day=date(2025, 1, 15), org="o", resolver=resolver())
+    assert [u.person for u in usage] == ["user1@example.com", "unmapped:test-api-key"]
+    assert [u.cost_nanos for u in usage] == [4_500_000_000, 1_000_000_000]
+    rows = [{"actor": {"type": "api_actor", "api_key_name": "claude_code_key_jane.doe_x1y2"},
+             "model_breakdown": [{"model": "claude-opus-4-6", "tokens": {"input": 1, "output": 2, "cache_read": None,
+                                                                         "cache_creation": 0},
+                                  "estimated_cost": {"amount": 0.5}}], "core_metrics": None, "tool_actions": None}]
+    page = anth._CLAUDE_CODE.validate_json(json.dumps({"data": rows, "has_more": False}).encode())
+    usage, activity = anth.claude_code_usage(page.data, day=date(2026, 1, 1), org="o", resolver=resolver())
+    assert usage[0].person == "jane.doe@example.com" and usage[0].cost_nanos == 5_000_000  # 0.5 ¢
+    assert activity[0].sessions == 0  # nulls read as zeros
+
+
+def test_messages_report_example_and_claude_code_rule():
+    page = anth._MESSAGES.validate_json(wire("examples/anthropic_usage_report_messages.json"))
+    assert [b.results for b in page.data][1] == []  # the empty bucket
+    results = page.data[0].results
+    names = {"apikey_01Rj2N8SVvo6BePZj99NhmiT": "claude_code_key_sam.roe_zz99"}
+    usage, dropped = anth.messages_usage(results, day=date(2025, 8, 1), org="o", resolver=resolver(),
+                                         key_names=names, claude_code_workspaces=set())
+    assert dropped == 1  # the Console row (api_key_id null) is not Claude Code
+    (u,) = usage
+    assert (u.person, u.input_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens,
+            u.output_tokens) == ("sam.roe@example.com", 1500, 500, 1000, 200, 500)
+    # sonnet-4: 1500*3 + 500*3.75 + 1000*6 + 200*0.3 + 500*15 = 19935 µ$
+    assert (u.cost_nanos, u.cost_basis, u.feed) == (19_935_000, CostBasis.ESTIMATED, Feed.ANTHROPIC_MESSAGES)
+    # by workspace instead of key name
+    usage, dropped = anth.messages_usage(results, day=date(2025, 8, 1), org="o", resolver=resolver(), key_names={},
+                                         claude_code_workspaces={"wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"})
+    assert len(usage) == 1 and usage[0].person == "unmapped:apikey_01Rj2N8SVvo6BePZj99NhmiT"
+
+
+def test_messages_tolerates_flattened_cache_fields_and_unknown_models():
+    body = {"data": [{"starting_at": "2026-01-01T00:00:00Z", "ending_at": "2026-01-02T00:00:00Z", "results": [
+        {"uncached_input_tokens": 10, "cache_creation_5m_input_tokens": 3, "cache_creation_1h_input_tokens": 4,
+         "cache_read_input_tokens": None, "output_tokens": 1, "api_key_id": "k", "workspace_id": "w",
+         "model": "claude-mystery-9", "brand_new_field": {"x": 1}}]}], "has_more": False, "next_page": None}
+    page = anth._MESSAGES.validate_json(json.dumps(body).encode())
+    (u,), _ = anth.messages_usage(page.data[0].results, day=date(2026, 1, 1), org="o", resolver=resolver(),
+                                  key_names={"k": "claude_code_key_a_b1"}, claude_code_workspaces=set())
+    assert (u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens) == (3, 4, 0)
+    assert (u.cost_nanos, u.cost_basis) == (0, CostBasis.UNKNOWN_MODEL)
+
+
+def test_long_context_rows_use_the_long_context_rate():
+    body = {"data": [{"starting_at": "2026-01-01T00:00:00Z", "results": [
+        {"uncached_input_tokens": 250000, "output_tokens": 1000, "api_key_id": "k", "model": "claude-sonnet-4-5",
+         "context_window": "200k-1M"}]}]}
+    page = anth._MESSAGES.validate_json(json.dumps(body).encode())
+    (u,), _ = anth.messages_usage(page.data[0].results, day=date(2026, 1, 1), org="o", resolver=resolver(),
+                                  key_names={"k": "claude_code_key_a_b1"}, claude_code_workspaces=set())
+    assert u.cost_nanos == 1_522_500_000  # 250000*6 + 1000*22.5 = 1,522,500 µ$
+
+
+def test_cost_report_amounts_are_cent_strings():
+    page = anth._COSTS.validate_json(wire("examples/anthropic_cost_report.json"))
+    lines = anth.cost_lines(page.data[0].results, day=date(2025, 8, 1), org="o")
+    assert [x.cost_nanos for x in lines] == [1_237_891_200, 4_505_000_000, 100_000_000]  # "123.78912" ¢ …
+    assert lines[2].cost_type == "web_search" and lines[0].token_type == "uncached_input_tokens"
+    assert len({x.natural_key for x in lines}) == 3
+
+
+def test_keys_and_users_examples():
+    keys = anth._KEYS.validate_json(wire("examples/anthropic_api_keys_list.json")).data
+    users = anth._USERS.validate_json(wire("examples/anthropic_users_list.json")).data
+    records = anth.key_records(keys, users)
+    assert [(r.key_id, r.creator_email) for r in records] == [
+        ("apikey_01Rj2N8SVvo6BePZj99NhmiT", "user@emaildomain.com"), ("apikey_01ABC123DEF456GHI789JKL", None)]
+    assert [m.email for m in anth.member_records(users)] == ["user@emaildomain.com", "dev2@emaildomain.com"]
+    peer_keys = anth._KEYS.validate_json(wire("abacus/anthropic_org_api_keys.mock.json")).data
+    peer_users = anth._USERS.validate_json(wire("abacus/anthropic_org_users.mock.json")).data
+    assert anth.key_records(peer_keys, peer_users)[0].creator_email == "apikey-owner@example.com"
+
+
+def test_peer_messages_mock_without_next_page():
+    page = anth._MESSAGES.validate_json(wire("abacus/anthropic_usage_report_messages.mock.json"))
+    assert page.has_more is False and page.next_page is None
+    (u,), _ = anth.messages_usage(page.data[0].results, day=date(2025, 1, 1), org="o", resolver=resolver(),
+                                  key_names={"test-key-123": "claude_code_key_t_1234"}, claude_code_workspaces=set())
+    assert (u.input_tokens, u.cache_write_tokens, u.cache_read_tokens, u.output_tokens) == (1000, 100, 500, 200)
+
+
+# --- Cursor ----------------------------------------------------------------------------------------------
+
+def test_usage_events_example_costs_and_requests():
+    page = curs._EVENTS.validate_json(wire("examples/cursor_teams_filtered_usage_events.json"))
+    records = curs.EventConverter("team").convert(page["usageEvents"])
+    assert [r.cost_nanos for r in records] == [213_623_200, 373_300_000, 80_000_000]  # chargedCents 21.36232 …
+    assert [r.requests for r in records] == [1, 1, 1]
+    req = records[2]  # request-based: no tokenUsage, still one request
+    assert (req.total_tokens, req.person, req.model) == (0, "admin@company.com", "sonnet-4-thinking")
+    first = records[0]
+    assert (first.input_tokens, first.output_tokens, first.cache_write_tokens, first.cache_read_tokens) == (
+        126, 450, 6112, 11964)
+    assert first.ts.isoformat() == "2025-06-26T23:07:05.854000+00:00" and first.source is Source.CURSOR
+    assert len({r.natural_key for r in records}) == 3
+    again = curs.EventConverter("another-team").convert(page["usageEvents"])
+    assert [r.natural_key for r in again] == [r.natural_key for r in records]
+
+
+def test_usage_event_cost_fallbacks_and_twins():
+    base = {"timestamp": "1750979225854", "userEmail": "A@Example.com", "model": "gpt-5",
+            "tokenUsage": {"inputTokens": 1, "outputTokens": 2, "cacheWriteTokens": 3, "cacheReadTokens": 4,
+                           "totalCents": 20.18232}}
+    events = [dict(base, cursorTokenFee=1.18), dict(base), dict(base, chargedCents=None, timestamp=1750979225855),
+              {"timestamp": "1750979225856", "userEmail": None, "serviceAccountName": "ci-agent", "model": None}]
+    body = json.dumps({"usageEvents": events, "pagination": None}).encode()
+    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(body)["usageEvents"])
+    assert [r.cost_nanos for r in records] == [213_623_200, 201_823_200, 201_823_200, 0]  # total + fee, total, …
+    assert records[0].natural_key != records[1].natural_key  # identical twins stay apart
+    assert records[0].person == "a@example.com" and records[3].person == "unmapped:ci-agent"
+    assert records[3].model == "unknown" and records[3].requests == 1
+
+
+def test_peer_events_mock_total_cents_only():
+    page = curs._EVENTS.validate_json(wire("abacus/cursor_filtered_usage_events.mock.json"))
+    (r,) = curs.EventConverter("t").convert(page["usageEvents"])
+    assert (r.cost_nanos, r.input_tokens, r.output_tokens) == (50_000_000, 500, 100)  # totalCents 5
+
+
+def test_spend_both_shapes():
+    new = curs._SPEND.validate_json(wire("examples/cursor_teams_spend.json"))
+    records = {r.email: r for r in curs.spend_records([new], today=date(2026, 1, 1))}
+    sam = records["admin@company.com"]  # spendCents = on-demand, overallSpendCents = included + on-demand
+    assert (sam.on_demand_nanos, sam.overall_nanos, sam.limit_dollars) == (18_755_001_230, 32_007_504_560, 50.0)
+    assert sam.cycle_start == date(2024, 2, 27)
+    payloads = json.loads((REF / "cursor-usage-tracker/test-fixture-payloads.json").read_text())
+    for name, on_demand, overall in (("teams_spend_new_shape_newer_version_only", 1_500_000_000, 10_000_000_000),
+                                     ("teams_spend_old_shape_newer_version_only", 2_000_000_000, 10_000_000_000),
+                                     ("teams_spend_paginated_page1", 1_000_000_000, 1_000_000_000)):
+        body = {k: v for k, v in payloads[name].items() if not k.startswith("_")}
+        (rec, *_) = curs.spend_records([curs._SPEND.validate_json(json.dumps(body).encode())], today=date.today())
+        assert (rec.on_demand_nanos, rec.overall_nanos) == (on_demand, overall), name
+
+
+def test_daily_usage_members_and_groups_examples():
+    daily = curs._DAILY.validate_json(wire("examples/cursor_teams_daily_usage_data.json"))
+    acts = curs.daily_activity(daily.data, org="t")
+    assert [(a.person, a.day, a.is_active) for a in acts] == [
+        ("developer@company.com", date(2024, 3, 18), True), ("inactive-user@company.com", date(2024, 3, 18), False)]
+    dev = acts[0]
+    assert (dev.lines_added, dev.accepted_lines_added, dev.tabs_accepted, dev.chat_requests, dev.included_requests,
+            dev.most_used_model, dev.client_version) == (1543, 1102, 289, 128, 180, "gpt-5", "0.25.1")
+    members = curs.member_records(curs._MEMBERS.validate_json(wire("examples/cursor_teams_members.json")).teamMembers)
+    assert [(m.email, m.vendor_user_id, m.removed) for m in members] == [
+        ("developer@company.com", "user_PDSPmvukpYgZEDXsoNirw3CFhy", False),
+        ("admin@company.com", "user_kljUvI0ASZORvSEXf9hV0ydcso", False)]
+    groups = curs.group_records(curs._GROUPS.validate_json(wire("examples/cursor_teams_groups.json")))
+    assert [(g.name, g.member_emails, g.unassigned) for g in groups] == [
+        ("Engineering", ["alex@company.com"], False), ("Unassigned", [], True)]
+    assert (groups[0].cycle_start, groups[0].cycle_end) == (date(2025, 1, 1), date(2025, 2, 1))
+
+
+def test_numeric_member_ids_and_unknown_fields():
+    body = {"teamMembers": [{"id": 12345, "email": "x@example.com", "role": "free-owner", "shiny": True},
+                            {"name": "No Email"}]}
+    (m,) = curs.member_records(curs._MEMBERS.validate_json(json.dumps(body).encode()).teamMembers)
+    assert (m.vendor_user_id, m.role) == ("12345", "free-owner")
+
+
+def test_decimal_cents_stay_exact():
+    body = json.dumps({"usageEvents": [{"timestamp": "1", "chargedCents": 0.1}] * 3}).encode()
+    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(body)["usageEvents"])
+    assert sum(r.cost_nanos for r in records) == 3_000_000 and Decimal("0.1") * 3 == Decimal("0.3")
