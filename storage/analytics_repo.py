@@ -102,8 +102,9 @@ def period_summary(*, session: Session, period: DateRange, source: str | None = 
                              f"FROM {totals_table} d WHERE {where} GROUP BY d.source", params):
         by_source[str(row[0])] = SourceTotals(*(_i(v) for v in row[1:]))
     days = _run(session, f"SELECT COUNT(DISTINCT d.day) FROM {totals_table} d WHERE {where}", params).scalar_one()
-    people = _run(session, f"SELECT COUNT(DISTINCT d.person) FROM {PERSON_DAY} d WHERE {where} "
-                           f"AND d.person NOT LIKE '{UNMAPPED_LIKE}'", params).scalar_one()
+    # DISTINCT in a subquery: Postgres hashes it (COUNT(DISTINCT …) sorts, 2-3× slower here)
+    people = _run(session, f"SELECT COUNT(*) FROM (SELECT DISTINCT d.person FROM {PERSON_DAY} d WHERE {where}) x "
+                           f"WHERE x.person NOT LIKE '{UNMAPPED_LIKE}'", params).scalar_one()
     return PeriodSummary(period=period, cost_nanos=sum(s.cost_nanos for s in by_source.values()),
                          total_tokens=sum(s.total_tokens for s in by_source.values()),
                          requests=sum(s.requests for s in by_source.values()), active_people=_i(people),
