@@ -98,8 +98,8 @@ def top(view: TopView) -> list[dict]:
 
 def top_text(view: TopView) -> str:
     lead = view.rows[0] if view.rows else None
-    return (f"Top {view.n} by spend {view.period}" + (f": #1 {lead.person} {c.usd(lead.cost_nanos)}" if lead else
-                                                       ": no usage"))
+    return (f"Top {view.n} by spend {view.period}"
+            + (f": #1 {c.escape(lead.person)} {c.usd(lead.cost_nanos)}" if lead else ": no usage"))
 
 
 # --- one person ------------------------------------------------------------------------------------
@@ -151,7 +151,8 @@ def productivity_blocks(view: UserView) -> list[dict]:
 
 
 def user_text(view: UserView) -> str:
-    return f"{view.email} {view.period}: {c.usd(view.current.cost_nanos)}, {c.tokens(view.current.total_tokens)} tokens"
+    return (f"{c.escape(view.email)} {view.period}: {c.usd(view.current.cost_nanos)}, "
+            f"{c.tokens(view.current.total_tokens)} tokens")
 
 
 # --- models, groups --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError
 
 from bot.blocks import help as help_blocks
+from bot.blocks.common import escape
 from bot.services.delivery import Delivery, Target
 from bot.services.grammar import UsageError
 from core.errors import InputError, PermissionDenied, RuntimeFailure
@@ -20,7 +21,13 @@ log = logging.getLogger("bot.errors")
 
 
 def describe(error: BaseException) -> tuple[str, list[dict]]:
-    """(fallback text, blocks) for an error; unknown errors get an id and are logged."""
+    """(fallback text, blocks) for an error; unknown errors get an id and are logged. The
+    fallback text is escaped too: it may quote what the user typed."""
+    text, blocks = _describe(error)
+    return escape(text), blocks
+
+
+def _describe(error: BaseException) -> tuple[str, list[dict]]:
     if isinstance(error, UsageError):
         return str(error), help_blocks.usage_error_blocks(str(error), error.sub)
     if isinstance(error, PermissionDenied):

@@ -4,6 +4,7 @@ do the slow part in the work pool."""
 from __future__ import annotations
 
 from bot.blocks import admin as admin_blocks
+from bot.blocks.common import escape
 from bot.blocks.payloads import KeyRef
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.services.authz import Role
@@ -50,7 +51,7 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
 
         def work() -> None:
             result = services.admin.map_key(requester, ref.key, email, source=ref.source)
-            services.delivery.ephemeral(target, f"Mapped {result.key} to {result.email}",
+            services.delivery.ephemeral(target, f"Mapped {escape(result.key)} to {escape(result.email)}",
                                         admin_blocks.mapped(result.key, result.email, result.changed))
             publish_home(services, client, user_id)
 

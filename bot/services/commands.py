@@ -145,7 +145,7 @@ class CommandService:
 
     def _map(self, cmd: Command, who: Requester) -> Reply:
         result = self.admin.map_key(who, cmd.key or "", cmd.email or "")
-        return Reply(text=f"Mapped {result.key} to {result.email}",
+        return Reply(text=f"Mapped {c.escape(result.key)} to {c.escape(result.email)}",
                      blocks=admin_blocks.mapped(result.key, result.email, result.changed))
 
     def _sync(self, cmd: Command, who: Requester) -> Reply:
