@@ -21,8 +21,10 @@ Two things would break that, and both are handled here:
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -39,11 +41,10 @@ from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, Spen
 from core.usage import (
     CostBasis,
     Feed,
-    OccurrenceCounter,
     Source,
     UsageRecord,
     cents_to_nanos,
-    cursor_event_key,
+    natural_key,
     unmapped_key,
 )
 
@@ -338,6 +339,11 @@ class CursorAdmin:
         Windows denser than `max_window_events` are split before use; a window whose total changes
         while paging is re-read from page 1 (pages already yielded are re-yielded: idempotent keys).
         """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-prefetch") as prefetch:
+            yield from self._usage_events(start_ms, end_ms, org, max_restarts, prefetch)
+
+    def _usage_events(self, start_ms: int, end_ms: int, org: str, max_restarts: int,
+                      prefetch: ThreadPoolExecutor) -> Iterator[EventBatch]:
         where = self._where("/teams/filtered-usage-events")
         pending = [(start_ms, end_ms)]
         while pending:
@@ -346,8 +352,10 @@ class CursorAdmin:
                 converter = EventConverter(org)
                 page_no, total, outcome = 1, None, "done"
                 previous: tuple | None = None
+                ahead: Future | None = None  # the next page, fetched while this one is converted and stored
                 while True:
-                    resp = self._events_page(s, e, page_no)
+                    resp = ahead.result() if ahead is not None else self._events_page(s, e, page_no)
+                    ahead = None
                     count = resp.get("totalUsageEventsCount")
                     pg = resp.get("pagination") or {}
                     if page_no == 1:
@@ -378,6 +386,8 @@ class CursorAdmin:
                     if has_next and page_no >= limit:
                         raise VendorError(f"{where}: hasNextPage past the last page ({limit}); "
                                           "stopping instead of looping")
+                    if has_next:
+                        ahead = prefetch.submit(self._events_page, s, e, page_no + 1)
                     yield EventBatch(s, e, page_no, converter.convert(events), window_done=not has_next,
                                      window_total=total)
                     if not has_next:
@@ -404,17 +414,29 @@ def _model(raw: str) -> str:
 
 
 class EventConverter:
-    """Turns the events of one fetch window into `UsageRecord`s (the counter spans the window)."""
+    """Turns the events of one fetch window into `UsageRecord`s (the counter spans the window).
 
-    __slots__ = ("org", "counter")
+    Keys are exactly `core.usage.cursor_event_key(OccurrenceCounter(), …)` (a test pins it), computed
+    inline because this loop runs once per event: the same digest of the same fields, and the same
+    ordinal rule for identical events.
+    """
+
+    __slots__ = ("org", "_seen")
 
     def __init__(self, org: str) -> None:
         self.org = org
-        self.counter = OccurrenceCounter()
+        self._seen: dict[str, int] = {}
+
+    def key(self, ts_ms: int, email: str, raw_model: str, inp: int, cw: int, cr: int, out: int) -> str:
+        base = hashlib.sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out}"
+                              .encode()).hexdigest()[:32]
+        n = self._seen.get(base, 0)
+        self._seen[base] = n + 1
+        return base if n == 0 else natural_key(base, n)
 
     def convert(self, events: Iterable[UsageEvent]) -> list[UsageRecord]:
         out = []
-        counter, org = self.counter, self.org
+        org, key = self.org, self.key
         for ev in events:
             ts_ms = int(ev["timestamp"])
             email = (ev.get("userEmail") or "").strip().lower()
@@ -446,7 +468,7 @@ class EventConverter:
             person = email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown"))
             out.append(UsageRecord(
                 source=Source.CURSOR, feed=Feed.CURSOR_EVENTS,
-                natural_key=cursor_event_key(counter, ts_ms, email, raw_model, inp, cw, cr, out_t),
+                natural_key=key(ts_ms, email, raw_model, inp, cw, cr, out_t),
                 ts=EPOCH + timedelta(milliseconds=ts_ms), person=person, raw_model=raw_model,
                 model=_model(raw_model), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
                 output_tokens=out_t, cost_nanos=cost, cost_basis=basis, estimated_cost_nanos=estimated,

@@ -416,6 +416,23 @@ class GeneratedEvents:
                                "cacheReadTokens": cr, "totalCents": round(1 + (i % 997) / 101, 5)},
                 "chargedCents": round(1.25 + (i % 997) / 100, 5)}
 
+    def event_json(self, i: int) -> str:
+        """`json.dumps(self.event(i))`, rendered from a template (the benchmark's server must be cheap)."""
+        inp, out = 100 + i % 5000, 50 + i % 700
+        cw, cr = (i * 7) % 3000, (i * 13) % 20000
+        return (f'{{"timestamp": "{self.start_ms + i * self.step_ms}", "userEmail": "dev{i % self.users}@example.com", '
+                f'"model": "{self.MODELS[i % len(self.MODELS)]}", "kind": "Usage-based", '
+                f'"maxMode": {"true" if i % 3 == 0 else "false"}, "requestsCosts": 1, "isTokenBasedCall": true, '
+                f'"isChargeable": true, "isHeadless": false, "tokenUsage": {{"inputTokens": {inp}, '
+                f'"outputTokens": {out}, "cacheWriteTokens": {cw}, "cacheReadTokens": {cr}, '
+                f'"totalCents": {round(1 + (i % 997) / 101, 5)!r}}}, '
+                f'"chargedCents": {round(1.25 + (i % 997) / 100, 5)!r}}}')
+
+    def page_json(self, start_ms: int, end_ms: int, offset: int, size: int) -> list[str]:
+        lo, hi = self._index_range(start_ms, end_ms)
+        top = hi - 1 - offset
+        return [self.event_json(i) for i in range(top, max(lo - 1, top - size), -1)]
+
     def _index_range(self, start_ms: int, end_ms: int) -> tuple[int, int]:
         lo = max(0, -(-(start_ms - self.start_ms) // self.step_ms))
         hi = min(self.n, (end_ms - self.start_ms) // self.step_ms + 1)
@@ -507,7 +524,6 @@ class FakeCursor(FakeServer):
         total = team.events.count(start, end)
         pages = max(1, -(-total // size))
         served = 1 if fault is not None and fault.kind == "repeat" else page
-        events = team.events.page(start, end, (served - 1) * size, size)
         if self.on_events_page is not None:
             self.on_events_page(page)
         pagination = {"numPages": pages, "currentPage": served, "pageSize": size, "hasNextPage": served < pages,
@@ -516,8 +532,13 @@ class FakeCursor(FakeServer):
             pagination["hasNextPage"] = True
             if fault.body == "hide_page":  # no currentPage/numPages: only the content gives it away
                 pagination = {"hasNextPage": True}
-        return {"totalUsageEventsCount": total, "pagination": pagination, "usageEvents": events,
-                "period": {"startDate": start, "endDate": end}}
+        period = {"startDate": start, "endDate": end}
+        if isinstance(team.events, GeneratedEvents):  # the same document, assembled from rendered events
+            events = ", ".join(team.events.page_json(start, end, (served - 1) * size, size))
+            return (f'{{"totalUsageEventsCount": {total}, "pagination": {json.dumps(pagination)}, '
+                    f'"usageEvents": [{events}], "period": {json.dumps(period)}}}').encode()
+        events = team.events.page(start, end, (served - 1) * size, size)
+        return {"totalUsageEventsCount": total, "pagination": pagination, "usageEvents": events, "period": period}
 
     def _daily(self, team: CursorTeam, body: dict, fault) -> dict:
         start, end = int(body["startDate"]), int(body["endDate"])

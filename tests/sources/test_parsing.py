@@ -223,3 +223,21 @@ def test_decimal_cents_stay_exact():
     body = json.dumps({"usageEvents": [{"timestamp": "1", "chargedCents": 0.1}] * 3}).encode()
     records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(body)["usageEvents"])
     assert sum(r.cost_nanos for r in records) == 3_000_000 and Decimal("0.1") * 3 == Decimal("0.3")
+
+
+def test_converter_keys_are_exactly_cursor_event_key():
+    """The converter computes keys inline for speed; they must equal the shared definition (the CSV
+    importer uses cursor_event_key too), twins included."""
+    from core.usage import OccurrenceCounter, cursor_event_key
+    from tests.fakes.vendors import GeneratedEvents
+
+    gen = GeneratedEvents(50, 1_750_000_000_000, step_ms=1)
+    events = [gen.event(i) for i in range(50)] + [gen.event(7), gen.event(7), gen.event(9)]
+    assert [json.loads(gen.event_json(i)) for i in range(50)] == events[:50]
+    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(json.dumps({"usageEvents": events})
+                                                                          .encode())["usageEvents"])
+    counter = OccurrenceCounter()
+    expected = [cursor_event_key(counter, int(e["timestamp"]), e["userEmail"], e["model"],
+                                 e["tokenUsage"]["inputTokens"], e["tokenUsage"]["cacheWriteTokens"],
+                                 e["tokenUsage"]["cacheReadTokens"], e["tokenUsage"]["outputTokens"]) for e in events]
+    assert [r.natural_key for r in records] == expected and len(set(expected)) == len(expected)
