@@ -38,8 +38,6 @@ skipped (counted as `superseded`). Messages rows only count as Claude Code for k
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -562,18 +560,3 @@ def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: Event
         if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
             raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")
         progress.advance(1, f"usage_events {day}")
-
-
-def run_all(jobs: Iterable[Callable[[], OrgResult]]) -> SyncSummary:
-    summary = SyncSummary()
-    for job in jobs:
-        summary.results.append(job())
-    return summary
-
-
-def detail_json(detail: dict | None) -> str | None:
-    return json.dumps(detail, sort_keys=True, separators=(",", ":")) if detail else None
-
-
-def iter_days(window: DateRange) -> Iterator[date]:
-    yield from window

@@ -29,7 +29,7 @@ from core.errors import RuntimeFailure
 
 T = TypeVar("T")
 
-USER_AGENT = "abacus/0.1 (usage sync; +https://github.com/abacus-ai-usage/abacus)"
+USER_AGENT = "abacus/0.1 (AI coding tool usage sync)"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 
 
