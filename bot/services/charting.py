@@ -48,8 +48,13 @@ def _period_text(period: DateRange) -> str:
 
 
 def dashboard(view: DashboardView) -> list[Attachment]:
-    days, series, _ = _daily_by_tool(view.period, view.daily)
-    return [_attachment(charts.daily_spend_by_tool(days, series, title="Daily spend by tool"))]
+    return [daily_spend(view.period, view.daily)]
+
+
+def daily_spend(period: DateRange, daily: Iterable) -> Attachment:
+    """The dashboard chart, from the daily rows alone (so it can be drawn while the rest is queried)."""
+    days, series, _ = _daily_by_tool(period, daily)
+    return _attachment(charts.daily_spend_by_tool(days, series, title="Daily spend by tool"))
 
 
 def top(view: TopView, label: dict[str, str]) -> list[Attachment]:

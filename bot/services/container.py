@@ -38,6 +38,7 @@ class Services:
     home: HomeService
     delivery: Delivery
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
+    drawing: ThreadPoolExecutor  # charts drawn alongside queries (matplotlib is serialised anyway)
 
     def submit(self, work: Callable[[], None]) -> None:
         """Run `work` in the pool, then hand freed memory back to the OS (see `memory.release`)."""
@@ -52,6 +53,7 @@ class Services:
 
     def shutdown(self, *, wait: bool = True) -> None:
         self.work.shutdown(wait=wait, cancel_futures=not wait)
+        self.drawing.shutdown(wait=wait, cancel_futures=not wait)
 
 
 def _lookup_user(client: WebClient) -> Callable[[str], dict]:
@@ -76,10 +78,11 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
             person = analytics_repo.find_person(session=session, slack_user_id=user_id)
         return person.email if person else None
 
+    drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="abacus-draw")
     commands = CommandService(reports=reports, admin=admin, settings=settings, directory=directory,
-                              find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins))
+                              find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins), drawing=drawing)
     home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
                        sources=sources, describe=describe)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
                     admin=admin, commands=commands, home=home, delivery=Delivery(client),
-                    work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"))
+                    work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

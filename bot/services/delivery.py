@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import common as c
 
-from .reply import Attachment, Reply
+from .reply import Attachment, Reply, ready
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class Delivery:
         self.ephemeral(target, reply.text, reply.blocks, replace_original=True)
 
     def upload(self, channel: str, attachment: Attachment) -> None:
+        attachment = ready(attachment)
         self._client.files_upload_v2(channel=channel, content=attachment.content, filename=attachment.filename,
                                      title=attachment.title, alt_txt=attachment.alt_text)
 

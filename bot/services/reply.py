@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 
@@ -19,5 +20,10 @@ class Attachment:
 class Reply:
     text: str  # the plain-text fallback (notifications, screen readers)
     blocks: list[dict] = field(default_factory=list)
-    files: list[Attachment] = field(default_factory=list)
+    files: list[Attachment | Future[Attachment]] = field(default_factory=list)  # a Future: still being drawn
     shareable: bool = True  # False: always private (help, errors, refusals)
+
+
+def ready(item: Attachment | Future[Attachment]) -> Attachment:
+    """The attachment, waiting for it if it is still being drawn (its exception re-raised)."""
+    return item.result(timeout=120) if isinstance(item, Future) else item

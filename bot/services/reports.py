@@ -223,12 +223,16 @@ class ReportService:
     def _session(self):
         return session_scope(self._engine)
 
-    def dashboard(self, period: DateRange) -> DashboardView:
+    def daily_spend(self, period: DateRange) -> list[repo.DailySpend]:
+        with self._session() as s:
+            return repo.daily_spend(session=s, period=period)
+
+    def dashboard(self, period: DateRange, *, daily: list[repo.DailySpend] | None = None) -> DashboardView:
         previous = period.previous()
         with self._session() as s:
             current = repo.period_summary(session=s, period=period)
             before = repo.period_summary(session=s, period=previous)
-            daily = repo.daily_spend(session=s, period=period)
+            daily = daily if daily is not None else repo.daily_spend(session=s, period=period)
             models = repo.model_costs(session=s, period=period, limit=5)
             ranked = repo.person_costs(session=s, period=period)[:5]
             people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
