@@ -40,7 +40,8 @@ from storage.job_lock import try_job_lock
 log = logging.getLogger("bot.app")
 
 SYNC_JOB_ID = "sync_and_detect"
-SYNC_LOCK = "sync"
+SYNC_LOCK = "sync"  # any sync (scheduled or from Slack): one at a time
+JOB_LOCK = "scheduled-job"  # the whole scheduled job: one replica per tick
 SLACK_TIMEOUT = 30  # seconds per Web API call
 
 
@@ -118,19 +119,22 @@ def make_sync_runner(ctx: Context) -> SyncRunner | None:
 
 
 def scheduled_job(ctx: Context, sync_runner: SyncRunner | None) -> None:
-    """Sync, then detection. Thin: both live elsewhere. Never raises (the scheduler would log
-    a traceback); failures are logged in one line."""
+    """Sync, then detection (both live elsewhere). With several replicas on one Postgres only
+    the one that takes the job lock runs it; the others skip this tick. Never raises (the
+    scheduler would log a traceback): failures are logged in one line."""
     try:
-        if sync_runner is None:
-            log.info("scheduled sync: sync not configured")
-        else:
-            outcome = sync_runner(None, None, "schedule")
-            log.info("scheduled sync: %s", "; ".join(outcome.lines)[:500])
-        detect = _find_detection()
-        if detect is not None:
-            with try_job_lock(ctx.engine, "detect") as held:
-                if held:
-                    detect(ctx.engine, as_of=datetime.now(UTC).date(), alert=True)
+        with try_job_lock(ctx.engine, JOB_LOCK) as held:
+            if not held:
+                log.info("scheduled job: another replica is running it; skipped")
+                return
+            if sync_runner is None:
+                log.info("scheduled sync: sync not configured")
+            else:
+                outcome = sync_runner(None, None, "schedule")
+                log.info("scheduled sync: %s", "; ".join(outcome.lines)[:500])
+            detect = _find_detection()
+            if detect is not None:
+                detect(ctx.engine, as_of=datetime.now(UTC).date(), alert=True)
     except RuntimeFailure as exc:
         log.warning("scheduled job skipped: %s", exc)
     except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from bot.app import scheduled_job
+from bot.app import JOB_LOCK, scheduled_job
 from bot.services.admin import SyncOutcome
 from bot.wiring import Context
 from storage.job_lock import try_job_lock
@@ -82,13 +82,11 @@ def test_scheduled_job_runs_once_across_replicas(engine):
 
     scheduled_job(ctx, runner)
     assert runs == ["schedule"]
-    # another replica holds the lock: the job is skipped, not queued
-    from bot.app import make_sync_runner  # noqa: F401 - the real runner takes the same lock (SYNC_LOCK)
-
+    # while the job runs elsewhere (here: another thread holds its lock), this tick is skipped
     holder_ready, release = threading.Event(), threading.Event()
 
     def hold():
-        with try_job_lock(engine, "sync") as held:
+        with try_job_lock(engine, JOB_LOCK) as held:
             assert held
             holder_ready.set()
             release.wait(10)
@@ -97,11 +95,13 @@ def test_scheduled_job_runs_once_across_replicas(engine):
     thread.start()
     holder_ready.wait(5)
     try:
-        with try_job_lock(engine, "sync") as held:
-            assert not held
+        scheduled_job(ctx, runner)
+        assert runs == ["schedule"]
     finally:
         release.set()
         thread.join()
+    scheduled_job(ctx, runner)
+    assert runs == ["schedule", "schedule"]
 
 
 def test_scheduled_job_without_sync_is_a_logged_no_op(engine, caplog):
@@ -120,3 +120,28 @@ def test_repo_root_has_manifest_and_procfile():
                    "- users:read.email", "- im:write"):
         assert needed in lines, needed
     assert (REPO_ROOT / "Procfile").read_text().strip() == "worker: abacus run"
+
+
+@pytest.mark.postgres
+def test_job_lock_defers_to_another_replica_on_postgres(pg_database_url):
+    import psycopg
+
+    from storage.db import make_engine
+    from storage.job_lock import lock_id
+
+    engine = make_engine(pg_database_url)
+    try:
+        with psycopg.connect(pg_database_url, autocommit=True) as other_replica:
+            other_replica.execute("SELECT pg_advisory_lock(%s)", (lock_id(JOB_LOCK),))
+            with try_job_lock(engine, JOB_LOCK) as held:
+                assert not held
+            ran = []
+            scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
+                          lambda *a: ran.append(a) or SyncOutcome(ok=True))
+            assert ran == []  # the other replica runs this tick
+        ran = []
+        scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
+                      lambda *a: ran.append(a) or SyncOutcome(ok=True))
+        assert ran == [(None, None, "schedule")]
+    finally:
+        engine.dispose()
