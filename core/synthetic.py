@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.usage import CostBasis, Feed, OccurrenceCounter, Source, UsageRecord, cursor_event_key, natural_key
@@ -89,7 +89,8 @@ class SyntheticTeam:
         yield from self._unmapped_records()
 
     def cursor_event_count_estimate(self) -> int:
-        return int(sum(p.intensity * self.cursor_events_per_day for p in self.people if p.uses_cursor) * self.days * 0.78)
+        per_day = sum(p.intensity * self.cursor_events_per_day for p in self.people if p.uses_cursor)
+        return int(per_day * self.days * 0.78)
 
     # --------------------------------------------------------------------------------------
     def _multiplier(self, person: SyntheticPerson, day: date) -> float:
@@ -121,7 +122,7 @@ class SyntheticTeam:
     def _cursor_day(self, p: SyntheticPerson, day: date, rng: random.Random, mult: float) -> Iterator[UsageRecord]:
         n = max(1, int(rng.gauss(self.cursor_events_per_day * p.intensity, 3 * p.intensity) * (1 + (mult - 1) * 0.3)))
         counter = OccurrenceCounter()
-        base_ms = int(datetime(day.year, day.month, day.day, 8, tzinfo=timezone.utc).timestamp() * 1000)
+        base_ms = int(datetime(day.year, day.month, day.day, 8, tzinfo=UTC).timestamp() * 1000)
         weights = [w for _, w, _ in CURSOR_MODELS]
         for i in range(n):
             idx = p.favourite_cursor if rng.random() < 0.45 else rng.choices(range(len(CURSOR_MODELS)), weights)[0]
@@ -137,14 +138,14 @@ class SyntheticTeam:
             yield UsageRecord(
                 source=Source.CURSOR, feed=Feed.CURSOR_EVENTS,
                 natural_key=cursor_event_key(counter, ts_ms, p.email, raw, inp, cw, cr, out),
-                ts=datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc), person=p.email, raw_model=raw,
+                ts=datetime.fromtimestamp(ts_ms / 1000, tz=UTC), person=p.email, raw_model=raw,
                 model=normalise_model(raw), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
                 output_tokens=out, cost_nanos=charged, cost_basis=CostBasis.VENDOR, estimated_cost_nanos=est,
                 requests=1, org="team-demo", kind="Usage-based" if charged > 50_000_000 else "Included",
                 max_mode=idx == 3)
 
     def _claude_day(self, p: SyntheticPerson, day: date, rng: random.Random, mult: float) -> Iterator[UsageRecord]:
-        ts = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        ts = datetime(day.year, day.month, day.day, tzinfo=UTC)
         models = [m for m, _ in CLAUDE_MODELS]
         picks = {models[0]} | ({models[1]} if rng.random() < 0.5 else set()) | (
             {models[2]} if rng.random() < 0.3 else set())
@@ -176,7 +177,7 @@ class SyntheticTeam:
                     yield UsageRecord(
                         source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS,
                         natural_key=natural_key("cc", ORG_ID, day.isoformat(), f"api:{key}", "tmux", False, raw),
-                        ts=datetime(day.year, day.month, day.day, tzinfo=timezone.utc), person=f"unmapped:{key}",
+                        ts=datetime(day.year, day.month, day.day, tzinfo=UTC), person=f"unmapped:{key}",
                         raw_model=raw, model=normalise_model(raw), input_tokens=inp, cache_read_tokens=cr,
                         output_tokens=out, cost_nanos=round(est / 10_000_000) * 10_000_000,
                         estimated_cost_nanos=est, api_key=key, org=ORG_ID)

@@ -148,27 +148,61 @@ def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int |
 
 
 def _write_sqlite(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
-    """Insert with executemany (conflicts skipped), then roll up exactly the rows just inserted:
-    SQLite gives new rows ids above every existing one, and its write lock keeps the range ours."""
+    """Insert with executemany (conflicts skipped), then roll up exactly the rows just inserted.
+
+    The batch is summed in Python while its rows are built; when every row was new (the usual
+    case: the count of rows above the previous max id says so — SQLite gives new rows ids above
+    every existing one, and its write lock keeps that range ours) those sums are the rollup
+    delta. Otherwise the delta is re-aggregated in SQL from exactly the rows inserted."""
     raw = conn.connection.driver_connection
     columns = ", ".join(EVENT_COLUMNS)
-    ordered = sorted(records, key=lambda r: (r.ts, r.natural_key))  # local writes in the day-first index
+    ordered = list(records)
+    if any(ordered[k].ts > ordered[k + 1].ts for k in range(len(ordered) - 1)):
+        ordered.sort(key=lambda r: r.ts)  # time order keeps writes local in the day-first index
+    rows = []
+    sums: dict[tuple, list[int]] = {}
+    unknown = CostBasis.UNKNOWN_MODEL
+    for r in ordered:
+        day = r.ts.date().isoformat()
+        model = r.model[:255]
+        cw = r.cache_write_5m_tokens + r.cache_write_1h_tokens
+        # ts is UTC: the first 26 characters are the text SQLAlchemy's SQLite DateTime reads back
+        # StrEnum members are str: sqlite3 binds them as their value
+        rows.append((r.source, r.feed, r.natural_key, r.ts.isoformat(sep=" ", timespec="microseconds")[:26],
+                     day, r.person, r.api_key, r.org, r.raw_model[:255], model, r.input_tokens,
+                     r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens,
+                     r.cost_nanos, r.cost_basis, r.estimated_cost_nanos, r.requests, r.kind, r.max_mode,
+                     import_batch_id))
+        key = (day, r.source, r.person, model)
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [r.input_tokens, cw, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
+                         r.estimated_cost_nanos, r.cost_basis is unknown, r.requests, 1]
+        else:
+            acc[0] += r.input_tokens
+            acc[1] += cw
+            acc[2] += r.cache_read_tokens
+            acc[3] += r.output_tokens
+            acc[4] += r.cost_nanos
+            acc[5] += r.estimated_cost_nanos
+            acc[6] += r.cost_basis is unknown
+            acc[7] += r.requests
+            acc[8] += 1
     before = raw.execute("SELECT COALESCE(MAX(id), 0) FROM usage_event").fetchone()[0]
     raw.executemany(
-        f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}",
-        [(r.source.value, r.feed.value, r.natural_key,
-          # ts is UTC: the first 26 characters are the text SQLAlchemy's SQLite DateTime reads back
-          r.ts.isoformat(sep=" ", timespec="microseconds")[:26], r.ts.date().isoformat(), r.person, r.api_key,
-          r.org, r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
-          r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos, r.cost_basis.value,
-          r.estimated_cost_nanos, r.requests, r.kind, r.max_mode, import_batch_id) for r in ordered])
+        f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
     inserted = raw.execute("SELECT COUNT(*) FROM usage_event WHERE id > ?", (before,)).fetchone()[0]
     if not inserted:
         return 0, frozenset()
-    # aggregate the new rows once at the finest grain, then fold that into the three rollups
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
-    raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT day, source, person, model, {_sum_select(aliased=True)} "
-                f"FROM usage_event WHERE id > {int(before)} GROUP BY day, source, person, model")
+    finest = ", ".join(ROLLUPS["usage_daily"])
+    if inserted == len(rows):
+        raw.execute(f"CREATE TEMP TABLE usage_new ({finest}, {', '.join(SUMMED)})")
+        raw.executemany(f"INSERT INTO temp.usage_new VALUES ({', '.join('?' * (4 + len(SUMMED)))})",
+                        [(*k, *v) for k, v in sums.items()])
+    else:
+        raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {finest}, {_sum_select(aliased=True)} "
+                    f"FROM usage_event WHERE id > {int(before)} GROUP BY {finest}")
     for table in ROLLUPS:
         raw.execute(_fold_sql(table, "temp.usage_new"))
     days = frozenset(date.fromisoformat(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
