@@ -104,15 +104,17 @@ class UnmappedKey:
 
 
 def unmapped_keys(*, session: Session) -> list[UnmappedKey]:
-    """Keys with usage but no owner, most expensive first."""
+    """Keys with usage but no owner, most expensive first (read from the per-person rollup,
+    where unattributed usage is keyed `unmapped:<key name or id>`)."""
     rows = session.connection().execute(text(
-        "SELECT source, COALESCE(api_key, person), COUNT(*), SUM(cost_nanos), "
-        "SUM(input_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_read_tokens + output_tokens), "
-        "MIN(day), MAX(day) FROM usage_event WHERE person LIKE 'unmapped:%' "
-        "GROUP BY source, COALESCE(api_key, person) ORDER BY SUM(cost_nanos) DESC")).all()
+        "SELECT source, person, SUM(records), SUM(cost_nanos), "
+        "SUM(input_tokens + cache_write_tokens + cache_read_tokens + output_tokens), MIN(day), MAX(day) "
+        "FROM usage_person_day WHERE person LIKE 'unmapped:%' "
+        "GROUP BY source, person ORDER BY SUM(cost_nanos) DESC, person")).all()
     names = {k.external_id: k.name for k in session.exec(select(ApiKey))}
     out = []
-    for source, key, n, cost, tokens, first, last in rows:
+    for source, person, n, cost, tokens, first, last in rows:
+        key = person.removeprefix("unmapped:")
         out.append(UnmappedKey(source=source, key=key, name=names.get(key), records=int(n), cost_nanos=int(cost or 0),
                                total_tokens=int(tokens or 0), first_day=_d(first), last_day=_d(last)))
     return out
