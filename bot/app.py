@@ -26,7 +26,6 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.listeners import register_all
@@ -154,8 +153,12 @@ class Bot:
     identity: dict
 
     def next_sync(self) -> datetime | None:
-        job = self.scheduler.get_job(SYNC_JOB_ID)
-        return getattr(job, "next_run_time", None) if job else None
+        return next_run(self.scheduler)
+
+
+def next_run(scheduler: BackgroundScheduler) -> datetime | None:
+    job = scheduler.get_job(SYNC_JOB_ID)
+    return getattr(job, "next_run_time", None) if job else None
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -170,14 +173,10 @@ def build_bot(settings: Settings) -> Bot:
     scheduler.add_job(scheduled_job, CronTrigger.from_crontab(settings.sync_schedule, timezone=UTC),
                       id=SYNC_JOB_ID, name="sync + detection", args=(ctx, sync_runner))
 
-    def next_sync() -> datetime | None:
-        job = scheduler.get_job(SYNC_JOB_ID)
-        return getattr(job, "next_run_time", None) if job else None
-
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
     services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
-                              next_sync=next_sync, sources=sources, describe=describe)
+                              next_sync=lambda: next_run(scheduler), sources=sources, describe=describe)
     listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
     try:
         app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,
@@ -271,4 +270,4 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     return 0
 
 
-__all__ = ["Bot", "Engine", "build_bot", "make_client", "run", "scheduled_job"]
+__all__ = ["Bot", "build_bot", "make_client", "run", "scheduled_job"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from bot.services.container import Services
-from bot.services.delivery import Target
 
 from .errors import ErrorReporter
 
@@ -35,5 +34,3 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
     def message(event):
         log.debug("message event in %s ignored", event.get("channel_type"))
 
-
-__all__ = ["Target", "publish_home", "register"]
