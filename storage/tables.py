@@ -65,17 +65,15 @@ class UsageDaily(SQLModel, table=True):
     """Pre-aggregated usage per day × source × person × model, maintained in the same
     transaction as usage_event; reports read only this table."""
 
+    # The key is the primary key and, on SQLite, the table is clustered on it (WITHOUT ROWID):
+    # a report over a date range reads one contiguous slice instead of jumping through an index.
     __tablename__ = "usage_daily"
-    __table_args__ = (
-        UniqueConstraint("day", "source", "person", "model", name="uq_usage_daily"),
-        Index("ix_usage_daily_person", "person", "day"),
-    )
+    __table_args__ = (Index("ix_usage_daily_person", "person", "day"), {"sqlite_with_rowid": False})
 
-    id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(index=True)
-    source: str = Field(max_length=32)
-    person: str = Field(max_length=320)
-    model: str = Field(max_length=255)
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=32)
+    person: str = Field(primary_key=True, max_length=320)
+    model: str = Field(primary_key=True, max_length=255)
     input_tokens: int = _big()
     cache_write_tokens: int = _big()
     cache_read_tokens: int = _big()
@@ -91,12 +89,11 @@ class UsagePersonDay(SQLModel, table=True):
     """Rollup per day × source × person: reports by user and by group read this."""
 
     __tablename__ = "usage_person_day"
-    __table_args__ = (UniqueConstraint("day", "source", "person", name="uq_usage_person_day"),)
+    __table_args__ = (Index("ix_usage_person_day_person", "person", "day"), {"sqlite_with_rowid": False})
 
-    id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(index=True)
-    source: str = Field(max_length=32)
-    person: str = Field(max_length=320, index=True)
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=32)
+    person: str = Field(primary_key=True, max_length=320)
     input_tokens: int = _big()
     cache_write_tokens: int = _big()
     cache_read_tokens: int = _big()
@@ -112,12 +109,11 @@ class UsageModelDay(SQLModel, table=True):
     """Rollup per day × source × model: reports by model, tool and day read this (tiny)."""
 
     __tablename__ = "usage_model_day"
-    __table_args__ = (UniqueConstraint("day", "source", "model", name="uq_usage_model_day"),)
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(index=True)
-    source: str = Field(max_length=32)
-    model: str = Field(max_length=255)
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=32)
+    model: str = Field(primary_key=True, max_length=255)
     input_tokens: int = _big()
     cache_write_tokens: int = _big()
     cache_read_tokens: int = _big()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:33:56.298691
+Create Date: 2026-11-22 05:02:29.032511
 """
 
 from alembic import op
@@ -184,7 +184,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'org', 'stream', name='uq_sync_state')
     )
     op.create_table('usage_daily',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -198,15 +197,13 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('day', 'source', 'person', 'model', name='uq_usage_daily')
+    sa.PrimaryKeyConstraint('day', 'source', 'person', 'model'),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('usage_daily', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_usage_daily_day'), ['day'], unique=False)
         batch_op.create_index('ix_usage_daily_person', ['person', 'day'], unique=False)
 
     op.create_table('usage_model_day',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -219,14 +216,10 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('day', 'source', 'model', name='uq_usage_model_day')
+    sa.PrimaryKeyConstraint('day', 'source', 'model'),
+    sqlite_with_rowid=False
     )
-    with op.batch_alter_table('usage_model_day', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_usage_model_day_day'), ['day'], unique=False)
-
     op.create_table('usage_person_day',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -239,12 +232,11 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('day', 'source', 'person', name='uq_usage_person_day')
+    sa.PrimaryKeyConstraint('day', 'source', 'person'),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('usage_person_day', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_usage_person_day_day'), ['day'], unique=False)
-        batch_op.create_index(batch_op.f('ix_usage_person_day_person'), ['person'], unique=False)
+        batch_op.create_index('ix_usage_person_day_person', ['person', 'day'], unique=False)
 
     op.create_table('vendor_cost',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -400,17 +392,12 @@ def downgrade() -> None:
 
     op.drop_table('vendor_cost')
     with op.batch_alter_table('usage_person_day', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_usage_person_day_person'))
-        batch_op.drop_index(batch_op.f('ix_usage_person_day_day'))
+        batch_op.drop_index('ix_usage_person_day_person')
 
     op.drop_table('usage_person_day')
-    with op.batch_alter_table('usage_model_day', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_usage_model_day_day'))
-
     op.drop_table('usage_model_day')
     with op.batch_alter_table('usage_daily', schema=None) as batch_op:
         batch_op.drop_index('ix_usage_daily_person')
-        batch_op.drop_index(batch_op.f('ix_usage_daily_day'))
 
     op.drop_table('usage_daily')
     op.drop_table('sync_state')
