@@ -61,7 +61,21 @@ class UsageEvent(SQLModel, table=True):
     import_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
 
 
-class UsageDaily(SQLModel, table=True):
+class RollupSums(SQLModel):
+    """The exact sums every rollup keeps (storage.usage_repo.SUMMED)."""
+
+    input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_write_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_read_tokens: int = Field(default=0, sa_type=BigInteger)
+    output_tokens: int = Field(default=0, sa_type=BigInteger)
+    cost_nanos: int = Field(default=0, sa_type=BigInteger)
+    estimated_cost_nanos: int = Field(default=0, sa_type=BigInteger)
+    unpriced_records: int = Field(default=0)
+    requests: int = Field(default=0, sa_type=BigInteger)
+    records: int = Field(default=0, sa_type=BigInteger)
+
+
+class UsageDaily(RollupSums, table=True):
     """Pre-aggregated usage per day × source × person × model, maintained in the same
     transaction as usage_event; reports read only this table."""
 
@@ -74,18 +88,9 @@ class UsageDaily(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=32)
     person: str = Field(primary_key=True, max_length=320)
     model: str = Field(primary_key=True, max_length=255)
-    input_tokens: int = _big()
-    cache_write_tokens: int = _big()
-    cache_read_tokens: int = _big()
-    output_tokens: int = _big()
-    cost_nanos: int = _big()
-    estimated_cost_nanos: int = _big()
-    unpriced_records: int = Field(default=0)
-    requests: int = _big()
-    records: int = _big()
 
 
-class UsagePersonDay(SQLModel, table=True):
+class UsagePersonDay(RollupSums, table=True):
     """Rollup per day × source × person: reports by user and by group read this."""
 
     __tablename__ = "usage_person_day"
@@ -94,18 +99,9 @@ class UsagePersonDay(SQLModel, table=True):
     day: date = Field(primary_key=True)
     source: str = Field(primary_key=True, max_length=32)
     person: str = Field(primary_key=True, max_length=320)
-    input_tokens: int = _big()
-    cache_write_tokens: int = _big()
-    cache_read_tokens: int = _big()
-    output_tokens: int = _big()
-    cost_nanos: int = _big()
-    estimated_cost_nanos: int = _big()
-    unpriced_records: int = Field(default=0)
-    requests: int = _big()
-    records: int = _big()
 
 
-class UsageModelDay(SQLModel, table=True):
+class UsageModelDay(RollupSums, table=True):
     """Rollup per day × source × model: reports by model, tool and day read this (tiny)."""
 
     __tablename__ = "usage_model_day"
@@ -114,15 +110,6 @@ class UsageModelDay(SQLModel, table=True):
     day: date = Field(primary_key=True)
     source: str = Field(primary_key=True, max_length=32)
     model: str = Field(primary_key=True, max_length=255)
-    input_tokens: int = _big()
-    cache_write_tokens: int = _big()
-    cache_read_tokens: int = _big()
-    output_tokens: int = _big()
-    cost_nanos: int = _big()
-    estimated_cost_nanos: int = _big()
-    unpriced_records: int = Field(default=0)
-    requests: int = _big()
-    records: int = _big()
 
 
 class PersonActivity(SQLModel, table=True):

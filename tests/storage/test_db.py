@@ -36,3 +36,15 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
 
 def test_upgrade_is_idempotent(engine):
     assert upgrade(engine) == upgrade(engine)
+
+
+def test_migrations_match_the_models(engine):
+    """A model change without its migration fails here, on SQLite and Postgres."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.tables  # noqa: F401
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
