@@ -133,7 +133,7 @@ def to_table(report: Report) -> str:
     widths = [max(len(row[i]) for row in [header, *body, footer]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
 
     out = [f"Usage {report.period.start}..{report.period.end} by {report.by.value}"
            + (f" ({report.source})" if report.source else ""), line(header), line(["-" * w for w in widths])]

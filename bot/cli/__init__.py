@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DBAPIError as exc:
         orig = getattr(exc, "orig", None) or exc
-        print(f"abacus: database error: {str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__}",
-              file=sys.stderr)
+        lines = str(orig).strip().splitlines()
+        print(f"abacus: database error: {lines[0] if lines else type(orig).__name__}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `abacus report | head`: the reader left; not an error
         sys.stderr.close()
