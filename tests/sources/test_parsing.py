@@ -5,6 +5,7 @@ Expected numbers are read off the payloads by hand (see the comments)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,18 @@ from core.sources import anthropic as anth
 from core.sources import cursor as curs
 from core.usage import CostBasis, Feed, Source
 
-REF = Path(__file__).resolve().parents[3] / "shared" / "reference"  # shared/ sits beside the repository
+
+def _reference_dir() -> Path:
+    """shared/reference: beside the repository (CI, the work tree), or where ABACUS_SHARED_DIR says."""
+    candidates = [Path(os.environ["ABACUS_SHARED_DIR"])] if os.environ.get("ABACUS_SHARED_DIR") else []
+    candidates += [Path(__file__).resolve().parents[3] / "shared", Path("/work/shared")]
+    for shared in candidates:
+        if (shared / "reference").is_dir():
+            return shared / "reference"
+    return candidates[0] / "reference"
+
+
+REF = _reference_dir()
 
 
 def wire(name: str) -> bytes:
