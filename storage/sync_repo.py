@@ -47,6 +47,24 @@ def _detail(detail: dict | None) -> str | None:
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str) if detail else None
 
 
+def _insert_or_update(session: Session, row, model: type, values: dict) -> None:
+    """Add a `model` row of `values`, or set on `row` only the columns that changed."""
+    if row is None:
+        session.add(model(**values))
+        return
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+def _delete_unseen(session: Session, existing: dict, seen: set) -> None:
+    """Delete the stored rows whose key the new records no longer carry, then flush."""
+    for key, row in existing.items():
+        if key not in seen:
+            session.delete(row)
+    session.flush()
+
+
 class SqlSyncTx:
     """The writes of one transaction."""
 
@@ -114,16 +132,8 @@ class SqlSyncTx:
             row = existing.get(key) or s.exec(select(PersonActivity).where(
                 PersonActivity.source == source, PersonActivity.day == day, PersonActivity.person == rec.person,
                 PersonActivity.natural_key == rec.natural_key)).first()
-            if row is None:
-                s.add(PersonActivity(**values))
-            else:
-                for name, value in values.items():
-                    if getattr(row, name) != value:
-                        setattr(row, name, value)
-        for key, row in existing.items():
-            if key not in seen:
-                s.delete(row)
-        s.flush()
+            _insert_or_update(s, row, PersonActivity, values)
+        _delete_unseen(s, existing, seen)
 
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None:
         s = self.session
@@ -139,16 +149,8 @@ class SqlSyncTx:
                       "cost_nanos": rec.cost_nanos}
             row = existing.get(rec.natural_key) or s.exec(select(VendorCost).where(
                 VendorCost.source == rec.source, VendorCost.natural_key == rec.natural_key)).first()
-            if row is None:
-                s.add(VendorCost(**values))
-            else:
-                for name, value in values.items():
-                    if getattr(row, name) != value:
-                        setattr(row, name, value)
-        for key, row in existing.items():
-            if key not in seen:
-                s.delete(row)
-        s.flush()
+            _insert_or_update(s, row, VendorCost, values)
+        _delete_unseen(s, existing, seen)
 
     def save_spend(self, *, org: str, records: list[SpendRecord]) -> None:
         """Snapshot of the current cycle; a row is touched only when its figures changed."""
