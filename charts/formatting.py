@@ -24,12 +24,18 @@ def _trimmed(value: float, decimals: int) -> str:
     return text
 
 
-def _compact(value: float, *, prefix: str, cents: bool) -> str:
+def _finite(value: object) -> float | None:
+    """`value` as a float, or None where it is junk, NaN or infinite."""
     try:
-        value = float(value)
+        value = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(value):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _compact(value: float, *, prefix: str, cents: bool) -> str:
+    value = _finite(value)
+    if value is None:
         return "–"
     if value == 0:  # also -0.0: never print "-$0"
         return f"{prefix}0"
@@ -62,11 +68,8 @@ def tokens_short(value: float) -> str:
 
 def money(value: float) -> str:
     """Exact money for alt text and subtitles: `$1,234.56`, `-$3.10`."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return "n/a"
     if value == 0:
         value = 0.0
@@ -76,11 +79,8 @@ def money(value: float) -> str:
 
 def money_label(value: float) -> str:
     """Money printed on a bar: cents under $100, whole dollars to $10k, compact above."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return "–"
     if abs(value) < 100:
         return money(value)
@@ -92,11 +92,8 @@ def money_label(value: float) -> str:
 
 def token_count(value: float) -> str:
     """Exact token count with thousands separators: `1,234,567`."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return "n/a"
     return f"{round(value):,}"
 
