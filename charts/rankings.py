@@ -45,6 +45,18 @@ def _alt_name(item: Slice, noun: str) -> str:
     return clean_label(item.label, ALT_NAME_CHARS)
 
 
+def _ranked(rows: Sequence[tuple[str, float]], top: int) -> tuple[list[Slice], float, int]:
+    """The rows folded to `top` bars, their total, and how many names they stand for."""
+    items = fold_tail(rows, min(top, MAX_ROWS))
+    return items, math.fsum(i.value for i in items), sum(i.folded or 1 for i in items)
+
+
+def _slice_bar(item: Slice, noun: str, text: str) -> _Bar:
+    """One ranked row as a bar: accent colour, or the "Others" colour for the folded tail."""
+    return _Bar(_display_label(item, noun), item.value, theme.OTHERS_COLOR if item.is_others else theme.ACCENT,
+                text, others=item.is_others)
+
+
 def _hbars(ax: Axes, bars: Sequence[_Bar]) -> None:
     """Largest at the top, names on the left, the value at the end of each bar, no x axis."""
     count = len(bars)
@@ -111,18 +123,12 @@ def top_users(
 
     `rows` are (display name, spend). Duplicate names are summed; zero, negative and NaN rows are left out.
     """
-    items = fold_tail(rows, min(top, MAX_ROWS))
+    items, total, people = _ranked(rows, top)
     if not items:
         return empty_chart("top-users", title, subtitle, NO_USAGE)
-    total = math.fsum(i.value for i in items)
-    people = sum(i.folded or 1 for i in items)
     if subtitle is None:
         subtitle = f"{money(total)} across {people} {'person' if people == 1 else 'people'}"
-    bars = [
-        _Bar(_display_label(i, "people"), i.value, theme.OTHERS_COLOR if i.is_others else theme.ACCENT,
-             money_label(i.value), others=i.is_others)
-        for i in items
-    ]
+    bars = [_slice_bar(i, "people", money_label(i.value)) for i in items]
     png = _draw_bars(title, subtitle, bars)
     named = [i for i in items if not i.is_others][:5]
     folded = [i for i in items if i.is_others]
@@ -143,18 +149,12 @@ def model_mix(
 
     With the default `top=8`, 25 models draw as 8 bars plus "Others (17 models)".
     """
-    items = fold_tail(rows, min(top, MAX_ROWS))
+    items, total, models = _ranked(rows, top)
     if not items:
         return empty_chart("model-mix", title, subtitle, NO_USAGE)
-    total = math.fsum(i.value for i in items)
-    models = sum(i.folded or 1 for i in items)
     if subtitle is None:
         subtitle = f"{money(total)} across {models} model{'' if models == 1 else 's'}"
-    bars = [
-        _Bar(_display_label(i, "models"), i.value, theme.OTHERS_COLOR if i.is_others else theme.ACCENT,
-             f"{percent(i.value / total)} · {money_label(i.value)}", others=i.is_others)
-        for i in items
-    ]
+    bars = [_slice_bar(i, "models", f"{percent(i.value / total)} · {money_label(i.value)}") for i in items]
     png = _draw_bars(title, subtitle, bars)
     listing = ", ".join(f"{_alt_name(i, 'models')} {percent(i.value / total)} ({money(i.value)})" for i in items)
     alt = alt_text(f"{chart_title(title)}: {money(total)} across {models} model{'' if models == 1 else 's'}."
