@@ -14,11 +14,11 @@ from sqlmodel import Session
 from core.periods import DateRange
 from core.report import NO_GROUP
 from core.usage import Source
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY
+from storage.rollup_sql import period_where as _where
+from storage.rollup_sql import run_rollup_query as _run
 
 UNMAPPED_LIKE = "unmapped:%"
-# Read the smallest rollup that answers: per model × day (tiny) for team totals, per person × day
-# for anything by person, and the full day × person × model rollup only when both are needed.
-MODEL_DAY, PERSON_DAY, FULL = "usage_model_day", "usage_person_day", "usage_daily"
 _TOKENS = "(d.input_tokens + d.output_tokens + d.cache_write_tokens + d.cache_read_tokens)"
 
 
@@ -40,29 +40,6 @@ def _ts(value) -> datetime | None:
 
 def _i(value) -> int:
     return int(value or 0)
-
-
-def _where(period: DateRange, *, source: str | None = None, person: str | None = None,
-           people: Sequence[str] | None = None) -> tuple[str, dict]:
-    clauses = ["d.day >= :start", "d.day <= :end"]
-    params: dict = {"start": period.start, "end": period.end}
-    if source:
-        clauses.append("d.source = :source")
-        params["source"] = source
-    if person:
-        clauses.append("d.person = :person")
-        params["person"] = person
-    if people is not None:
-        clauses.append("d.person IN :people")
-        params["people"] = list(people)
-    return " AND ".join(clauses), params
-
-
-def _run(session: Session, sql: str, params: dict):
-    stmt = text(sql)
-    if "people" in params:
-        stmt = stmt.bindparams(bindparam("people", expanding=True))
-    return session.connection().execute(stmt, params)
 
 
 # --- usage -----------------------------------------------------------------------------------------

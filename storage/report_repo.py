@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from core.periods import DateRange
 from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, period_where
 
 _SUMS = ("SUM(d.input_tokens), SUM(d.output_tokens), SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), "
          "SUM(d.cost_nanos), SUM(d.requests), COUNT(DISTINCT d.day), SUM(d.estimated_cost_nanos), "
@@ -30,29 +31,17 @@ def _totals(row) -> UsageTotals:
                        estimated_cost_nanos=vals[7], unpriced_records=vals[8])
 
 
-def _where(period: DateRange, source: str | None, person: str | None = None) -> tuple[str, dict]:
-    clauses = ["d.day >= :start", "d.day <= :end"]
-    params: dict = {"start": period.start, "end": period.end}
-    if source:
-        clauses.append("d.source = :source")
-        params["source"] = source
-    if person:
-        clauses.append("d.person = :person")
-        params["person"] = person
-    return " AND ".join(clauses), params
-
-
 def _table_for(by: Dimension, person: str | None) -> str:
     """The smallest rollup that can answer: per person for users/groups, per model otherwise."""
     if person is not None:
-        return "usage_daily" if by is Dimension.MODEL else "usage_person_day"
-    return "usage_person_day" if by in (Dimension.USER, Dimension.GROUP) else "usage_model_day"
+        return FULL if by is Dimension.MODEL else PERSON_DAY
+    return PERSON_DAY if by in (Dimension.USER, Dimension.GROUP) else MODEL_DAY
 
 
 def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
                  person: str | None = None) -> Report:
     """Usage in `period` grouped by `by`, largest cost first (by day: chronological)."""
-    where, params = _where(period, source, person)
+    where, params = period_where(period, source=source, person=person)
     key = _KEY_EXPR[by]
     table = _table_for(by, person)
     join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
@@ -65,7 +54,7 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
         report_rows.sort(key=lambda r: r.key)
     else:
         report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
-    total_table = "usage_person_day" if person is not None else "usage_model_day"
+    total_table = PERSON_DAY if person is not None else MODEL_DAY
     total_row = conn.execute(text(f"SELECT {_SUMS} FROM {total_table} d WHERE {where}"), params).one()
     totals = _totals(total_row)
     notes = []
