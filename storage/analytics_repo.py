@@ -20,6 +20,9 @@ from storage.rollup_sql import run_rollup_query as _run
 
 UNMAPPED_LIKE = "unmapped:%"
 _TOKENS = "(d.input_tokens + d.output_tokens + d.cache_write_tokens + d.cache_read_tokens)"
+# Claude Code's and Cursor's spend as two columns; the query binds :cc and :cu (see _tool_params).
+_SPEND_PER_TOOL = ("SUM(CASE WHEN d.source = :cc THEN d.cost_nanos ELSE 0 END), "
+                   "SUM(CASE WHEN d.source = :cu THEN d.cost_nanos ELSE 0 END) ")
 
 
 def _d(value) -> date | None:
@@ -40,6 +43,17 @@ def _ts(value) -> datetime | None:
 
 def _i(value) -> int:
     return int(value or 0)
+
+
+def _tool_params(params: dict) -> dict:
+    params["cc"], params["cu"] = Source.CLAUDE_CODE.value, Source.CURSOR.value
+    return params
+
+
+def _spend_per_person(session: Session, where: str, params: dict) -> list[tuple[str, int]]:
+    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person",
+                params)
+    return [(str(p), _i(c)) for p, c in rows]
 
 
 # --- usage -----------------------------------------------------------------------------------------
@@ -135,12 +149,10 @@ def people_usage(*, session: Session, period: DateRange, source: str | None = No
     if people is not None and not people:
         return []
     where, params = _where(period, source=source, people=people)
-    params["cc"], params["cu"] = Source.CLAUDE_CODE.value, Source.CURSOR.value
     rows = _run(session, "SELECT d.person, SUM(d.cost_nanos), SUM(d.input_tokens), SUM(d.output_tokens), "
                          "SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), SUM(d.requests), COUNT(DISTINCT d.day), "
-                         "MAX(d.day), SUM(CASE WHEN d.source = :cc THEN d.cost_nanos ELSE 0 END), "
-                         "SUM(CASE WHEN d.source = :cu THEN d.cost_nanos ELSE 0 END) "
-                         f"FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person", params)
+                         f"MAX(d.day), {_SPEND_PER_TOOL}"
+                         f"FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person", _tool_params(params))
     out = [PersonUsage(person=str(r[0]), cost_nanos=_i(r[1]), input_tokens=_i(r[2]), output_tokens=_i(r[3]),
                        cache_write_tokens=_i(r[4]), cache_read_tokens=_i(r[5]), requests=_i(r[6]),
                        active_days=_i(r[7]), last_day=_d(r[8]), claude_code_nanos=_i(r[9]), cursor_nanos=_i(r[10]))
@@ -153,9 +165,7 @@ def person_costs(*, session: Session, period: DateRange, source: str | None = No
     """(person, spend) for everyone with usage in the period, most expensive first. The lean
     query behind rankings: one sum per person, details are fetched for the few shown."""
     where, params = _where(period, source=source)
-    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person",
-                params)
-    return sorted(((str(p), _i(c)) for p, c in rows), key=lambda r: (-r[1], r[0]))
+    return sorted(_spend_per_person(session, where, params), key=lambda r: (-r[1], r[0]))
 
 
 def cost_by_person(*, session: Session, period: DateRange, people: Sequence[str],
@@ -163,9 +173,7 @@ def cost_by_person(*, session: Session, period: DateRange, people: Sequence[str]
     if not people:
         return {}
     where, params = _where(period, source=source, people=people)
-    rows = _run(session, f"SELECT d.person, SUM(d.cost_nanos) FROM {PERSON_DAY} d WHERE {where} GROUP BY d.person",
-                params)
-    return {str(p): _i(c) for p, c in rows}
+    return dict(_spend_per_person(session, where, params))
 
 
 def top_model_by_person(*, session: Session, period: DateRange, people: Sequence[str],
@@ -198,12 +206,10 @@ class ModelUsage:
 def models_usage(*, session: Session, period: DateRange, source: str | None = None,
                  person: str | None = None) -> list[ModelUsage]:
     where, params = _where(period, source=source, person=person)
-    params["cc"], params["cu"] = Source.CLAUDE_CODE.value, Source.CURSOR.value
     rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}), SUM(d.requests), "
                          f"COUNT(DISTINCT CASE WHEN d.person NOT LIKE '{UNMAPPED_LIKE}' THEN d.person END), "
-                         "SUM(CASE WHEN d.source = :cc THEN d.cost_nanos ELSE 0 END), "
-                         "SUM(CASE WHEN d.source = :cu THEN d.cost_nanos ELSE 0 END) "
-                         f"FROM {FULL} d WHERE {where} GROUP BY d.model", params)
+                         f"{_SPEND_PER_TOOL}"
+                         f"FROM {FULL} d WHERE {where} GROUP BY d.model", _tool_params(params))
     out = [ModelUsage(str(r[0]), *(_i(v) for v in r[1:])) for r in rows]
     out.sort(key=lambda m: (-m.cost_nanos, -m.total_tokens, m.model))
     return out
