@@ -332,6 +332,27 @@ class DayStream:
                                       "to": self.backfill_range.end.isoformat()})
 
 
+# --- runs ------------------------------------------------------------------------------------------
+
+def _begin_run(store: SyncStore, result: OrgResult, plan: SyncPlan, days: list[date]) -> int:
+    """Note the run's window in `result` and open its sync_run row."""
+    result.window_from = min(days, default=None)
+    result.window_to = max(days, default=None)
+    return store.begin_run(vendor=result.vendor, org=result.org, mode=plan.mode, window_from=result.window_from,
+                           window_to=result.window_to, trigger=plan.trigger)
+
+
+def _end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: SyncPlan, progress: Progress, *,
+             requests: int) -> None:
+    """Close the run's sync_run row; a run that failed before it began is still recorded."""
+    result.requests = requests
+    progress.end()
+    if run_id is None:
+        run_id = store.begin_run(vendor=result.vendor, org=result.org, mode=plan.mode, window_from=None,
+                                 window_to=None, trigger=plan.trigger)
+    store.finish_run(run_id, result=result)
+
+
 # --- Anthropic ---------------------------------------------------------------------------------------
 
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
@@ -349,10 +370,7 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         streams = {s: DayStream(store, Vendor.ANTHROPIC, org, s.value, plan, options)
                    for s in (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.COST)}
         all_days = [d for s in streams.values() for d in s.days]
-        result.window_from = min(all_days, default=None)
-        result.window_to = max(all_days, default=None)
-        run_id = store.begin_run(vendor=Vendor.ANTHROPIC, org=org, mode=plan.mode, window_from=result.window_from,
-                                 window_to=result.window_to, trigger=plan.trigger)
+        run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"anthropic {org}", len(all_days))
 
         users = client.users()
@@ -415,12 +433,7 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     except VendorError as exc:
         result.error = str(exc)
     finally:
-        result.requests = client.api.requests
-        progress.end()
-        if run_id is None:
-            run_id = store.begin_run(vendor=Vendor.ANTHROPIC, org=result.org, mode=plan.mode,
-                                     window_from=None, window_to=None, trigger=plan.trigger)
-        store.finish_run(run_id, result=result)
+        _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
 
 
@@ -483,10 +496,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         ev = _event_windows(store, org, plan, options)
         daily = DayStream(store, Vendor.CURSOR, org, Stream.DAILY_USAGE.value, plan, options)
         all_days = [w[0] for w in ev.windows] + daily.days
-        result.window_from = min(all_days, default=None)
-        result.window_to = max(all_days, default=None)
-        run_id = store.begin_run(vendor=Vendor.CURSOR, org=org, mode=plan.mode, window_from=result.window_from,
-                                 window_to=result.window_to, trigger=plan.trigger)
+        run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
 
         members = client.members()
@@ -519,12 +529,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     except VendorError as exc:
         result.error = str(exc)
     finally:
-        result.requests = client.api.requests
-        progress.end()
-        if run_id is None:
-            run_id = store.begin_run(vendor=Vendor.CURSOR, org=org, mode=plan.mode, window_from=None,
-                                     window_to=None, trigger=plan.trigger)
-        store.finish_run(run_id, result=result)
+        _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
 
 
