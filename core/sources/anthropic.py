@@ -17,15 +17,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from core.identity import IdentityResolver
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.sources.http import JsonApi, PageGuard, RateLimiter, RetryPolicy, VendorError, key_hint
 from core.sources.records import ActivityRecord, KeyRecord, MemberRecord, VendorCostRecord
+from core.sources.wire import Int0, Wire
 from core.usage import CostBasis, Feed, OccurrenceCounter, Source, UsageRecord, cents_to_nanos, natural_key
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -37,39 +38,26 @@ MAX_DAYS_PER_REPORT = 31  # `1d` buckets: at most 31 per page
 T = TypeVar("T")
 
 
-def _zero_if_none(v: Any) -> Any:
-    return 0 if v is None else v
-
-
-Int0 = Annotated[int, BeforeValidator(_zero_if_none)]
-
-
-class _Wire(BaseModel):
-    """Tolerant wire model: unknown fields are ignored, missing optional ones default."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
 # --- directory endpoints -------------------------------------------------------------------------
 
-class Organization(_Wire):
+class Organization(Wire):
     id: str
     name: str | None = None
 
 
-class User(_Wire):
+class User(Wire):
     id: str
     email: str | None = None
     name: str | None = None
     role: str | None = None
 
 
-class Principal(_Wire):
+class Principal(Wire):
     id: str | None = None
     type: str | None = None
 
 
-class ApiKeyInfo(_Wire):
+class ApiKeyInfo(Wire):
     id: str
     name: str | None = None
     created_by: Principal | None = None
@@ -77,12 +65,12 @@ class ApiKeyInfo(_Wire):
     status: str | None = None
 
 
-class Workspace(_Wire):
+class Workspace(Wire):
     id: str
     name: str | None = None
 
 
-class DirectoryPage(_Wire, Generic[T]):
+class DirectoryPage(Wire, Generic[T]):
     data: list[T] = Field(default_factory=list)
     has_more: bool = False
     first_id: str | None = None
@@ -91,48 +79,48 @@ class DirectoryPage(_Wire, Generic[T]):
 
 # --- Claude Code analytics -----------------------------------------------------------------------
 
-class Actor(_Wire):
+class Actor(Wire):
     type: str | None = None
     email_address: str | None = None
     api_key_name: str | None = None
 
 
-class LinesOfCode(_Wire):
+class LinesOfCode(Wire):
     added: Int0 = 0
     removed: Int0 = 0
 
 
-class CoreMetrics(_Wire):
+class CoreMetrics(Wire):
     num_sessions: Int0 = 0
     lines_of_code: LinesOfCode | None = None
     commits_by_claude_code: Int0 = 0
     pull_requests_by_claude_code: Int0 = 0
 
 
-class ToolAction(_Wire):
+class ToolAction(Wire):
     accepted: Int0 = 0
     rejected: Int0 = 0
 
 
-class CCTokens(_Wire):
+class CCTokens(Wire):
     input: Int0 = 0
     output: Int0 = 0
     cache_read: Int0 = 0
     cache_creation: Int0 = 0
 
 
-class EstimatedCost(_Wire):
+class EstimatedCost(Wire):
     currency: str | None = "USD"
     amount: Decimal | None = None  # cents, a JSON number
 
 
-class ModelBreakdown(_Wire):
+class ModelBreakdown(Wire):
     model: str | None = None
     tokens: CCTokens | None = None
     estimated_cost: EstimatedCost | None = None
 
 
-class ClaudeCodeRow(_Wire):
+class ClaudeCodeRow(Wire):
     date: str | None = None
     actor: Actor | None = None
     organization_id: str | None = None
@@ -145,7 +133,7 @@ class ClaudeCodeRow(_Wire):
     model_breakdown: list[ModelBreakdown] | None = None
 
 
-class ReportPage(_Wire, Generic[T]):
+class ReportPage(Wire, Generic[T]):
     data: list[T] = Field(default_factory=list)
     has_more: bool = False
     next_page: str | None = None
@@ -153,12 +141,12 @@ class ReportPage(_Wire, Generic[T]):
 
 # --- messages usage report and cost report -------------------------------------------------------
 
-class CacheCreation(_Wire):
+class CacheCreation(Wire):
     ephemeral_1h_input_tokens: Int0 = 0
     ephemeral_5m_input_tokens: Int0 = 0
 
 
-class MessagesResult(_Wire):
+class MessagesResult(Wire):
     uncached_input_tokens: Int0 = 0
     cache_creation: CacheCreation | None = None
     # a third-party schema flattens the cache writes; read those names too
@@ -184,7 +172,7 @@ class MessagesResult(_Wire):
             self.cache_creation_1h_input_tokens
 
 
-class CostResult(_Wire):
+class CostResult(Wire):
     amount: Decimal = Decimal(0)  # cents, a decimal string
     currency: str | None = "USD"
     cost_type: str | None = None
@@ -197,7 +185,7 @@ class CostResult(_Wire):
     workspace_id: str | None = None
 
 
-class Bucket(_Wire, Generic[T]):
+class Bucket(Wire, Generic[T]):
     starting_at: str
     ending_at: str | None = None
     results: list[T] | None = None

@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 from typing_extensions import TypedDict
 
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.sources.http import JsonApi, RateLimiter, RetryPolicy, VendorError, basic_auth, key_hint
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
+from core.sources.wire import Int0, Wire
 from core.usage import (
     CostBasis,
     Feed,
@@ -113,18 +113,7 @@ _EVENTS = TypeAdapter(EventsPage)
 
 # --- the other endpoints: small, pydantic models ---------------------------------------------------
 
-def _zero_if_none(v: Any) -> Any:
-    return 0 if v is None else v
-
-
-Int0 = Annotated[int, BeforeValidator(_zero_if_none)]
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class Member(_Wire):
+class Member(Wire):
     id: str | int | None = None
     name: str | None = None
     email: str | None = None
@@ -132,11 +121,11 @@ class Member(_Wire):
     isRemoved: bool | None = False
 
 
-class MembersResponse(_Wire):
+class MembersResponse(Wire):
     teamMembers: list[Member] = Field(default_factory=list)
 
 
-class DailyRow(_Wire):
+class DailyRow(Wire):
     userId: str | int | None = None
     day: str | None = None
     date: int | str | None = None
@@ -165,18 +154,18 @@ class DailyRow(_Wire):
     clientVersion: str | None = None
 
 
-class PagePagination(_Wire):
+class PagePagination(Wire):
     page: int | None = None
     totalPages: int | None = None
     hasNextPage: bool | None = None
 
 
-class DailyResponse(_Wire):
+class DailyResponse(Wire):
     data: list[DailyRow] = Field(default_factory=list)
     pagination: PagePagination | None = None
 
 
-class SpendMember(_Wire):
+class SpendMember(Wire):
     userId: str | int | None = None
     name: str | None = None
     email: str | None = None
@@ -190,32 +179,32 @@ class SpendMember(_Wire):
     effectivePerUserLimitDollars: Decimal | None = None
 
 
-class SpendResponse(_Wire):
+class SpendResponse(Wire):
     teamMemberSpend: list[SpendMember] = Field(default_factory=list)
     subscriptionCycleStart: int | str | None = None
     totalMembers: int | None = None
     totalPages: int | None = None
 
 
-class GroupMember(_Wire):
+class GroupMember(Wire):
     userId: str | int | None = None
     name: str | None = None
     email: str | None = None
 
 
-class Group(_Wire):
+class Group(Wire):
     id: str
     name: str | None = None
     type: str | None = None
     currentMembers: list[GroupMember] | None = None
 
 
-class BillingCycle(_Wire):
+class BillingCycle(Wire):
     cycleStart: str | int | None = None
     cycleEnd: str | int | None = None
 
 
-class GroupsResponse(_Wire):
+class GroupsResponse(Wire):
     groups: list[Group] = Field(default_factory=list)
     unassignedGroup: Group | None = None
     billingCycle: BillingCycle | None = None
