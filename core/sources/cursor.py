@@ -1,7 +1,7 @@
 """Cursor Admin API: usage events, members, daily usage, spend and billing groups.
 
-Wire formats: shared/reference/vendor-apis.md §B. Basic auth with the key as the username and an
-empty password. One `CursorAdmin` per team.
+Wire formats: shared/reference/vendor-apis.md §B, modelled in `core.sources.cursor_wire` (re-exported
+here). Basic auth with the key as the username and an empty password. One `CursorAdmin` per team.
 
 Usage events have no id. Their natural key is `core.usage.cursor_event_key`: timestamp (ms), user,
 model, token counts, and the ordinal among identical events *within one fetched window* (an
@@ -31,13 +31,26 @@ from decimal import Decimal
 from functools import lru_cache
 
 import httpx
-from pydantic import Field, TypeAdapter
-from typing_extensions import TypedDict
+from pydantic import TypeAdapter
 
 from core.pricing import estimate_cost_nanos, normalise_model
+from core.sources.cursor_wire import (
+    BillingCycle,
+    DailyResponse,
+    DailyRow,
+    EventsPage,
+    Group,
+    GroupMember,
+    GroupsResponse,
+    Member,
+    MembersResponse,
+    PagePagination,
+    SpendMember,
+    SpendResponse,
+    UsageEvent,
+)
 from core.sources.http import JsonApi, RateLimiter, RetryPolicy, VendorError, basic_auth, key_hint
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
-from core.sources.wire import Int0, Wire
 from core.usage import (
     CostBasis,
     Feed,
@@ -71,145 +84,8 @@ def ms_to_datetime(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
 
 
-# --- usage events: the hot path, validated straight from JSON bytes into typed dicts -------------
-
-class _TokenUsage(TypedDict, total=False):
-    inputTokens: int | None
-    outputTokens: int | None
-    cacheWriteTokens: int | None
-    cacheReadTokens: int | None
-    totalCents: Decimal | None
-
-
-class UsageEvent(TypedDict, total=False):
-    timestamp: str | int
-    userEmail: str | None
-    userId: str | int | None
-    serviceAccountName: str | None
-    model: str | None
-    kind: str | None
-    maxMode: bool | None
-    isTokenBasedCall: bool | None
-    tokenUsage: _TokenUsage | None
-    chargedCents: Decimal | None
-    cursorTokenFee: Decimal | None
-
-
-class _Pagination(TypedDict, total=False):
-    numPages: int | None
-    currentPage: int | None
-    pageSize: int | None
-    hasNextPage: bool | None
-
-
-class EventsPage(TypedDict, total=False):
-    totalUsageEventsCount: int | None
-    pagination: _Pagination | None
-    usageEvents: list[UsageEvent] | None
-
-
+# Usage events are the hot path: validated straight from JSON bytes into typed dicts.
 _EVENTS = TypeAdapter(EventsPage)
-
-
-# --- the other endpoints: small, pydantic models ---------------------------------------------------
-
-class Member(Wire):
-    id: str | int | None = None
-    name: str | None = None
-    email: str | None = None
-    role: str | None = None
-    isRemoved: bool | None = False
-
-
-class MembersResponse(Wire):
-    teamMembers: list[Member] = Field(default_factory=list)
-
-
-class DailyRow(Wire):
-    userId: str | int | None = None
-    day: str | None = None
-    date: int | str | None = None
-    email: str | None = None
-    isActive: bool | None = None
-    totalLinesAdded: Int0 = 0
-    totalLinesDeleted: Int0 = 0
-    acceptedLinesAdded: Int0 = 0
-    acceptedLinesDeleted: Int0 = 0
-    totalApplies: Int0 = 0
-    totalAccepts: Int0 = 0
-    totalRejects: Int0 = 0
-    totalTabsShown: Int0 = 0
-    totalTabsAccepted: Int0 = 0
-    composerRequests: Int0 = 0
-    chatRequests: Int0 = 0
-    agentRequests: Int0 = 0
-    cmdkUsages: Int0 = 0
-    subscriptionIncludedReqs: Int0 = 0
-    apiKeyReqs: Int0 = 0
-    usageBasedReqs: Int0 = 0
-    bugbotUsages: Int0 = 0
-    mostUsedModel: str | None = None
-    applyMostUsedExtension: str | None = None
-    tabMostUsedExtension: str | None = None
-    clientVersion: str | None = None
-
-
-class PagePagination(Wire):
-    page: int | None = None
-    totalPages: int | None = None
-    hasNextPage: bool | None = None
-
-
-class DailyResponse(Wire):
-    data: list[DailyRow] = Field(default_factory=list)
-    pagination: PagePagination | None = None
-
-
-class SpendMember(Wire):
-    userId: str | int | None = None
-    name: str | None = None
-    email: str | None = None
-    role: str | None = None
-    spendCents: Decimal | None = None
-    overallSpendCents: Decimal | None = None  # the newer shape: included + on-demand
-    includedSpendCents: Decimal | None = None
-    fastPremiumRequests: int | None = None
-    hardLimitOverrideDollars: Decimal | None = None
-    monthlyLimitDollars: Decimal | None = None
-    effectivePerUserLimitDollars: Decimal | None = None
-
-
-class SpendResponse(Wire):
-    teamMemberSpend: list[SpendMember] = Field(default_factory=list)
-    subscriptionCycleStart: int | str | None = None
-    totalMembers: int | None = None
-    totalPages: int | None = None
-
-
-class GroupMember(Wire):
-    userId: str | int | None = None
-    name: str | None = None
-    email: str | None = None
-
-
-class Group(Wire):
-    id: str
-    name: str | None = None
-    type: str | None = None
-    currentMembers: list[GroupMember] | None = None
-
-
-class BillingCycle(Wire):
-    cycleStart: str | int | None = None
-    cycleEnd: str | int | None = None
-
-
-class GroupsResponse(Wire):
-    groups: list[Group] = Field(default_factory=list)
-    unassignedGroup: Group | None = None
-    billingCycle: BillingCycle | None = None
-
-
 _MEMBERS = TypeAdapter(MembersResponse)
 _DAILY = TypeAdapter(DailyResponse)
 _SPEND = TypeAdapter(SpendResponse)
@@ -552,4 +428,7 @@ def group_records(resp: GroupsResponse) -> list[GroupRecord]:
 
 
 __all__ = ["CursorAdmin", "EventBatch", "EventConverter", "daily_activity", "spend_records", "group_records",
-           "member_records", "day_start_ms", "day_end_ms", "to_ms", "ms_to_datetime"]
+           "member_records", "day_start_ms", "day_end_ms", "to_ms", "ms_to_datetime",
+           # the wire models, re-exported from core.sources.cursor_wire
+           "UsageEvent", "EventsPage", "Member", "MembersResponse", "DailyRow", "PagePagination", "DailyResponse",
+           "SpendMember", "SpendResponse", "GroupMember", "Group", "BillingCycle", "GroupsResponse"]
