@@ -49,10 +49,7 @@ def normalise_model(raw: str | None) -> str:
         else:
             break
     suffix = after_all[len(after):]
-    version_parts = before or after
-    version = ".".join(version_parts)
-    if "." in version and len(version_parts) == 1:
-        version = version_parts[0]
+    version = ".".join(before or after)  # Anthropic puts the version after the family, Cursor before
     base = f"{family}-{version}" if version else family
     if suffix:
         base += "-" + "-".join(suffix)
