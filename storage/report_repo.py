@@ -9,11 +9,14 @@ from sqlmodel import Session
 
 from core.periods import DateRange
 from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
-from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, period_where
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where
 
-_SUMS = ("SUM(d.input_tokens), SUM(d.output_tokens), SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), "
-         "SUM(d.cost_nanos), SUM(d.requests), COUNT(DISTINCT d.day), SUM(d.estimated_cost_nanos), "
-         "SUM(d.unpriced_records)")
+
+def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
+    return ("SUM(d.input_tokens), SUM(d.output_tokens), SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), "
+            f"SUM(d.cost_nanos), SUM(d.requests), {active_days}, SUM(d.estimated_cost_nanos), "
+            "SUM(d.unpriced_records)")
+
 
 _KEY_EXPR = {
     Dimension.USER: "d.person",
@@ -31,11 +34,14 @@ def _totals(row) -> UsageTotals:
                        estimated_cost_nanos=vals[7], unpriced_records=vals[8])
 
 
-def _table_for(by: Dimension, person: str | None) -> str:
-    """The smallest rollup that can answer: per person for users/groups, per model otherwise."""
+def _table_for(by: Dimension, person: str | None, source: str | None) -> str:
+    """The smallest rollup that can answer: per person (across tools when no tool is chosen) for
+    users and groups, per model otherwise."""
     if person is not None:
         return FULL if by is Dimension.MODEL else PERSON_DAY
-    return PERSON_DAY if by in (Dimension.USER, Dimension.GROUP) else MODEL_DAY
+    if by in (Dimension.USER, Dimension.GROUP):
+        return PERSON_DAY if source else PERSON_TOTAL_DAY
+    return MODEL_DAY
 
 
 def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
@@ -45,13 +51,16 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
     key = _KEY_EXPR[by]
     conn = session.connection()
     if conn.dialect.name == "postgresql" and by is not Dimension.DAY:
-        # group text keys by bytes, not by the locale's collation: the sort behind
-        # COUNT(DISTINCT day) is ~30 % cheaper, and rows are ordered by cost below anyway
+        # group text keys by bytes, not by the locale's collation: sorting and hashing are cheaper
+        # (the sort behind COUNT(DISTINCT day) ~30 %), and rows are ordered by cost below anyway
         key = f'({key}) COLLATE "C"'
-    table = _table_for(by, person)
+    table = _table_for(by, person, source)
+    # one row per day and person in these reads, so active days need no DISTINCT (and no sort)
+    unique_days = by is Dimension.USER and person is None
     join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
             if by is Dimension.GROUP else "")
-    rows = conn.execute(text(f"SELECT {key} AS k, {_SUMS} FROM {table} d {join} WHERE {where} GROUP BY {key}"),
+    sums = _sums("COUNT(*)" if unique_days else "COUNT(DISTINCT d.day)")
+    rows = conn.execute(text(f"SELECT {key} AS k, {sums} FROM {table} d {join} WHERE {where} GROUP BY {key}"),
                         params).all()
     report_rows = [ReportRow(key=_key_text(r[0]), totals=_totals(r[1:])) for r in rows]
     if by is Dimension.DAY:
@@ -59,7 +68,7 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
     else:
         report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
     total_table = PERSON_DAY if person is not None else MODEL_DAY
-    total_row = conn.execute(text(f"SELECT {_SUMS} FROM {total_table} d WHERE {where}"), params).one()
+    total_row = conn.execute(text(f"SELECT {_sums()} FROM {total_table} d WHERE {where}"), params).one()
     totals = _totals(total_row)
     notes = []
     if totals.unpriced_records:

@@ -13,6 +13,7 @@ from core.periods import DateRange
 # Read the smallest rollup that answers: per model × day (tiny) for team totals, per person × day
 # for anything by person, and the full day × person × model rollup only when both are needed.
 MODEL_DAY, PERSON_DAY, FULL = "usage_model_day", "usage_person_day", "usage_daily"
+PERSON_TOTAL_DAY = "usage_person_total_day"  # per person × day across tools: no `source` column
 
 
 def period_where(period: DateRange, *, source: str | None = None, person: str | None = None,

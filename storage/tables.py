@@ -101,6 +101,17 @@ class UsagePersonDay(RollupSums, table=True):
     person: str = Field(primary_key=True, max_length=320)
 
 
+class UsagePersonTotalDay(RollupSums, table=True):
+    """Rollup per day × person across both tools: one row per active day, so a person's active
+    days are a plain COUNT(*) (reports by user read this when no tool is chosen)."""
+
+    __tablename__ = "usage_person_total_day"
+    __table_args__ = (Index("ix_usage_person_total_day_person", "person", "day"), {"sqlite_with_rowid": False})
+
+    day: date = Field(primary_key=True)
+    person: str = Field(primary_key=True, max_length=320)
+
+
 class UsageModelDay(RollupSums, table=True):
     """Rollup per day × source × model: reports by model, tool and day read this (tiny)."""
 

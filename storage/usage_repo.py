@@ -37,6 +37,7 @@ ROLLUPS = {
     "usage_daily": ("day", "source", "person", "model"),
     "usage_person_day": ("day", "source", "person"),
     "usage_model_day": ("day", "source", "model"),
+    "usage_person_total_day": ("day", "person"),  # across tools
 }
 
 
@@ -216,7 +217,7 @@ def _as_date(value) -> date:
 
 def rebuild_rollup(*, session: Session, source: str, days: Iterable[date]) -> None:
     """Recompute every rollup for these days of one source from the events (after a remap
-    or a deletion). Exact by construction."""
+    or a deletion); rollups across tools are recomputed from every source. Exact by construction."""
     day_list = sorted(set(days))
     if not day_list:
         return
@@ -225,11 +226,12 @@ def rebuild_rollup(*, session: Session, source: str, days: Iterable[date]) -> No
         params = {"source": source, "days": day_list[i:i + 500]}
         for table, keys in ROLLUPS.items():
             key_cols = ", ".join(keys)
-            conn.execute(text(f"DELETE FROM {table} WHERE source = :source AND day IN :days")
+            scope = "source = :source AND " if "source" in keys else ""
+            conn.execute(text(f"DELETE FROM {table} WHERE {scope}day IN :days")
                          .bindparams(bindparam("days", expanding=True)), params)
             conn.execute(text(
                 f"INSERT INTO {table} ({key_cols}, {', '.join(SUMMED)}) SELECT {key_cols}, {_sum_select()} "
-                f"FROM usage_event WHERE source = :source AND day IN :days GROUP BY {key_cols}")
+                f"FROM usage_event WHERE {scope}day IN :days GROUP BY {key_cols}")
                 .bindparams(bindparam("days", expanding=True)), params)
 
 

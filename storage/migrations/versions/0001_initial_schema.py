@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:02:29.032511
+Create Date: 2026-11-22 05:39:51.162320
 """
 
 from alembic import op
@@ -184,10 +184,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'org', 'stream', name='uq_sync_state')
     )
     op.create_table('usage_daily',
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('input_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_read_tokens', sa.BigInteger(), nullable=False),
@@ -197,6 +193,10 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.PrimaryKeyConstraint('day', 'source', 'person', 'model'),
     sqlite_with_rowid=False
     )
@@ -204,9 +204,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_usage_daily_person', ['person', 'day'], unique=False)
 
     op.create_table('usage_model_day',
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('input_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_read_tokens', sa.BigInteger(), nullable=False),
@@ -216,13 +213,13 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.PrimaryKeyConstraint('day', 'source', 'model'),
     sqlite_with_rowid=False
     )
     op.create_table('usage_person_day',
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('input_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_read_tokens', sa.BigInteger(), nullable=False),
@@ -232,11 +229,32 @@ def upgrade() -> None:
     sa.Column('unpriced_records', sa.Integer(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('records', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.PrimaryKeyConstraint('day', 'source', 'person'),
     sqlite_with_rowid=False
     )
     with op.batch_alter_table('usage_person_day', schema=None) as batch_op:
         batch_op.create_index('ix_usage_person_day_person', ['person', 'day'], unique=False)
+
+    op.create_table('usage_person_total_day',
+    sa.Column('input_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cache_read_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('output_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cost_nanos', sa.BigInteger(), nullable=False),
+    sa.Column('estimated_cost_nanos', sa.BigInteger(), nullable=False),
+    sa.Column('unpriced_records', sa.Integer(), nullable=False),
+    sa.Column('requests', sa.BigInteger(), nullable=False),
+    sa.Column('records', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'person'),
+    sqlite_with_rowid=False
+    )
+    with op.batch_alter_table('usage_person_total_day', schema=None) as batch_op:
+        batch_op.create_index('ix_usage_person_total_day_person', ['person', 'day'], unique=False)
 
     op.create_table('vendor_cost',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -391,6 +409,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_vendor_cost_day'))
 
     op.drop_table('vendor_cost')
+    with op.batch_alter_table('usage_person_total_day', schema=None) as batch_op:
+        batch_op.drop_index('ix_usage_person_total_day_person')
+
+    op.drop_table('usage_person_total_day')
     with op.batch_alter_table('usage_person_day', schema=None) as batch_op:
         batch_op.drop_index('ix_usage_person_day_person')
 
