@@ -4,7 +4,7 @@ Every batch runs in the caller's transaction:
   1. de-duplicate the batch in memory (the same natural key twice → once);
   2. look up which (source, natural_key) are already stored, and keep only new records;
   3. insert the new records (Postgres: COPY; SQLite: executemany) and add their sums to the
-     three rollups (`usage_daily`, `usage_person_day`, `usage_model_day`) with `+=` upserts.
+     rollups (`usage_daily`, `usage_person_day`, `usage_model_day`, `usage_person_total_day`) with `+=` upserts.
 So re-writing a record changes nothing, and every rollup equals the sum of its events.
 On Postgres an advisory lock serialises writers, so replicas sharing one database cannot
 both count the same new record; on SQLite the database lock does the same.
@@ -119,7 +119,7 @@ def _fold_sql(table: str, aggregated: str) -> str:
 
 def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
     """COPY into a staging table, then one statement inserts the new events and adds exactly
-    those (RETURNING) to the three rollups; conflicts are skipped, so even concurrent writers
+    those (RETURNING) to the rollups; conflicts are skipped, so even concurrent writers
     cannot count a record twice. The advisory lock keeps writers from deadlocking on rollup rows."""
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_ID})
     conn.execute(text("SET LOCAL work_mem = '64MB'"))  # keep the batch's sort/aggregate in memory
@@ -135,7 +135,7 @@ def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int |
                                 r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
                                 r.output_tokens, r.cost_nanos, r.cost_basis.value, r.estimated_cost_nanos,
                                 r.requests, r.kind, r.max_mode, import_batch_id))
-        # aggregate the inserted rows once at the finest grain, then fold into the three rollups
+        # aggregate the inserted rows once at the finest grain, then fold into every rollup
         finest = ", ".join(ROLLUPS["usage_daily"])
         folds = ", ".join(f"{t[6:]} AS ({_fold_sql(t, 'agg')})" for t in ROLLUPS)
         cur.execute(
