@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
 NANOS_PER_USD = 1_000_000_000
 NANOS_PER_CENT = 10_000_000
 
@@ -104,11 +106,16 @@ class UsageRecord:
     kind: str | None = None
     max_mode: bool | None = None
     extra: dict = field(default_factory=dict)
+    ts_ms: int | None = None  # `ts` in epoch milliseconds (the stored time); derived when not given
 
     def __post_init__(self) -> None:
-        if self.ts.tzinfo is None:
-            raise ValueError("UsageRecord.ts must be timezone-aware (UTC)")
-        self.ts = self.ts.astimezone(UTC)
+        ts = self.ts
+        if ts.tzinfo is not UTC:
+            if ts.tzinfo is None:
+                raise ValueError("UsageRecord.ts must be timezone-aware (UTC)")
+            self.ts = ts = ts.astimezone(UTC)
+        if self.ts_ms is None:
+            self.ts_ms = (ts - EPOCH) // ONE_MS
 
     @property
     def day(self) -> date:

@@ -25,11 +25,13 @@ class UsageEvent(SQLModel, table=True):
 
     __tablename__ = "usage_event"
     __table_args__ = (
-        # The day is part of every natural key's identity (it is derived from the vendor's own
-        # timestamp), so (source, day, natural_key) is the same uniqueness as (source, natural_key);
-        # with the day in front the one index also serves per-day deletes and rebuilds, and
-        # time-ordered ingestion touches a narrow part of the B-tree.
-        UniqueConstraint("source", "day", "natural_key", name="uq_usage_event_natural"),
+        # A record's day and time come from the vendor record itself, so they are functions of its
+        # natural key: (source, day, ts_ms, natural_key) is the same uniqueness as
+        # (source, natural_key). Ordered by time, the one index also serves per-day deletes and
+        # rebuilds and the write path's "already stored?" range look-up, and vendors deliver in
+        # time order, so new entries land at the right edge of the B-tree instead of at random
+        # places (a hash-first key made every insert a random page write: 40k → 100k+ records/s).
+        UniqueConstraint("source", "day", "ts_ms", "natural_key", name="uq_usage_event_natural"),
         Index("ix_usage_event_api_key", "source", "api_key", sqlite_where=text("api_key IS NOT NULL"),
               postgresql_where=text("api_key IS NOT NULL")),
     )
@@ -40,7 +42,7 @@ class UsageEvent(SQLModel, table=True):
     source: str = Field(max_length=32)
     feed: str = Field(max_length=32)
     natural_key: str = Field(max_length=64)
-    ts: datetime
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))  # UTC, epoch milliseconds
     day: date
     person: str = Field(max_length=320)
     api_key: str | None = Field(default=None, max_length=255)

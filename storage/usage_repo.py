@@ -1,18 +1,21 @@
 """The usage write path: bulk, idempotent, and keeping the daily rollups exact.
 
-Every batch runs in the caller's transaction:
+Every batch runs in the caller's transaction, under the write lock (Postgres: an advisory lock,
+so replicas sharing one database take turns; SQLite: the database write lock):
   1. de-duplicate the batch in memory (the same natural key twice → once);
-  2. look up which (source, natural_key) are already stored, and keep only new records;
-  3. insert the new records (Postgres: COPY; SQLite: executemany) and add their sums to the
-     rollups (`usage_daily`, `usage_person_day`, `usage_model_day`, `usage_person_total_day`) with `+=` upserts.
-So re-writing a record changes nothing, and every rollup equals the sum of its events.
-On Postgres an advisory lock serialises writers, so replicas sharing one database cannot
-both count the same new record; on SQLite the database lock does the same.
+  2. find which of its records are already stored: one range scan of the time-ordered unique index
+     per (source, day) of the batch — nothing for new data, exactly the overlap for a re-sync;
+  3. insert the rest (Postgres: `COPY` straight into usage_event; SQLite: `executemany`), summing
+     them in Python per (day, source, person, model) while the rows stream to the database;
+  4. add those sums to the rollups (`usage_daily`, `usage_person_day`, `usage_model_day`,
+     `usage_person_total_day`) with `+=` upserts.
+So re-writing a record changes nothing, and every rollup equals the sum of its events. The unique
+index still guards each insert; see `_write_batch` for what happens if it ever objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,7 +27,7 @@ from core.usage import CostBasis, UsageRecord
 _WRITE_LOCK_ID = 0x0AB4C06
 
 EVENT_COLUMNS = (
-    "source", "feed", "natural_key", "ts", "day", "person", "api_key", "org", "raw_model", "model",
+    "source", "feed", "natural_key", "ts_ms", "day", "person", "api_key", "org", "raw_model", "model",
     "input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens", "output_tokens",
     "cost_nanos", "cost_basis", "estimated_cost_nanos", "requests", "kind", "max_mode", "import_batch_id",
 )
@@ -64,7 +67,7 @@ def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batc
     received = 0
     for rec in records:
         received += 1
-        batch[(rec.source.value, rec.natural_key)] = rec
+        batch[(rec.source, rec.natural_key)] = rec
         if len(batch) >= batch_size:
             result += _write_batch(batch, session=session, received=received, import_batch_id=import_batch_id)
             batch = {}
@@ -76,26 +79,105 @@ def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batc
 
 _STAGE_DDL = """
 CREATE TEMP TABLE usage_stage (
-  source VARCHAR(32), feed VARCHAR(32), natural_key VARCHAR(64), ts {ts_type}, day DATE, person VARCHAR(320),
+  source VARCHAR(32), feed VARCHAR(32), natural_key VARCHAR(64), ts_ms BIGINT, day DATE, person VARCHAR(320),
   api_key VARCHAR(255), org VARCHAR(255), raw_model VARCHAR(255), model VARCHAR(255), input_tokens BIGINT,
   cache_write_5m_tokens BIGINT, cache_write_1h_tokens BIGINT, cache_read_tokens BIGINT, output_tokens BIGINT,
   cost_nanos BIGINT, cost_basis VARCHAR(16), estimated_cost_nanos BIGINT, requests INTEGER, kind VARCHAR(64),
   max_mode BOOLEAN, import_batch_id INTEGER
-){suffix}
+) ON COMMIT DROP
 """
-_CONFLICT = "ON CONFLICT (source, day, natural_key) DO NOTHING"
+_CONFLICT = "ON CONFLICT (source, day, ts_ms, natural_key) DO NOTHING"
+_MS_PER_DAY = 86_400_000
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session, received: int,
                  import_batch_id: int | None) -> WriteResult:
+    """Write one batch: drop the records already stored, insert the rest, add their sums to the rollups.
+
+    "Already stored?" is one index range scan per (source, day) of the batch, bounded by the
+    batch's first and last time that day (the index is time-ordered): for new data it finds
+    nothing, for a re-sync it finds exactly the overlap. What remains is inserted without a
+    per-row conflict path (Postgres: straight `COPY` into usage_event) and its sums, added up in
+    Python while the rows are built, are folded into the rollups. The unique index still guards
+    every insert: should a writer that skipped the write lock have stored one of these records
+    meanwhile, Postgres rolls the COPY back and takes the per-row `ON CONFLICT` path, and SQLite
+    (`ON CONFLICT DO NOTHING`, rows counted) re-aggregates exactly the rows it inserted."""
     if not batch:
         return WriteResult(received=received, duplicates=received)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        inserted, days = _write_postgres(conn, batch.values(), import_batch_id)
-    else:
-        inserted, days = _write_sqlite(conn, batch.values(), import_batch_id)
+    postgres = conn.dialect.name == "postgresql"
+    raw = conn.connection.driver_connection
+    if postgres:
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+    records = list(batch.values())
+    if any(records[k].ts_ms > records[k + 1].ts_ms for k in range(len(records) - 1)):
+        records.sort(key=lambda r: r.ts_ms)  # time order: appends at the right edge of the index
+    stored = _stored_keys(raw, records, postgres=postgres)
+    if stored:
+        records = [r for r in records if (r.source, r.natural_key) not in stored]
+    if not records:
+        return WriteResult(received=received, duplicates=received)
+    sums: dict[tuple, list[int]] = {}
+    rows = _rows(records, import_batch_id, sums, postgres=postgres)  # sums fill as the rows are consumed
+    inserted, days = (_insert_postgres if postgres else _insert_sqlite)(raw, rows, len(records), sums)
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
+
+
+def _stored_keys(raw, records: list[UsageRecord], *, postgres: bool) -> set[tuple[str, str]]:
+    """(source, natural_key) of the batch's records already stored: one range scan per (source, day)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        span = spans.get((r.source, r.ts_ms // _MS_PER_DAY))
+        if span is None:
+            spans[(r.source, r.ts_ms // _MS_PER_DAY)] = [r.ts_ms, r.ts_ms]
+        else:  # records are in time order
+            span[1] = r.ts_ms
+    mark = "%s" if postgres else "?"
+    sql = (f"SELECT natural_key FROM usage_event WHERE source = {mark} AND day = {mark} "
+           f"AND ts_ms BETWEEN {mark} AND {mark}")
+    found: set[tuple[str, str]] = set()
+    for (source, day_no), (lo, hi) in spans.items():
+        day = date.fromordinal(_EPOCH_DAY + day_no)
+        for (key,) in raw.execute(sql, (source, day if postgres else day.isoformat(), lo, hi)):
+            found.add((source, key))
+    return found
+
+
+def _rows(records: list[UsageRecord], import_batch_id: int | None, sums: dict[tuple, list[int]], *,
+          postgres: bool) -> Iterator[tuple]:
+    """The event rows (EVENT_COLUMNS order), generated while the driver sends them (Postgres works
+    on the COPY stream as it arrives); adds each row to its (day, source, person, model) sums."""
+    days: dict[int, object] = {}
+    unknown = CostBasis.UNKNOWN_MODEL
+    for r in records:
+        ts_ms = r.ts_ms
+        day = days.get(ts_ms // _MS_PER_DAY)
+        if day is None:
+            d = date.fromordinal(_EPOCH_DAY + ts_ms // _MS_PER_DAY)
+            day = days[ts_ms // _MS_PER_DAY] = d if postgres else d.isoformat()
+        model = r.model[:255]
+        # StrEnum members are str: both drivers send them as their value
+        yield (r.source, r.feed, r.natural_key, ts_ms, day, r.person, r.api_key, r.org, r.raw_model[:255],
+               model, r.input_tokens, r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
+               r.output_tokens, r.cost_nanos, r.cost_basis, r.estimated_cost_nanos, r.requests, r.kind,
+               r.max_mode, import_batch_id)
+        key = (day, r.source, r.person, model)
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [r.input_tokens, r.cache_write_5m_tokens + r.cache_write_1h_tokens, r.cache_read_tokens,
+                         r.output_tokens, r.cost_nanos, r.estimated_cost_nanos, int(r.cost_basis is unknown),
+                         r.requests, 1]
+        else:
+            acc[0] += r.input_tokens
+            acc[1] += r.cache_write_5m_tokens + r.cache_write_1h_tokens
+            acc[2] += r.cache_read_tokens
+            acc[3] += r.output_tokens
+            acc[4] += r.cost_nanos
+            acc[5] += r.estimated_cost_nanos
+            acc[6] += r.cost_basis is unknown
+            acc[7] += r.requests
+            acc[8] += 1
 
 
 def _sum_select(*, aliased: bool = False) -> str:
@@ -117,96 +199,88 @@ def _fold_sql(table: str, aggregated: str) -> str:
             f"WHERE true GROUP BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}")
 
 
-def _write_postgres(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
-    """COPY into a staging table, then one statement inserts the new events and adds exactly
-    those (RETURNING) to the rollups; conflicts are skipped, so even concurrent writers
-    cannot count a record twice. The advisory lock keeps writers from deadlocking on rollup rows."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_ID})
-    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # keep the batch's sort/aggregate in memory
-    conn.execute(text("DROP TABLE IF EXISTS usage_stage"))
-    conn.execute(text(_STAGE_DDL.format(ts_type="TIMESTAMP WITH TIME ZONE", suffix=" ON COMMIT DROP")))
+_FINEST = ", ".join(ROLLUPS["usage_daily"])
+_NEW_DDL = (f"CREATE TEMP TABLE usage_new (day {{day}}, source VARCHAR(32), person VARCHAR(320), "
+            f"model VARCHAR(255), {', '.join(f'{c} BIGINT' for c in SUMMED)}){{suffix}}")
+
+
+def _insert_postgres(raw, rows: Iterator[tuple], count: int,
+                     sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
+    """COPY the new rows straight into usage_event, then fold their sums into every rollup.
+
+    Inside a savepoint: if the unique index rejects a row (a writer outside the write lock stored
+    it meanwhile), the COPY is undone and the batch goes through the staging table with
+    `ON CONFLICT DO NOTHING … RETURNING` instead, which counts exactly the rows it inserted."""
+    import psycopg
+
     columns = ", ".join(EVENT_COLUMNS)
-    raw = conn.connection.driver_connection
+    sent: list[tuple] = []  # kept only to replay the batch on the conflict path
+    try:
+        with raw.transaction(), raw.cursor() as cur:
+            with cur.copy(f"COPY usage_event ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    sent.append(row)
+                    copy.write_row(row)
+    except psycopg.errors.UniqueViolation:
+        sent.extend(rows)  # the rest of the batch, if the server stopped the COPY early
+        return _insert_postgres_staged(raw, sent)
     with raw.cursor() as cur:
+        cur.execute("SET LOCAL work_mem = '64MB'")
+        cur.execute("DROP TABLE IF EXISTS usage_new")
+        cur.execute(_NEW_DDL.format(day="DATE", suffix=" ON COMMIT DROP"))
+        with cur.copy(f"COPY usage_new ({_FINEST}, {', '.join(SUMMED)}) FROM STDIN") as copy:
+            for key, acc in sums.items():
+                copy.write_row((*key, *acc))
+        for table in ROLLUPS:
+            cur.execute(_fold_sql(table, "usage_new"), prepare=False)
+        cur.execute("DROP TABLE usage_new")
+    return count, frozenset(k[0] for k in sums)
+
+
+def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date]]:
+    """The per-row conflict path: stage, insert what is new, roll up exactly what was inserted."""
+    columns = ", ".join(EVENT_COLUMNS)
+    with raw.cursor() as cur:
+        cur.execute("SET LOCAL work_mem = '64MB'")
+        cur.execute("DROP TABLE IF EXISTS usage_stage")
+        cur.execute(_STAGE_DDL)
         with cur.copy(f"COPY usage_stage ({columns}) FROM STDIN") as copy:
-            for r in records:
-                copy.write_row((r.source.value, r.feed.value, r.natural_key, r.ts, r.ts.date(), r.person,
-                                r.api_key, r.org, r.raw_model[:255], r.model[:255], r.input_tokens,
-                                r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
-                                r.output_tokens, r.cost_nanos, r.cost_basis.value, r.estimated_cost_nanos,
-                                r.requests, r.kind, r.max_mode, import_batch_id))
-        # aggregate the inserted rows once at the finest grain, then fold into every rollup
-        finest = ", ".join(ROLLUPS["usage_daily"])
+            for row in rows:
+                copy.write_row(row)
         folds = ", ".join(f"{t[6:]} AS ({_fold_sql(t, 'agg')})" for t in ROLLUPS)
         cur.execute(
             f"WITH ins AS (INSERT INTO usage_event ({columns}) SELECT {columns} FROM usage_stage {_CONFLICT} "
             f"RETURNING day, source, person, model, input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
             f"cache_read_tokens, output_tokens, cost_nanos, estimated_cost_nanos, cost_basis, requests), "
-            f"agg AS (SELECT {finest}, {_sum_select(aliased=True)} FROM ins GROUP BY {finest}), {folds} "
+            f"agg AS (SELECT {_FINEST}, {_sum_select(aliased=True)} FROM ins GROUP BY {_FINEST}), {folds} "
             f"SELECT COALESCE(SUM(records), 0), COALESCE(array_agg(DISTINCT day), '{{}}') FROM agg", prepare=False)
         count, days = cur.fetchone()
+        cur.execute("DROP TABLE usage_stage")
     return int(count), frozenset(days)
 
 
-def _write_sqlite(conn, records: Iterable[UsageRecord], import_batch_id: int | None) -> tuple[int, frozenset]:
-    """Insert with executemany (conflicts skipped), then roll up exactly the rows just inserted.
-
-    The batch is summed in Python while its rows are built; when every row was new (the usual
-    case: the count of rows above the previous max id says so — SQLite gives new rows ids above
-    every existing one, and its write lock keeps that range ours) those sums are the rollup
-    delta. Otherwise the delta is re-aggregated in SQL from exactly the rows inserted."""
-    raw = conn.connection.driver_connection
+def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
+                   sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
+    """executemany (conflicts skipped, the rows counted); fold the Python sums when every row went
+    in, else re-aggregate in SQL exactly the rows inserted (new rows get ids above every existing
+    one, and the database write lock keeps that range ours)."""
     columns = ", ".join(EVENT_COLUMNS)
-    ordered = list(records)
-    if any(ordered[k].ts > ordered[k + 1].ts for k in range(len(ordered) - 1)):
-        ordered.sort(key=lambda r: r.ts)  # time order keeps writes local in the day-first index
-    rows = []
-    sums: dict[tuple, list[int]] = {}
-    unknown = CostBasis.UNKNOWN_MODEL
-    for r in ordered:
-        day = r.ts.date().isoformat()
-        model = r.model[:255]
-        cw = r.cache_write_5m_tokens + r.cache_write_1h_tokens
-        # ts is UTC: the first 26 characters are the text SQLAlchemy's SQLite DateTime reads back
-        # StrEnum members are str: sqlite3 binds them as their value
-        rows.append((r.source, r.feed, r.natural_key, r.ts.isoformat(sep=" ", timespec="microseconds")[:26],
-                     day, r.person, r.api_key, r.org, r.raw_model[:255], model, r.input_tokens,
-                     r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens,
-                     r.cost_nanos, r.cost_basis, r.estimated_cost_nanos, r.requests, r.kind, r.max_mode,
-                     import_batch_id))
-        key = (day, r.source, r.person, model)
-        acc = sums.get(key)
-        if acc is None:
-            sums[key] = [r.input_tokens, cw, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
-                         r.estimated_cost_nanos, r.cost_basis is unknown, r.requests, 1]
-        else:
-            acc[0] += r.input_tokens
-            acc[1] += cw
-            acc[2] += r.cache_read_tokens
-            acc[3] += r.output_tokens
-            acc[4] += r.cost_nanos
-            acc[5] += r.estimated_cost_nanos
-            acc[6] += r.cost_basis is unknown
-            acc[7] += r.requests
-            acc[8] += 1
     before = raw.execute("SELECT COALESCE(MAX(id), 0) FROM usage_event").fetchone()[0]
+    changes = raw.total_changes
     raw.executemany(
         f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
-    inserted = raw.execute("SELECT COUNT(*) FROM usage_event WHERE id > ?", (before,)).fetchone()[0]
-    if not inserted:
-        return 0, frozenset()
+    inserted = raw.total_changes - changes
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
-    finest = ", ".join(ROLLUPS["usage_daily"])
-    if inserted == len(rows):
-        raw.execute(f"CREATE TEMP TABLE usage_new ({finest}, {', '.join(SUMMED)})")
+    if inserted == count:
+        raw.execute(_NEW_DDL.format(day="DATE", suffix=""))
         raw.executemany(f"INSERT INTO temp.usage_new VALUES ({', '.join('?' * (4 + len(SUMMED)))})",
                         [(*k, *v) for k, v in sums.items()])
     else:
-        raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {finest}, {_sum_select(aliased=True)} "
-                    f"FROM usage_event WHERE id > {int(before)} GROUP BY {finest}")
+        raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
+                    f"FROM usage_event WHERE id > {int(before)} GROUP BY {_FINEST}")
     for table in ROLLUPS:
         raw.execute(_fold_sql(table, "temp.usage_new"))
-    days = frozenset(date.fromisoformat(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
+    days = frozenset(_as_date(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
     raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
 

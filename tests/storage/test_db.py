@@ -48,3 +48,39 @@ def test_migrations_match_the_models(engine):
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
+    """Upgrading a 0001 database with events moves `ts` to `ts_ms` exactly, and down again."""
+    from alembic import command
+
+    from storage.db import _alembic_config
+
+    engine = make_engine(database_url)
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+            for key, ts in [("a", "2026-01-05 12:00:00.123000"), ("b", "2026-01-05 23:59:59.999000"),
+                            ("c", "2026-01-06 00:00:00")]:
+                conn.execute(text(
+                    "INSERT INTO usage_event (source, feed, natural_key, ts, day, person, raw_model, model, "
+                    "input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, "
+                    "cost_nanos, cost_basis, estimated_cost_nanos, requests) VALUES ('cursor', 'cursor_events', "
+                    f":k, {':ts' if engine.dialect.name == 'sqlite' else 'CAST(:ts AS TIMESTAMPTZ)'}, "
+                    ":day, 'a@x.io', 'm', 'm', 1, 0, 0, 0, 1, 0, 'vendor', 0, 1)"),
+                    {"k": key, "ts": ts + ("" if engine.dialect.name == "sqlite" else "+00"), "day": ts[:10]})
+        assert upgrade(engine) == "0002"
+        with engine.connect() as conn:
+            got = dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all())
+        # 2026-01-05T00:00:00Z = 1767571200 s
+        assert got == {"a": 1767571200_000 + 43_200_000 + 123, "b": 1767571200_000 + 86_399_999,
+                       "c": 1767571200_000 + 86_400_000}
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 3
+    finally:
+        engine.dispose()

@@ -104,6 +104,34 @@ def test_writing_the_same_records_again_changes_nothing(seeded, capsys):
     assert report("--by", "user", capsys=capsys) == before
 
 
+def test_a_batch_half_stored_counts_only_the_new_half(seeded, capsys):
+    before = report("--by", "user", capsys=capsys)["totals"]
+    extra = cursor("c4", ts(6, ms=500), BOB, "sonnet-4.5", 1, 2, 3, 4, 10_000_000)  # $0.01
+    with session_scope(seeded) as s:
+        res = write_usage([*FIXTURE, extra], session=s)
+    assert (res.inserted, res.duplicates) == (1, 5)
+    after = report("--by", "user", capsys=capsys)["totals"]
+    assert after["total_tokens"] == before["total_tokens"] + 10
+    assert after["cost_usd"] == round(before["cost_usd"] + 0.01, 4) and after["requests"] == before["requests"] + 1
+
+
+def test_a_writer_that_misses_stored_records_still_cannot_count_them_twice(seeded, capsys, monkeypatch):
+    """The unique index is the last line: with the "already stored?" look-up blinded, Postgres
+    rolls its COPY back and takes the per-row conflict path; SQLite skips and re-aggregates."""
+    import storage.usage_repo as repo
+
+    before = report("--by", "user", capsys=capsys)
+    monkeypatch.setattr(repo, "_stored_keys", lambda raw, records, postgres: set())
+    extra = cursor("c5", ts(6, ms=700), BOB, "sonnet-4.5", 1, 0, 0, 1, 0)
+    with session_scope(seeded) as s:
+        res = write_usage([*FIXTURE, extra], session=s)
+    assert (res.inserted, res.duplicates) == (1, 5)
+    after = report("--by", "user", capsys=capsys)
+    assert after["totals"]["total_tokens"] == before["totals"]["total_tokens"] + 2
+    assert after["totals"]["requests"] == before["totals"]["requests"] + 1
+    assert after["totals"]["cost_usd"] == before["totals"]["cost_usd"]
+
+
 def test_groups(seeded, capsys):
     with session_scope(seeded) as s:
         g = BillingGroup(name="Platform")

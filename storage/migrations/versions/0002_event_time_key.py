@@ -1,0 +1,55 @@
+"""usage_event: integer epoch-millisecond time in the natural-key index
+
+The event's time becomes `ts_ms` (BIGINT, UTC epoch milliseconds, the vendors' own precision) and
+the unique index becomes (source, day, ts_ms, natural_key): the same uniqueness, since a record's
+time is a function of its natural key, but vendors deliver in time order, so new entries land at
+the right edge of the index instead of at random pages. Existing rows keep their exact time.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+ROLLUPS = ("usage_daily", "usage_person_day", "usage_model_day", "usage_person_total_day")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("usage_event") as batch:
+        batch.add_column(sa.Column("ts_ms", sa.BigInteger(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("UPDATE usage_event SET ts_ms = floor(extract(epoch FROM ts) * 1000)::bigint")
+    else:  # SQLAlchemy's SQLite DATETIME text: 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+        op.execute("UPDATE usage_event SET ts_ms = CAST(strftime('%s', ts) AS INTEGER) * 1000 "
+                   "+ CAST(substr(ts || '.000', 21, 3) AS INTEGER)")
+    with op.batch_alter_table("usage_event") as batch:
+        batch.alter_column("ts_ms", existing_type=sa.BigInteger(), nullable=False)
+        batch.drop_constraint("uq_usage_event_natural", type_="unique")
+        batch.create_unique_constraint("uq_usage_event_natural", ["source", "day", "ts_ms", "natural_key"])
+        batch.drop_column("ts")
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ROLLUPS:
+            op.execute(f"ALTER TABLE {table} SET (fillfactor = 70)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ROLLUPS:
+            op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    with op.batch_alter_table("usage_event") as batch:
+        batch.add_column(sa.Column("ts", sa.DateTime(timezone=True), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("UPDATE usage_event SET ts = to_timestamp(ts_ms / 1000.0)")
+    else:
+        op.execute("UPDATE usage_event SET ts = strftime('%Y-%m-%d %H:%M:%f', ts_ms / 1000.0, 'unixepoch')")
+    with op.batch_alter_table("usage_event") as batch:
+        batch.alter_column("ts", existing_type=sa.DateTime(timezone=True), nullable=False)
+        batch.drop_constraint("uq_usage_event_natural", type_="unique")
+        batch.create_unique_constraint("uq_usage_event_natural", ["source", "day", "natural_key"])
+        batch.drop_column("ts_ms")
