@@ -270,19 +270,47 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
     raw.executemany(
         f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
     inserted = raw.total_changes - changes
-    raw.execute("DROP TABLE IF EXISTS temp.usage_new")
     if inserted == count:
-        raw.execute(_NEW_DDL.format(day="DATE", suffix=""))
-        raw.executemany(f"INSERT INTO temp.usage_new VALUES ({', '.join('?' * (4 + len(SUMMED)))})",
-                        [(*k, *v) for k, v in sums.items()])
-    else:
-        raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
-                    f"FROM usage_event WHERE id > {int(before)} GROUP BY {_FINEST}")
+        # every row went in: upsert the Python sums straight into each rollup (coarser ones
+        # summed from the finest here) — no temp table, no sort in SQLite
+        for table, rollup in _coarser_sums(sums).items():
+            raw.executemany(_upsert_sql(table), [(*k, *v) for k, v in rollup.items()])
+        return inserted, frozenset(_as_date(k[0]) for k in sums)
+    raw.execute("DROP TABLE IF EXISTS temp.usage_new")
+    raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
+                f"FROM usage_event WHERE id > {int(before)} GROUP BY {_FINEST}")
     for table in ROLLUPS:
         raw.execute(_fold_sql(table, "temp.usage_new"))
     days = frozenset(_as_date(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
     raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
+
+
+def _coarser_sums(sums: dict[tuple, list[int]]) -> dict[str, dict[tuple, list[int]]]:
+    """The finest sums (day, source, person, model) and, added up from them, every coarser rollup."""
+    out: dict[str, dict[tuple, list[int]]] = {"usage_daily": sums}
+    width = len(SUMMED)
+    for table, picks in (("usage_person_day", (0, 1, 2)), ("usage_model_day", (0, 1, 3)),
+                         ("usage_person_total_day", (0, 2))):
+        acc: dict[tuple, list[int]] = {}
+        for key, values in sums.items():
+            k = tuple(key[i] for i in picks)
+            cur = acc.get(k)
+            if cur is None:
+                acc[k] = list(values)
+            else:
+                for i in range(width):
+                    cur[i] += values[i]
+        out[table] = acc
+    return out
+
+
+def _upsert_sql(table: str) -> str:
+    keys = ROLLUPS[table]
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
+    return (f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(SUMMED)}) "
+            f"VALUES ({', '.join('?' * (len(keys) + len(SUMMED)))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
 
 
 def _as_date(value) -> date:

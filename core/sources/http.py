@@ -33,6 +33,10 @@ USER_AGENT = "abacus/0.1 (AI coding tool usage sync)"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 
 
+class ShapeError(Exception):
+    """A well-formed JSON body that is not what the endpoint documents (raised by a parser)."""
+
+
 class VendorError(RuntimeFailure):
     """A vendor call failed. The message is one line and carries no secret."""
 
@@ -212,6 +216,9 @@ class JsonApi:
                 if status < 300:
                     try:
                         return parse(content)
+                    except ShapeError as exc:
+                        raise VendorError(f"{where}: unexpected response shape: "
+                                          f"{scrub(one_line(str(exc), 200), self._secrets)}") from None
                     except ValidationError as exc:
                         if not _is_invalid_json(exc):
                             raise VendorError(f"{where}: unexpected response shape: "

@@ -156,7 +156,7 @@ def test_peer_messages_mock_without_next_page():
 # --- Cursor ----------------------------------------------------------------------------------------------
 
 def test_usage_events_example_costs_and_requests():
-    page = curs._EVENTS.validate_json(wire("examples/cursor_teams_filtered_usage_events.json"))
+    page = curs.parse_events_page(wire("examples/cursor_teams_filtered_usage_events.json"))
     records = curs.EventConverter("team").convert(page["usageEvents"])
     assert [r.cost_nanos for r in records] == [213_623_200, 373_300_000, 80_000_000]  # chargedCents 21.36232 …
     assert [r.requests for r in records] == [1, 1, 1]
@@ -178,7 +178,7 @@ def test_usage_event_cost_fallbacks_and_twins():
     events = [dict(base, cursorTokenFee=1.18), dict(base), dict(base, chargedCents=None, timestamp=1750979225855),
               {"timestamp": "1750979225856", "userEmail": None, "serviceAccountName": "ci-agent", "model": None}]
     body = json.dumps({"usageEvents": events, "pagination": None}).encode()
-    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(body)["usageEvents"])
+    records = curs.EventConverter("t").convert(curs.parse_events_page(body)["usageEvents"])
     assert [r.cost_nanos for r in records] == [213_623_200, 201_823_200, 201_823_200, 0]  # total + fee, total, …
     assert records[0].natural_key != records[1].natural_key  # identical twins stay apart
     assert records[0].person == "a@example.com" and records[3].person == "unmapped:ci-agent"
@@ -186,7 +186,7 @@ def test_usage_event_cost_fallbacks_and_twins():
 
 
 def test_peer_events_mock_total_cents_only():
-    page = curs._EVENTS.validate_json(wire("abacus/cursor_filtered_usage_events.mock.json"))
+    page = curs.parse_events_page(wire("abacus/cursor_filtered_usage_events.mock.json"))
     (r,) = curs.EventConverter("t").convert(page["usageEvents"])
     assert (r.cost_nanos, r.input_tokens, r.output_tokens) == (50_000_000, 500, 100)  # totalCents 5
 
@@ -233,7 +233,7 @@ def test_numeric_member_ids_and_unknown_fields():
 
 def test_decimal_cents_stay_exact():
     body = json.dumps({"usageEvents": [{"timestamp": "1", "chargedCents": 0.1}] * 3}).encode()
-    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(body)["usageEvents"])
+    records = curs.EventConverter("t").convert(curs.parse_events_page(body)["usageEvents"])
     assert sum(r.cost_nanos for r in records) == 3_000_000 and Decimal("0.1") * 3 == Decimal("0.3")
 
 
@@ -246,10 +246,71 @@ def test_converter_keys_are_exactly_cursor_event_key():
     gen = GeneratedEvents(50, 1_750_000_000_000, step_ms=1)
     events = [gen.event(i) for i in range(50)] + [gen.event(7), gen.event(7), gen.event(9)]
     assert [json.loads(gen.event_json(i)) for i in range(50)] == events[:50]
-    records = curs.EventConverter("t").convert(curs._EVENTS.validate_json(json.dumps({"usageEvents": events})
+    records = curs.EventConverter("t").convert(curs.parse_events_page(json.dumps({"usageEvents": events})
                                                                           .encode())["usageEvents"])
     counter = OccurrenceCounter()
     expected = [cursor_event_key(counter, int(e["timestamp"]), e["userEmail"], e["model"],
                                  e["tokenUsage"]["inputTokens"], e["tokenUsage"]["cacheWriteTokens"],
                                  e["tokenUsage"]["cacheReadTokens"], e["tokenUsage"]["outputTokens"]) for e in events]
     assert [r.natural_key for r in records] == expected and len(set(expected)) == len(expected)
+
+
+@pytest.mark.parametrize("wire_value, nanos", [
+    (1.25, 12_500_000),                # 1 cent = 10,000,000 nanos
+    (0.00001, 100),                    # Cursor's fifth decimal
+    (12345.12345, 123_451_234_500),
+    (3, 30_000_000),
+    ("2.5", 25_000_000),
+    (1.23456789, 12_345_679),          # 8 places: 12,345,678.9 nanos, half-even → …679
+    (0.000000005, 0),                  # 0.05 nanos → 0 (half-even: 0.5 would also give 0)
+    (1e15, 10**22),                    # 1e15 cents × 1e7: too big for the float shortcut, exact via Decimal
+    (-0.5, -5_000_000),                # a refund
+])
+def test_cents_from_json_numbers_are_exact(wire_value, nanos):
+    assert curs.cents_nanos(wire_value) == nanos
+
+
+def test_every_float_with_up_to_seven_places_converts_exactly():
+    """The float shortcut against Decimal arithmetic on the digits, for 20,000 random amounts of
+    up to 15 significant digits (what a double holds exactly; Cursor's cents have 5 places)."""
+    import random
+
+    rng = random.Random(20261122)
+    for _ in range(20_000):
+        places = rng.randint(0, 7)
+        whole = rng.randint(0, 10**(15 - places) - 1)
+        text = f"{whole}.{rng.randint(0, 10**places - 1):0{places}d}" if places else str(whole)
+        exact = int(Decimal(text) * 10_000_000)
+        assert curs.cents_nanos(json.loads(text)) == exact, text
+
+
+@pytest.mark.parametrize("event, complaint", [
+    ({"timestamp": "soon"}, "usageEvents[1]: unexpected value"),
+    ({"model": "gpt-5"}, "usageEvents[1]: missing field 'timestamp'"),
+    ({"timestamp": 1.5}, "usageEvents[1]: timestamp: expected epoch milliseconds"),
+    ({"timestamp": "1", "tokenUsage": {"inputTokens": 1.5}}, "usageEvents[1]: tokenUsage: token counts"),
+    ({"timestamp": "1", "tokenUsage": {"inputTokens": -1}}, "usageEvents[1]: tokenUsage: token counts"),
+    ({"timestamp": "1", "chargedCents": True}, "usageEvents[1]: expected an amount of cents"),
+    ({"timestamp": "1", "chargedCents": "lots"}, "usageEvents[1]: unexpected value"),
+    ({"timestamp": "1", "userEmail": 7}, "usageEvents[1]: unexpected value"),
+    ({"timestamp": "1", "model": ["gpt-5"]}, "usageEvents[1]: model: expected a string"),
+    ("not an event", "usageEvents[1]: expected an object"),
+])
+def test_a_malformed_event_names_its_place_and_nothing_of_the_page_is_used(event, complaint):
+    from core.sources.http import ShapeError
+
+    good = {"timestamp": "1", "model": "gpt-5", "chargedCents": 1}
+    with pytest.raises(ShapeError) as info:
+        curs.EventConverter("t").convert([good, event, good])
+    assert str(info.value).startswith(complaint), str(info.value)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"usageEvents": {}}', b'{"totalUsageEventsCount": "many"}',
+                                  b'{"pagination": {"currentPage": -1}}', b'{"pagination": {"hasNextPage": "y"}}'])
+def test_a_wrong_events_envelope_is_a_shape_error(body):
+    from core.sources.http import ShapeError
+
+    with pytest.raises(ShapeError):
+        curs.parse_events_page(body)
+    with pytest.raises(ValueError):
+        curs.parse_events_page(body[:-1] + b",")  # truncated/invalid JSON: retried by JsonApi.call
