@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import add, itemgetter
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from core.usage import CostBasis, UsageRecord
+from core.usage import CostBasis, Feed, Source, UsageRecord
 
 _WRITE_LOCK_ID = 0x0AB4C06
 
@@ -88,6 +89,9 @@ CREATE TEMP TABLE usage_stage (
 """
 _CONFLICT = "ON CONFLICT (source, day, ts_ms, natural_key) DO NOTHING"
 _MS_PER_DAY = 86_400_000
+# enum members → their values as plain str: a str subclass makes sqlite3 look for an adapter on
+# every bind (measured: ~0.4 us per value), and plain str is the drivers' fastest path
+_PLAIN: dict = {m: str(m.value) for enum in (Source, Feed, CostBasis) for m in enum}
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
@@ -150,6 +154,8 @@ def _rows(records: list[UsageRecord], import_batch_id: int | None, sums: dict[tu
     on the COPY stream as it arrives); adds each row to its (day, source, person, model) sums."""
     days: dict[int, object] = {}
     unknown = CostBasis.UNKNOWN_MODEL
+    plain = _PLAIN
+    flag = {None: None, True: True, False: False} if postgres else {None: None, True: 1, False: 0}  # bool: see _PLAIN
     for r in records:
         ts_ms = r.ts_ms
         day = days.get(ts_ms // _MS_PER_DAY)
@@ -157,12 +163,12 @@ def _rows(records: list[UsageRecord], import_batch_id: int | None, sums: dict[tu
             d = date.fromordinal(_EPOCH_DAY + ts_ms // _MS_PER_DAY)
             day = days[ts_ms // _MS_PER_DAY] = d if postgres else d.isoformat()
         model = r.model[:255]
-        # StrEnum members are str: both drivers send them as their value
-        yield (r.source, r.feed, r.natural_key, ts_ms, day, r.person, r.api_key, r.org, r.raw_model[:255],
+        source = plain[r.source]
+        yield (source, plain[r.feed], r.natural_key, ts_ms, day, r.person, r.api_key, r.org, r.raw_model[:255],
                model, r.input_tokens, r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
-               r.output_tokens, r.cost_nanos, r.cost_basis, r.estimated_cost_nanos, r.requests, r.kind,
-               r.max_mode, import_batch_id)
-        key = (day, r.source, r.person, model)
+               r.output_tokens, r.cost_nanos, plain[r.cost_basis], r.estimated_cost_nanos, r.requests, r.kind,
+               flag[r.max_mode], import_batch_id)
+        key = (day, source, r.person, model)
         acc = sums.get(key)
         if acc is None:
             sums[key] = [r.input_tokens, r.cache_write_5m_tokens + r.cache_write_1h_tokens, r.cache_read_tokens,
@@ -289,18 +295,14 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
 def _coarser_sums(sums: dict[tuple, list[int]]) -> dict[str, dict[tuple, list[int]]]:
     """The finest sums (day, source, person, model) and, added up from them, every coarser rollup."""
     out: dict[str, dict[tuple, list[int]]] = {"usage_daily": sums}
-    width = len(SUMMED)
     for table, picks in (("usage_person_day", (0, 1, 2)), ("usage_model_day", (0, 1, 3)),
                          ("usage_person_total_day", (0, 2))):
         acc: dict[tuple, list[int]] = {}
+        pick = itemgetter(*picks)
         for key, values in sums.items():
-            k = tuple(key[i] for i in picks)
+            k = pick(key)
             cur = acc.get(k)
-            if cur is None:
-                acc[k] = list(values)
-            else:
-                for i in range(width):
-                    cur[i] += values[i]
+            acc[k] = values if cur is None else list(map(add, cur, values))
         out[table] = acc
     return out
 
