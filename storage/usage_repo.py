@@ -15,10 +15,12 @@ index still guards each insert; see `_write_batch` for what happens if it ever o
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from operator import add, itemgetter
+from itertools import islice
+from operator import add, attrgetter, itemgetter, le
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
@@ -64,18 +66,14 @@ def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batc
                 batch_size: int = 50_000) -> WriteResult:
     """Write records idempotently; returns how many were new. The caller owns the transaction."""
     result = WriteResult()
-    batch: dict[tuple[str, str], UsageRecord] = {}
-    received = 0
-    for rec in records:
-        received += 1
-        batch[(rec.source, rec.natural_key)] = rec
-        if len(batch) >= batch_size:
-            result += _write_batch(batch, session=session, received=received, import_batch_id=import_batch_id)
-            batch = {}
-            received = 0
-    if batch or received:
-        result += _write_batch(batch, session=session, received=received, import_batch_id=import_batch_id)
-    return result
+    source = iter(records)
+    while True:
+        chunk = list(islice(source, batch_size))
+        if chunk or not result.received:
+            batch = {(r.source, r.natural_key): r for r in chunk}  # a key twice in a batch → once
+            result += _write_batch(batch, session=session, received=len(chunk), import_batch_id=import_batch_id)
+        if len(chunk) < batch_size:
+            return result
 
 
 _STAGE_DDL = """
@@ -115,9 +113,11 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     if postgres:
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
     records = list(batch.values())
-    if any(records[k].ts_ms > records[k + 1].ts_ms for k in range(len(records) - 1)):
-        records.sort(key=lambda r: r.ts_ms)  # time order: appends at the right edge of the index
-    stored = _stored_keys(raw, records, postgres=postgres)
+    times = [r.ts_ms for r in records]
+    if not all(map(le, times, islice(times, 1, None))):
+        records.sort(key=attrgetter("ts_ms"))  # time order: appends at the right edge of the index
+        times.sort()
+    stored = _stored_keys(raw, records, times, postgres=postgres)
     if stored:
         records = [r for r in records if (r.source, r.natural_key) not in stored]
     if not records:
@@ -128,23 +128,24 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
 
 
-def _stored_keys(raw, records: list[UsageRecord], *, postgres: bool) -> set[tuple[str, str]]:
-    """(source, natural_key) of the batch's records already stored: one range scan per (source, day)."""
-    spans: dict[tuple[str, int], list[int]] = {}
-    for r in records:
-        span = spans.get((r.source, r.ts_ms // _MS_PER_DAY))
-        if span is None:
-            spans[(r.source, r.ts_ms // _MS_PER_DAY)] = [r.ts_ms, r.ts_ms]
-        else:  # records are in time order
-            span[1] = r.ts_ms
+def _stored_keys(raw, records: list[UsageRecord], times: list[int], *, postgres: bool) -> set[tuple[str, str]]:
+    """(source, natural_key) of the batch's records already stored (`times`: their ts_ms, sorted):
+    per source and day, one index range scan between the batch's first and last time that day."""
     mark = "%s" if postgres else "?"
     sql = (f"SELECT natural_key FROM usage_event WHERE source = {mark} AND day = {mark} "
            f"AND ts_ms BETWEEN {mark} AND {mark}")
+    sources = {r.source for r in records}
     found: set[tuple[str, str]] = set()
-    for (source, day_no), (lo, hi) in spans.items():
+    for day_no in range(times[0] // _MS_PER_DAY, times[-1] // _MS_PER_DAY + 1):
+        first = bisect_left(times, day_no * _MS_PER_DAY)
+        last = bisect_left(times, (day_no + 1) * _MS_PER_DAY) - 1
+        if last < first:
+            continue
         day = date.fromordinal(_EPOCH_DAY + day_no)
-        for (key,) in raw.execute(sql, (source, day if postgres else day.isoformat(), lo, hi)):
-            found.add((source, key))
+        for source in sources:
+            for (key,) in raw.execute(sql, (_PLAIN[source], day if postgres else day.isoformat(),
+                                            times[first], times[last])):
+                found.add((source, key))
     return found
 
 
@@ -240,7 +241,7 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
         for table in ROLLUPS:
             cur.execute(_fold_sql(table, "usage_new"), prepare=False)
         cur.execute("DROP TABLE usage_new")
-    return count, frozenset(k[0] for k in sums)
+    return count, frozenset({k[0] for k in sums})
 
 
 def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date]]:
@@ -281,7 +282,7 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
         # summed from the finest here) — no temp table, no sort in SQLite
         for table, rollup in _coarser_sums(sums).items():
             raw.executemany(_upsert_sql(table), [(*k, *v) for k, v in rollup.items()])
-        return inserted, frozenset(_as_date(k[0]) for k in sums)
+        return inserted, frozenset(_as_date(d) for d in {k[0] for k in sums})
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
     raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
                 f"FROM usage_event WHERE id > {int(before)} GROUP BY {_FINEST}")

@@ -121,7 +121,7 @@ def test_a_writer_that_misses_stored_records_still_cannot_count_them_twice(seede
     import storage.usage_repo as repo
 
     before = report("--by", "user", capsys=capsys)
-    monkeypatch.setattr(repo, "_stored_keys", lambda raw, records, postgres: set())
+    monkeypatch.setattr(repo, "_stored_keys", lambda *args, **kwargs: set())
     extra = cursor("c5", ts(6, ms=700), BOB, "sonnet-4.5", 1, 0, 0, 1, 0)
     with session_scope(seeded) as s:
         res = write_usage([*FIXTURE, extra], session=s)
