@@ -207,6 +207,9 @@ def _fold_sql(table: str, aggregated: str) -> str:
 
 
 _FINEST = ", ".join(ROLLUPS["usage_daily"])
+# Postgres types of EVENT_COLUMNS, for binary COPY (no text formatting and parsing per value)
+_EVENT_TYPES = ["text", "text", "text", "int8", "date", "text", "text", "text", "text", "text", "int8", "int8",
+                "int8", "int8", "int8", "int8", "text", "int8", "int4", "text", "bool", "int4"]
 _NEW_DDL = (f"CREATE TEMP TABLE usage_new (day {{day}}, source VARCHAR(32), person VARCHAR(320), "
             f"model VARCHAR(255), {', '.join(f'{c} BIGINT' for c in SUMMED)}){{suffix}}")
 
@@ -224,7 +227,8 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
     sent: list[tuple] = []  # kept only to replay the batch on the conflict path
     try:
         with raw.transaction(), raw.cursor() as cur:
-            with cur.copy(f"COPY usage_event ({columns}) FROM STDIN") as copy:
+            with cur.copy(f"COPY usage_event ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_EVENT_TYPES)
                 for row in rows:
                     sent.append(row)
                     copy.write_row(row)
