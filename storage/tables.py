@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -25,20 +25,18 @@ class UsageEvent(SQLModel, table=True):
 
     __tablename__ = "usage_event"
     __table_args__ = (
-        # A record's day and time come from the vendor record itself, so they are functions of its
-        # natural key: (source, day, ts_ms, natural_key) is the same uniqueness as
-        # (source, natural_key). Ordered by time, the one index also serves per-day deletes and
-        # rebuilds and the write path's "already stored?" range look-up, and vendors deliver in
-        # time order, so new entries land at the right edge of the B-tree instead of at random
-        # places (a hash-first key made every insert a random page write: 40k → 100k+ records/s).
-        UniqueConstraint("source", "day", "ts_ms", "natural_key", name="uq_usage_event_natural"),
+        # The natural key is the primary key. A record's day and time come from the vendor record
+        # itself, so they are functions of its natural key: (source, day, ts_ms, natural_key) is the
+        # same uniqueness as (source, natural_key). Ordered by time, the one index also serves
+        # per-day deletes and rebuilds and the write path's "already stored?" range look-up, and
+        # vendors deliver in time order, so new entries land at the right edge of the B-tree instead
+        # of at random pages. No surrogate id: on Postgres its sequence and second index cost a
+        # quarter of a COPY (measured 5.0 → 3.7 us per row); SQLite keeps its implicit rowid.
+        PrimaryKeyConstraint("source", "day", "ts_ms", "natural_key", name="pk_usage_event"),
         Index("ix_usage_event_api_key", "source", "api_key", sqlite_where=text("api_key IS NOT NULL"),
               postgresql_where=text("api_key IS NOT NULL")),
     )
 
-    # BIGINT on Postgres; INTEGER on SQLite, where only that type is the rowid alias.
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                                          primary_key=True, autoincrement=True))
     source: str = Field(max_length=32)
     feed: str = Field(max_length=32)
     natural_key: str = Field(max_length=64)

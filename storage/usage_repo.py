@@ -273,10 +273,10 @@ def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date
 def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
                    sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
     """executemany (conflicts skipped, the rows counted); fold the Python sums when every row went
-    in, else re-aggregate in SQL exactly the rows inserted (new rows get ids above every existing
+    in, else re-aggregate in SQL exactly the rows inserted (new rows get rowids above every existing
     one, and the database write lock keeps that range ours)."""
     columns = ", ".join(EVENT_COLUMNS)
-    before = raw.execute("SELECT COALESCE(MAX(id), 0) FROM usage_event").fetchone()[0]
+    before = raw.execute("SELECT COALESCE(MAX(rowid), 0) FROM usage_event").fetchone()[0]
     changes = raw.total_changes
     raw.executemany(
         f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
@@ -289,7 +289,7 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
         return inserted, frozenset(_as_date(d) for d in {k[0] for k in sums})
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
     raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
-                f"FROM usage_event WHERE id > {int(before)} GROUP BY {_FINEST}")
+                f"FROM usage_event WHERE rowid > {int(before)} GROUP BY {_FINEST}")
     for table in ROLLUPS:
         raw.execute(_fold_sql(table, "temp.usage_new"))
     days = frozenset(_as_date(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))

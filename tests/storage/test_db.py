@@ -82,5 +82,8 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
             command.downgrade(cfg, "0001")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 3
+        assert upgrade(engine) == "0002"  # and up again: the same times
+        with engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all()) == got
     finally:
         engine.dispose()
