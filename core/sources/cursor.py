@@ -22,6 +22,8 @@ Two things would break that, and both are handled here:
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -250,10 +252,6 @@ class CursorAdmin:
                 converter = EventConverter(org)
                 page_no, total, outcome = 1, None, "done"
                 previous: tuple | None = None
-                # the next page, fetched *and converted* on the prefetch thread while this one is
-                # stored (the store releases the GIL in the database driver); one page ahead at a
-                # time, so pages still reach the window's converter in order
-                ahead: Future | None = None
 
                 def fetch(page: int, conv: EventConverter = converter, s: int = s,
                           e: int = e) -> tuple[EventsPage, list | ShapeError]:
@@ -263,52 +261,112 @@ class CursorAdmin:
                     except ShapeError as exc:  # reported when the page is used, after its checks
                         return resp, exc
 
-                while True:
-                    resp, converted = ahead.result() if ahead is not None else fetch(page_no)
-                    ahead = None
-                    count = resp.get("totalUsageEventsCount")
-                    pg = resp.get("pagination") or {}
-                    if page_no == 1:
-                        total = count
-                        if count is not None and count > self.max_window_events and e - s >= 1000:
-                            mid = s + (e - s) // 2
-                            pending.extend([(mid + 1, e), (s, mid)])  # LIFO: the older half first
-                            outcome = "split"
+                ahead: _Prefetcher | None = None  # pages 2…, fetched and converted on the prefetch thread
+                try:
+                    while True:
+                        resp, converted = ahead.get() if ahead is not None else fetch(page_no)
+                        count = resp.get("totalUsageEventsCount")
+                        pg = resp.get("pagination") or {}
+                        if page_no == 1:
+                            total = count
+                            if count is not None and count > self.max_window_events and e - s >= 1000:
+                                mid = s + (e - s) // 2
+                                pending.extend([(mid + 1, e), (s, mid)])  # LIFO: the older half first
+                                outcome = "split"
+                                break
+                        elif count is not None and total is not None and count != total:
+                            outcome = "changed"
                             break
-                    elif count is not None and total is not None and count != total:
-                        outcome = "changed"
-                        break
-                    current = pg.get("currentPage")
-                    if current is not None and current != page_no:
-                        raise VendorError(f"{where}: asked for page {page_no}, got page {current}; "
-                                          "stopping instead of looping")
-                    events = resp.get("usageEvents") or []
-                    signature = (len(events), events[0], events[-1]) if events else None
-                    if signature is not None and signature == previous:
-                        raise VendorError(f"{where}: page {page_no} repeats page {page_no - 1}; "
-                                          "stopping instead of looping")
-                    previous = signature
-                    has_next = pg.get("hasNextPage")
-                    if has_next is None:
-                        pages = pg.get("numPages")
-                        has_next = page_no < pages if pages is not None else len(events) >= self.page_size
-                    limit = _page_limit(total, self.page_size, pg.get("numPages"))
-                    if has_next and page_no >= limit:
-                        raise VendorError(f"{where}: hasNextPage past the last page ({limit}); "
-                                          "stopping instead of looping")
-                    if isinstance(converted, ShapeError):
-                        raise VendorError(f"{where}: unexpected response shape on page {page_no}: {converted}")
-                    if has_next:
-                        ahead = prefetch.submit(fetch, page_no + 1)
-                    yield EventBatch(s, e, page_no, converted, window_done=not has_next, window_total=total)
-                    if not has_next:
-                        break
-                    page_no += 1
+                        current = pg.get("currentPage")
+                        if current is not None and current != page_no:
+                            raise VendorError(f"{where}: asked for page {page_no}, got page {current}; "
+                                              "stopping instead of looping")
+                        events = resp.get("usageEvents") or []
+                        signature = (len(events), events[0], events[-1]) if events else None
+                        if signature is not None and signature == previous:
+                            raise VendorError(f"{where}: page {page_no} repeats page {page_no - 1}; "
+                                              "stopping instead of looping")
+                        previous = signature
+                        has_next = _has_next(resp, page_no, self.page_size)
+                        limit = _page_limit(total, self.page_size, pg.get("numPages"))
+                        if has_next and page_no >= limit:
+                            raise VendorError(f"{where}: hasNextPage past the last page ({limit}); "
+                                              "stopping instead of looping")
+                        if isinstance(converted, ShapeError):
+                            raise VendorError(f"{where}: unexpected response shape on page {page_no}: "
+                                              f"{converted}")
+                        if has_next and ahead is None:
+                            ahead = _Prefetcher(fetch, first_page=2, limit=limit, page_size=self.page_size)
+                            ahead.start(prefetch)
+                        yield EventBatch(s, e, page_no, converted, window_done=not has_next, window_total=total)
+                        if not has_next:
+                            break
+                        page_no += 1
+                finally:
+                    if ahead is not None:
+                        ahead.close()
                 if outcome != "changed":
                     break
             else:
                 raise VendorError(f"{where}: the events of the window kept changing while paging "
                                   f"({max_restarts + 1} tries); try again later")
+
+
+def _has_next(resp: EventsPage, page_no: int, page_size: int) -> bool:
+    pg = resp.get("pagination") or {}
+    has_next = pg.get("hasNextPage")
+    if has_next is None:
+        pages = pg.get("numPages")
+        has_next = page_no < pages if pages is not None else len(resp.get("usageEvents") or []) >= page_size
+    return has_next
+
+
+class _Prefetcher:
+    """Fetches and converts a window's pages from `first_page` on, on the prefetch thread, up to
+    `depth` pages ahead of their use, in page order (the window's converter must see them in
+    order). The pages are checked where they are used (`get`); a failure reaches the caller there,
+    after the pages before it. `close` stops it and waits for its thread's request to finish."""
+
+    def __init__(self, fetch: Callable[[int], tuple[EventsPage, list | ShapeError]], *, first_page: int,
+                 limit: int, page_size: int, depth: int = 8) -> None:
+        self._fetch, self._page, self._limit, self._page_size = fetch, first_page, limit, page_size
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._future: Future | None = None
+
+    def start(self, executor: ThreadPoolExecutor) -> None:
+        self._future = executor.submit(self._run)
+
+    def _run(self) -> None:
+        page = self._page
+        try:
+            while not self._stop.is_set():
+                item = self._fetch(page)
+                if not self._put(item) or not _has_next(item[0], page, self._page_size) or page >= self._limit:
+                    return
+                page += 1
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> tuple[EventsPage, list | ShapeError]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._future is not None:
+            self._future.result()
 
 
 def _page_limit(total: int | None, page_size: int, num_pages: int | None) -> int:
