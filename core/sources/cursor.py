@@ -328,7 +328,7 @@ class _Prefetcher:
     after the pages before it. `close` stops it and waits for its thread's request to finish."""
 
     def __init__(self, fetch: Callable[[int], tuple[EventsPage, list | ShapeError]], *, first_page: int,
-                 limit: int, page_size: int, depth: int = 8) -> None:
+                 limit: int, page_size: int, depth: int = 4) -> None:
         self._fetch, self._page, self._limit, self._page_size = fetch, first_page, limit, page_size
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
