@@ -158,3 +158,43 @@ def test_rate_limiter_keeps_a_burst_under_the_vendor_limit():
                              retry=RetryPolicy(attempts=1))
         got = [r for b in client.usage_events(day_start_ms(day), day_end_ms(day), org="t") for r in b.records]
         assert len(got) == 24 and server.rejected == 0  # 12 pages in ~2.3 s, no 429
+
+
+def test_pages_ahead_are_fetched_in_order_and_abandoned_cleanly():
+    """Pages 2… are fetched and converted ahead on the prefetch thread: every event arrives once,
+    in page order, with the right twin ordinals; a consumer that stops early (a store failure)
+    leaves no request running, and a failing page reaches the consumer after the pages before it."""
+    from datetime import date
+
+    from core.sources.cursor import CursorAdmin, day_end_ms, day_start_ms
+    from core.sources.http import RetryPolicy, VendorError, make_client
+    from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+    day = date(2026, 3, 2)
+    events = [{"timestamp": str(day_ms(day, 1, 0, i // 2)), "userEmail": "a@example.com", "model": "gpt-5",
+               "chargedCents": 1} for i in range(40)]  # twins: two identical events per millisecond
+    team = {"key_test_0123456789": CursorTeam(events=EventList(events))}
+    with FakeCursor(team, page_size=3) as server, make_client(server.url, timeout=5) as http:
+        client = CursorAdmin(http, "key_test_0123456789", retry=RetryPolicy(attempts=1))
+        batches = list(client.usage_events(day_start_ms(day), day_end_ms(day), org="t"))
+        assert [b.page for b in batches] == list(range(1, 15)) and batches[-1].window_done
+        records = [r for b in batches for r in b.records]
+        assert len(records) == 40 and len({r.natural_key for r in records}) == 40
+        assert sorted(r.ts_ms for r in records) == sorted(int(e["timestamp"]) for e in events)
+
+        before = server.requests
+        stream = client.usage_events(day_start_ms(day), day_end_ms(day), org="t")
+        next(stream), next(stream)
+        started = time.monotonic()
+        stream.close()  # the prefetcher is stopped and its thread joined, not left paging
+        assert time.monotonic() - started < 2
+        time.sleep(0.2)
+        assert server.requests - before <= 2 + 4 + 1  # pages 1-2, at most 4 ahead, one in flight
+
+        server.faults.add("/teams/filtered-usage-events", "500", times=-1, after=2)  # page 3 fails, for good
+        stream = client.usage_events(day_start_ms(day), day_end_ms(day), org="t")
+        got = []
+        with pytest.raises(VendorError, match="HTTP 500"):
+            for batch in stream:
+                got.append(batch.page)
+        assert got == [1, 2]
