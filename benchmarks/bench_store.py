@@ -42,6 +42,7 @@ def _records(people: int, days: int, per_day: float):
 
 
 def bench(url: str, records, team, batch: int) -> dict:
+    from bot.cli.common import ingest_gc
     from bot.demo_service import seed_people
     from storage.db import make_engine, session_scope, upgrade
     from storage.report_repo import usage_report
@@ -52,9 +53,10 @@ def bench(url: str, records, team, batch: int) -> dict:
     seed_people(engine, team)
     t0 = time.perf_counter()
     inserted = 0
-    for i in range(0, len(records), batch):
-        with session_scope(engine) as session:
-            inserted += write_usage(records[i:i + batch], session=session, batch_size=batch).inserted
+    with ingest_gc():  # the collector settings every ingest runs with (CLI sync/demo; the bot's own)
+        for i in range(0, len(records), batch):
+            with session_scope(engine) as session:
+                inserted += write_usage(records[i:i + batch], session=session, batch_size=batch).inserted
     write_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with session_scope(engine) as session:

@@ -35,6 +35,7 @@ def child(args: argparse.Namespace) -> None:
     """Runs in the child process: one sync, timed; prints a JSON line."""
     import resource
 
+    from bot.cli.common import ingest_gc
     from bot.sync_service import SyncTuning, run_sync
     from bot.wiring import open_context
     from core.periods import DateRange
@@ -43,7 +44,8 @@ def child(args: argparse.Namespace) -> None:
     window = DateRange(date.fromisoformat(args.start), date.fromisoformat(args.end))
     tuning = SyncTuning(rate_limit=False)
     t0 = time.perf_counter()
-    summary = run_sync(ctx, sources="cursor", window=window, trigger="benchmark", tuning=tuning)
+    with ingest_gc():  # as `abacus sync` runs it
+        summary = run_sync(ctx, sources="cursor", window=window, trigger="benchmark", tuning=tuning)
     seconds = time.perf_counter() - t0
     r = summary.results[0]
     print(json.dumps({"seconds": seconds, "read": r.usage.read, "inserted": r.usage.inserted, "error": r.error,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bot.cli.common import ingest_gc
 from core.periods import DateRange, utc_today
 from core.report import Dimension, human_tokens
 
@@ -34,7 +35,9 @@ def run(args) -> int:
     domain = ctx.settings.email_domain or "example.com"
     end = utc_today()
     print(f"abacus demo: writing a synthetic team into {redact_url(str(ctx.engine.url))} …", file=sys.stderr)
-    seeded = seed_demo(ctx.engine, people=args.people, days=args.days, end=end, seed=args.seed, domain=domain)
+    with ingest_gc():
+        seeded = seed_demo(ctx.engine, people=args.people, days=args.days, end=end, seed=args.seed,
+                           domain=domain)
     period = DateRange(seeded.team.start, end)
     with session_scope(ctx.engine) as session:
         by_tool = usage_report(session=session, period=period, by=Dimension.TOOL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bot.cli.common import add_range_args, range_from
+from bot.cli.common import add_range_args, ingest_gc, range_from
 from core.errors import InputError, RuntimeFailure
 from core.periods import DateRange, utc_today
 from core.sync import Mode, Vendor
@@ -64,8 +64,9 @@ def run_sync_command(args) -> int:
         tuning = replace(tuning, rate_limit=False)
     ctx = open_context()
     progress = NullProgress() if args.quiet else terminal_progress(sys.stderr)
-    summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
-                       progress=progress, tuning=tuning)
+    with ingest_gc():
+        summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
+                           progress=progress, tuning=tuning)
     if args.format == "json":
         print(json.dumps(summary.as_dict(), indent=2))
     else:
