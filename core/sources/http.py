@@ -157,6 +157,14 @@ def _describe_validation(exc: ValidationError) -> str:
     return f"{loc}: {first.get('msg', 'invalid')}{more}"
 
 
+def _release(response: httpx.Response) -> None:
+    """Let the response (and its body) go as soon as it is dropped. httpx links a Response and its
+    stream both ways, so otherwise each page body (~0.4 MB of events) waits for the cyclic
+    collector: with an ingest's relaxed collector settings dozens of them piled up (+20 MB peak).
+    The body is already read and the stream closed; a closed, empty stream replaces it."""
+    response.stream = httpx.ByteStream(b"")
+
+
 class JsonApi:
     """One vendor organisation's JSON API: auth headers, limiter, retries, error text."""
 
@@ -207,6 +215,7 @@ class JsonApi:
                 self.requests += 1
                 response = self.client.request(method, path, params=params, json=json, headers=self._headers)
                 content = response.content  # reads the whole body: a dropped body raises here
+                _release(response)
             except httpx.TimeoutException:
                 last_problem = "timed out"
             except httpx.TransportError as exc:
