@@ -3,14 +3,14 @@
 Every batch runs in the caller's transaction, under the write lock (Postgres: an advisory lock,
 so replicas sharing one database take turns; SQLite: the database write lock):
   1. de-duplicate the batch in memory (the same natural key twice → once);
-  2. find which of its records are already stored: one range scan of the time-ordered unique index
+  2. find which of its records are already stored: one range scan of the time-ordered primary key
      per (source, day) of the batch — nothing for new data, exactly the overlap for a re-sync;
   3. insert the rest (Postgres: `COPY` straight into usage_event; SQLite: `executemany`), summing
      them in Python per (day, source, person, model) while the rows stream to the database;
   4. add those sums to the rollups (`usage_daily`, `usage_person_day`, `usage_model_day`,
      `usage_person_total_day`) with `+=` upserts.
 So re-writing a record changes nothing, and every rollup equals the sum of its events. The unique
-index still guards each insert; see `_write_batch` for what happens if it ever objects.
+primary key still guards each insert; see `_write_batch` for what happens if it ever objects.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     batch's first and last time that day (the index is time-ordered): for new data it finds
     nothing, for a re-sync it finds exactly the overlap. What remains is inserted without a
     per-row conflict path (Postgres: straight `COPY` into usage_event) and its sums, added up in
-    Python while the rows are built, are folded into the rollups. The unique index still guards
+    Python while the rows are built, are folded into the rollups. The primary key still guards
     every insert: should a writer that skipped the write lock have stored one of these records
     meanwhile, Postgres rolls the COPY back and takes the per-row `ON CONFLICT` path, and SQLite
     (`ON CONFLICT DO NOTHING`, rows counted) re-aggregates exactly the rows it inserted."""
@@ -218,7 +218,7 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
                      sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
     """COPY the new rows straight into usage_event, then fold their sums into every rollup.
 
-    Inside a savepoint: if the unique index rejects a row (a writer outside the write lock stored
+    Inside a savepoint: if the primary key rejects a row (a writer outside the write lock stored
     it meanwhile), the COPY is undone and the batch goes through the staging table with
     `ON CONFLICT DO NOTHING … RETURNING` instead, which counts exactly the rows it inserted."""
     import psycopg
