@@ -9,7 +9,7 @@ so replicas sharing one database take turns; SQLite: the database write lock):
      them in Python per (day, source, person, model) while the rows stream to the database;
   4. add those sums to the rollups (`usage_daily`, `usage_person_day`, `usage_model_day`,
      `usage_person_total_day`) with `+=` upserts.
-So re-writing a record changes nothing, and every rollup equals the sum of its events. The unique
+So re-writing a record changes nothing, and every rollup equals the sum of its events. The
 primary key still guards each insert; see `_write_batch` for what happens if it ever objects.
 """
 
