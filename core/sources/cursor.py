@@ -434,7 +434,7 @@ class EventConverter:
             cw = tu.get("cacheWriteTokens") or 0
             cr = tu.get("cacheReadTokens") or 0
             if not (type(inp) is int and type(out_t) is int and type(cw) is int and type(cr) is int) \
-                    or min(inp, out_t, cw, cr) < 0:
+                    or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> 48:  # ≥ 2**48 tokens: nonsense
                 raise ShapeError(f"tokenUsage: token counts must be non-negative integers, got "
                                  f"{one_line(repr([inp, out_t, cw, cr]), 60)}")
             total_cents = tu.get("totalCents")
@@ -479,19 +479,30 @@ def cents_nanos(value: object) -> int:
     shortest repr, i.e. the digits the vendor sent. Exact for amounts of up to 15 significant
     digits, which a double holds exactly (an event of $10M with 5 decimals of a cent has 14)."""
     kind = type(value)
-    if kind is float:
-        nanos = round(value * 1e7)
-        if -_NANOS_EXACT < nanos < _NANOS_EXACT and nanos / 1e7 == value:
-            return nanos
-        return cents_to_nanos(Decimal(repr(value)))
-    if kind is int:
-        return value * NANOS_PER_CENT
-    if kind is str or kind is Decimal:
-        return cents_to_nanos(value)
-    raise ShapeError(f"expected an amount of cents, got {one_line(repr(value), 40)}")
+    try:
+        if kind is float:
+            if not abs(value) <= _CENTS_MAX:  # also inf and NaN
+                raise ShapeError(f"amount out of range: {one_line(repr(value), 40)} cents")
+            nanos = round(value * 1e7)
+            if -_NANOS_EXACT < nanos < _NANOS_EXACT and nanos / 1e7 == value:
+                return nanos
+            nanos = cents_to_nanos(Decimal(repr(value)))
+        elif kind is int:
+            nanos = value * NANOS_PER_CENT
+        elif kind is str or kind is Decimal:
+            nanos = cents_to_nanos(value)
+        else:
+            raise ShapeError(f"expected an amount of cents, got {one_line(repr(value), 40)}")
+    except ArithmeticError:  # decimal.InvalidOperation: not a number, or absurdly large
+        raise ShapeError(f"expected an amount of cents, got {one_line(repr(value), 40)}") from None
+    if not -_NANOS_MAX <= nanos <= _NANOS_MAX:  # would not fit the database's 64-bit integers
+        raise ShapeError(f"amount out of range: {one_line(repr(value), 40)} cents")
+    return nanos
 
 
 _NANOS_EXACT = 2 ** 51
+_NANOS_MAX = 2 ** 62  # $4.6 billion: room for sums of many such amounts within 64 bits
+_CENTS_MAX = _NANOS_MAX / NANOS_PER_CENT
 
 
 def _describe(ev: object, exc: BaseException) -> str:

@@ -263,7 +263,7 @@ def test_converter_keys_are_exactly_cursor_event_key():
     ("2.5", 25_000_000),
     (1.23456789, 12_345_679),          # 8 places: 12,345,678.9 nanos, half-even → …679
     (0.000000005, 0),                  # 0.05 nanos → 0 (half-even: 0.5 would also give 0)
-    (1e15, 10**22),                    # 1e15 cents × 1e7: too big for the float shortcut, exact via Decimal
+    (1e9, 10**16),                     # $10M: beyond the float shortcut (2**51 nanos), exact via Decimal
     (-0.5, -5_000_000),                # a refund
 ])
 def test_cents_from_json_numbers_are_exact(wire_value, nanos):
@@ -278,7 +278,7 @@ def test_every_float_with_up_to_seven_places_converts_exactly():
     rng = random.Random(20261122)
     for _ in range(20_000):
         places = rng.randint(0, 7)
-        whole = rng.randint(0, 10**(15 - places) - 1)
+        whole = rng.randint(0, 10**min(11, 15 - places) - 1)  # up to $1B: within range
         text = f"{whole}.{rng.randint(0, 10**places - 1):0{places}d}" if places else str(whole)
         exact = int(Decimal(text) * 10_000_000)
         assert curs.cents_nanos(json.loads(text)) == exact, text
@@ -291,9 +291,14 @@ def test_every_float_with_up_to_seven_places_converts_exactly():
     ({"timestamp": "1", "tokenUsage": {"inputTokens": 1.5}}, "usageEvents[1]: tokenUsage: token counts"),
     ({"timestamp": "1", "tokenUsage": {"inputTokens": -1}}, "usageEvents[1]: tokenUsage: token counts"),
     ({"timestamp": "1", "chargedCents": True}, "usageEvents[1]: expected an amount of cents"),
-    ({"timestamp": "1", "chargedCents": "lots"}, "usageEvents[1]: unexpected value"),
+    ({"timestamp": "1", "chargedCents": "lots"}, "usageEvents[1]: expected an amount of cents"),
     ({"timestamp": "1", "userEmail": 7}, "usageEvents[1]: unexpected value"),
     ({"timestamp": "1", "model": ["gpt-5"]}, "usageEvents[1]: model: expected a string"),
+    ({"timestamp": "1", "tokenUsage": {"inputTokens": 2**48}}, "usageEvents[1]: tokenUsage: token counts"),
+    ({"timestamp": "1", "chargedCents": 1e300}, "usageEvents[1]: amount out of range"),
+    ({"timestamp": "1", "chargedCents": 10**20}, "usageEvents[1]: amount out of range"),
+    ({"timestamp": "1", "chargedCents": 1e309}, "usageEvents[1]: amount out of range"),  # inf
+    ({"timestamp": "1", "chargedCents": "1e400"}, "usageEvents[1]: expected an amount of cents"),
     ("not an event", "usageEvents[1]: expected an object"),
 ])
 def test_a_malformed_event_names_its_place_and_nothing_of_the_page_is_used(event, complaint):
