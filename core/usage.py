@@ -14,6 +14,11 @@ from enum import StrEnum
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds (the vendors' and the store's time) → an aware UTC datetime, exactly."""
+    return EPOCH + timedelta(0, 0, 0, ms)
 NANOS_PER_USD = 1_000_000_000
 NANOS_PER_CENT = 10_000_000
 
