@@ -197,21 +197,26 @@ def _sum_select(*, aliased: bool = False) -> str:
     return ", ".join(exprs)
 
 
+def _add_on_conflict(table: str) -> str:
+    """The `ON CONFLICT` clause that adds incoming sums to a rollup row already there."""
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
+    return f"ON CONFLICT ({', '.join(ROLLUPS[table])}) DO UPDATE SET {updates}"
+
+
 def _fold_sql(table: str, aggregated: str) -> str:
     """Upsert (+=) a pre-aggregated relation with SUMMED columns into one rollup table."""
     keys = ", ".join(ROLLUPS[table])
     sums = ", ".join(f"SUM({c})" for c in SUMMED)
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
     return (f"INSERT INTO {table} ({keys}, {', '.join(SUMMED)}) SELECT {keys}, {sums} FROM {aggregated} "
-            f"WHERE true GROUP BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+            f"WHERE true GROUP BY {keys} {_add_on_conflict(table)}")
 
 
 _FINEST = ", ".join(ROLLUPS["usage_daily"])
 # Postgres types of EVENT_COLUMNS, for binary COPY (no text formatting and parsing per value)
 _EVENT_TYPES = ["text", "text", "text", "int8", "date", "text", "text", "text", "text", "text", "int8", "int8",
                 "int8", "int8", "int8", "int8", "text", "int8", "int4", "text", "bool", "int4"]
-_NEW_DDL = (f"CREATE TEMP TABLE usage_new (day {{day}}, source VARCHAR(32), person VARCHAR(320), "
-            f"model VARCHAR(255), {', '.join(f'{c} BIGINT' for c in SUMMED)}){{suffix}}")
+_NEW_DDL = (f"CREATE TEMP TABLE usage_new (day DATE, source VARCHAR(32), person VARCHAR(320), "
+            f"model VARCHAR(255), {', '.join(f'{c} BIGINT' for c in SUMMED)}) ON COMMIT DROP")
 
 
 def _insert_postgres(raw, rows: Iterator[tuple], count: int,
@@ -238,7 +243,7 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
     with raw.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute("DROP TABLE IF EXISTS usage_new")
-        cur.execute(_NEW_DDL.format(day="DATE", suffix=" ON COMMIT DROP"))
+        cur.execute(_NEW_DDL)
         with cur.copy(f"COPY usage_new ({_FINEST}, {', '.join(SUMMED)}) FROM STDIN") as copy:
             for key, acc in sums.items():
                 copy.write_row((*key, *acc))
@@ -313,11 +318,10 @@ def _coarser_sums(sums: dict[tuple, list[int]]) -> dict[str, dict[tuple, list[in
 
 
 def _upsert_sql(table: str) -> str:
+    """Upsert (+=) one row of sums (SQLite placeholders) into one rollup table."""
     keys = ROLLUPS[table]
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMMED)
     return (f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(SUMMED)}) "
-            f"VALUES ({', '.join('?' * (len(keys) + len(SUMMED)))}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+            f"VALUES ({', '.join('?' * (len(keys) + len(SUMMED)))}) {_add_on_conflict(table)}")
 
 
 def _as_date(value) -> date:
