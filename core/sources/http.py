@@ -56,11 +56,49 @@ def key_hint(secret: str) -> str:
     return f"…{secret[-4:]}" if secret and len(secret) >= 12 else "…"
 
 
+_FRAGMENT = 8  # this many characters of a secret in a row, in any case, count as the secret
+
+
+def _secret_forms(secret: str) -> list[str]:
+    """A secret as a vendor might echo it back: itself, and the Basic-auth encodings we send."""
+    return [secret, *(base64.b64encode(raw.encode()).decode().rstrip("=") for raw in (f"{secret}:", secret))]
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, key_hint(s))
-    return text
+    """`text` with every trace of the secrets replaced by a 4-character hint: a secret, or its
+    Basic-auth base64, in full or any run of 8+ of its characters, in any letter case (vendors and
+    gateways echo keys back truncated, upper-cased or as the Authorization header they got)."""
+    if not text:
+        return text
+    low = text.lower()
+    hits: list[tuple[int, int, str]] = []  # (start, end, secret) of each matching run
+    for secret in secrets:
+        if not secret or len(secret) < 4:
+            continue
+        for form in _secret_forms(secret):
+            form = form.lower()
+            if len(form) < _FRAGMENT:
+                start = low.find(form)
+                while start >= 0:
+                    hits.append((start, start + len(form), secret))
+                    start = low.find(form, start + 1)
+                continue
+            grams = {form[i:i + _FRAGMENT] for i in range(len(form) - _FRAGMENT + 1)}
+            hits.extend((i, i + _FRAGMENT, secret) for i in range(len(low) - _FRAGMENT + 1)
+                        if low[i:i + _FRAGMENT] in grams)
+    if not hits:
+        return text
+    hits.sort()
+    out, pos = [], 0
+    start, end, secret = hits[0]
+    for s, e, sec in hits[1:] + [(len(text) + 1, 0, "")]:
+        if s <= end:  # overlapping or touching runs: one span
+            end = max(end, e)
+            continue
+        out.append(text[pos:start] + key_hint(secret))
+        pos = end
+        start, end, secret = s, e, sec
+    return "".join(out) + text[pos:]
 
 
 @dataclass(frozen=True, slots=True)

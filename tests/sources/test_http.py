@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from core.sources.http import JsonApi, PageGuard, RateLimiter, RetryPolicy, VendorError, parse_retry_after
+from core.sources.http import JsonApi, PageGuard, RateLimiter, RetryPolicy, VendorError, parse_retry_after, scrub
 
 SECRET = "sk-ant-admin01-THISISASECRETKEYVALUE0123456789"
 
@@ -68,6 +69,30 @@ def test_client_errors_are_not_retried_and_never_echo_the_key():
     text = str(e.value)
     assert sleeps == [] and e.value.status == 401 and "\n" not in text
     assert SECRET not in text and SECRET[:20] not in text and "…6789" in text
+
+
+@pytest.mark.parametrize("echo", [
+    SECRET, SECRET.upper(), SECRET[:30] + "...", SECRET[12:40],
+    base64.b64encode(f"{SECRET}:".encode()).decode(),  # the Basic-auth header value we send
+    base64.b64encode(SECRET.encode()).decode().rstrip("="),
+])
+def test_vendor_echoes_of_the_key_are_scrubbed_in_any_form(echo):
+    sleeps: list[float] = []
+    a = api([httpx.Response(502, text=f"<html>upstream refused credentials {echo} (retry later)</html>")] * 4, sleeps)
+    with pytest.raises(VendorError) as e:
+        a.call("GET", "/v1/x", parse=PARSE)
+    text = str(e.value)
+    assert "upstream refused credentials …6789" in text and "(retry later)" in text, text
+    for form in (SECRET, base64.b64encode(f"{SECRET}:".encode()).decode()):
+        assert not any(form[i:i + 8].lower() in text.lower() for i in range(len(form) - 7)), text
+
+
+def test_scrub_leaves_other_text_alone():
+    assert scrub("HTTP 401 invalid x-api-key (sk-ant-…)", [SECRET]) == "HTTP 401 invalid x-api-key (sk-ant-…)"
+    assert scrub("key abcd and ABCD", ["abcd"]) == "key … and …"  # short secrets: whole, any case
+    assert scrub("", [SECRET]) == "" and scrub("nothing here", []) == "nothing here"
+    two = "tok_" + "x7" * 10
+    assert scrub(f"{SECRET} then {two}", [SECRET, two]) == "…6789 then …x7x7"
 
 
 def test_unexpected_shape_is_not_retried():
