@@ -17,5 +17,9 @@ class ConfigError(RuntimeFailure):
     """The configuration cannot work."""
 
 
+class DataRejected(RuntimeFailure):
+    """The database refused a value or a sum as out of range; that transaction was rolled back."""
+
+
 class PermissionDenied(AbacusError):
     """The person may not do this."""

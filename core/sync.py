@@ -44,6 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from core.errors import DataRejected
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import anthropic as anth
@@ -430,8 +431,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                     cs.done(tx, day)
                 cost_counts.read += len(lines)
                 progress.advance(1, f"cost_report {day}")
-    except VendorError as exc:
+    except (VendorError, DataRejected) as exc:
         result.error = str(exc)
+    except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
+        result.error = f"stopped by an unexpected error ({type(exc).__name__})"
+        raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
@@ -526,8 +530,11 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                         daily.done(tx, day)
                     counts.read += len(by_day.get(day, ()))
                     progress.advance(1, f"daily_usage {day}")
-    except VendorError as exc:
+    except (VendorError, DataRejected) as exc:
         result.error = str(exc)
+    except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
+        result.error = f"stopped by an unexpected error ({type(exc).__name__})"
+        raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result

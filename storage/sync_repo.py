@@ -14,8 +14,10 @@ from dataclasses import fields
 from datetime import UTC, date, datetime
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
@@ -269,8 +271,18 @@ class SqlSyncStore:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlSyncTx]:
-        with session_scope(self.engine) as session:
-            yield SqlSyncTx(session)
+        """One unit of work. A value or sum the database cannot hold (a 64-bit overflow: Postgres
+        `numeric value out of range`, or an int sqlite3 cannot bind) rolls it back and raises
+        DataRejected, a one-line reason the sync records, instead of a driver traceback."""
+        try:
+            with session_scope(self.engine) as session:
+                yield SqlSyncTx(session)
+        except Exception as exc:
+            if not _out_of_range(exc):
+                raise
+            detail = exc.orig if isinstance(exc, DBAPIError) else exc
+            raise DataRejected(f"the database refused a value or a sum as out of range "
+                               f"({one_line(str(detail), 100)}); nothing of this batch was stored") from None
 
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None:
         with Session(self.engine) as s:
@@ -321,3 +333,12 @@ def last_runs(engine, *, limit: int = 20) -> list[SyncRun]:
     """The most recent sync runs, newest first (for status displays)."""
     with Session(engine) as s:
         return list(s.exec(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)))
+
+
+def _out_of_range(exc: BaseException) -> bool:
+    """A 64-bit overflow, whichever layer saw it: sqlite3 binding a Python int (OverflowError),
+    SQLite's SUM (`integer overflow`), Postgres `numeric value out of range` (SQLSTATE 22003), raw
+    from psycopg (the write path's COPY) or wrapped by SQLAlchemy."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(orig, OverflowError) or getattr(orig, "sqlstate", None) == "22003" \
+        or "integer overflow" in str(orig)

@@ -26,7 +26,7 @@ from core.identity import IdentityResolver
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.sources.http import JsonApi, PageGuard, RateLimiter, RetryPolicy, VendorError, key_hint
 from core.sources.records import ActivityRecord, KeyRecord, MemberRecord, VendorCostRecord
-from core.sources.wire import Int0, Wire
+from core.sources.wire import DayText, Int0, LineCents, UsageCents, Wire
 from core.usage import CostBasis, Feed, OccurrenceCounter, Source, UsageRecord, cents_to_nanos, natural_key
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -111,7 +111,7 @@ class CCTokens(Wire):
 
 class EstimatedCost(Wire):
     currency: str | None = "USD"
-    amount: Decimal | None = None  # cents, a JSON number
+    amount: UsageCents | None = None  # cents, a JSON number
 
 
 class ModelBreakdown(Wire):
@@ -121,7 +121,7 @@ class ModelBreakdown(Wire):
 
 
 class ClaudeCodeRow(Wire):
-    date: str | None = None
+    date: DayText | None = None
     actor: Actor | None = None
     organization_id: str | None = None
     customer_type: str | None = None
@@ -173,7 +173,7 @@ class MessagesResult(Wire):
 
 
 class CostResult(Wire):
-    amount: Decimal = Decimal(0)  # cents, a decimal string
+    amount: LineCents = Decimal(0)  # cents, a decimal string
     currency: str | None = "USD"
     cost_type: str | None = None
     description: str | None = None
@@ -186,7 +186,7 @@ class CostResult(Wire):
 
 
 class Bucket(Wire, Generic[T]):
-    starting_at: str
+    starting_at: DayText
     ending_at: str | None = None
     results: list[T] | None = None
 

@@ -172,13 +172,15 @@ def cents_nanos(value: object) -> int:
             raise ShapeError(f"expected an amount of cents, got {one_line(repr(value), 40)}")
     except ArithmeticError:  # decimal.InvalidOperation: not a number, or absurdly large
         raise ShapeError(f"expected an amount of cents, got {one_line(repr(value), 40)}") from None
-    if not -_NANOS_MAX <= nanos <= _NANOS_MAX:  # would not fit the database's 64-bit integers
+    if not -_NANOS_MAX <= nanos <= _NANOS_MAX:  # absurd, and sums of such would overflow 64 bits
         raise ShapeError(f"amount out of range: {one_line(repr(value), 40)} cents")
     return nanos
 
 
 _NANOS_EXACT = 2 ** 51
-_NANOS_MAX = 2 ** 62  # $4.6 billion: room for sums of many such amounts within 64 bits
+# $10M, refunds alike: no single request costs more, and sums of ~900 such amounts still fit the
+# 64-bit rollup columns (a vendor sending more is refused before anything is added up)
+_NANOS_MAX = 10 ** 16
 _CENTS_MAX = _NANOS_MAX / NANOS_PER_CENT
 
 

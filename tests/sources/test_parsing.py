@@ -278,7 +278,7 @@ def test_every_float_with_up_to_seven_places_converts_exactly():
     rng = random.Random(20261122)
     for _ in range(20_000):
         places = rng.randint(0, 7)
-        whole = rng.randint(0, 10**min(11, 15 - places) - 1)  # up to $1B: within range
+        whole = rng.randint(0, 10**min(9, 15 - places) - 1)  # up to $10M, the cap: within range
         text = f"{whole}.{rng.randint(0, 10**places - 1):0{places}d}" if places else str(whole)
         exact = int(Decimal(text) * 10_000_000)
         assert curs.cents_nanos(json.loads(text)) == exact, text
@@ -319,3 +319,53 @@ def test_a_wrong_events_envelope_is_a_shape_error(body):
         curs.parse_events_page(body)
     with pytest.raises(ValueError):
         curs.parse_events_page(body[:-1] + b",")  # truncated/invalid JSON: retried by JsonApi.call
+
+
+def _cc_page(tokens: dict, cents, date_text: str = "2026-11-20T00:00:00Z") -> bytes:
+    row = {"date": date_text, "actor": {"type": "user_actor", "email_address": "a@example.com"},
+           "model_breakdown": [{"model": "claude-sonnet-4-5", "tokens": tokens,
+                                "estimated_cost": {"currency": "USD", "amount": cents}}]}
+    return json.dumps({"data": [row], "has_more": False}).encode()
+
+
+GOOD_TOKENS = {"input": 10, "output": 5, "cache_read": 0, "cache_creation": 0}
+
+
+@pytest.mark.parametrize("page, field", [
+    (_cc_page({**GOOD_TOKENS, "input": -1000}, 1), "tokens.input"),                 # negative count
+    (_cc_page({**GOOD_TOKENS, "output": 10**19}, 1), "tokens.output"),              # beyond any real count
+    (_cc_page(GOOD_TOKENS, -500), "estimated_cost.amount"),                         # a negative estimate
+    (_cc_page(GOOD_TOKENS, 1e30), "estimated_cost.amount"),                         # absurd (and would overflow)
+    (_cc_page(GOOD_TOKENS, 1, date_text="11/20/2026"), "date"),                     # not an ISO date
+])
+def test_anthropic_pages_with_impossible_values_are_refused(page, field):
+    """Counts are non-negative and below 2**48, a usage record's cents are 0…$10M, dates are ISO:
+    anything else is a validation error, which the client reports as one line and stores nothing."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        anth._CLAUDE_CODE.validate_json(page)
+    assert field.split(".")[-1] in str(exc.value)
+
+
+def test_anthropic_bucket_start_must_be_an_iso_date():
+    from pydantic import ValidationError
+
+    body = {"data": [{"starting_at": "11/20/2026 00:00", "ending_at": None, "results": []}], "has_more": False}
+    with pytest.raises(ValidationError, match="starting_at"):
+        anth._MESSAGES.validate_json(json.dumps(body).encode())
+    body["data"][0]["starting_at"] = "2026-11-20T00:00:00Z"
+    assert anth._MESSAGES.validate_json(json.dumps(body).encode()).data[0].starting_at == "2026-11-20T00:00:00Z"
+
+
+def test_cost_report_lines_may_be_credits_but_not_absurd():
+    from pydantic import ValidationError
+
+    def page(amount: str) -> bytes:
+        bucket = {"starting_at": "2026-11-20T00:00:00Z", "results": [{"amount": amount, "currency": "USD"}]}
+        return json.dumps({"data": [bucket], "has_more": False}).encode()
+
+    assert anth._COSTS.validate_json(page("-1250.5")).data[0].results[0].amount == Decimal("-1250.5")
+    for bad in ("1e30", "NaN", "Infinity"):
+        with pytest.raises(ValidationError):
+            anth._COSTS.validate_json(page(bad))

@@ -198,3 +198,34 @@ def test_pages_ahead_are_fetched_in_order_and_abandoned_cleanly():
             for batch in stream:
                 got.append(batch.page)
         assert got == [1, 2]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_sums_beyond_64_bits_stop_that_team_with_one_line_and_the_others_sync(sync_env, cli, scenario, fake_cursor,
+                                                                             database_url):
+    """1,000 events of $10M each (the most one event may cost) add up to $10B: beyond the 64-bit
+    rollup columns. That team's sync stops with one line and is recorded as failed, its batch is
+    not stored, and the next team still syncs."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalise_url
+    from tests.fakes.vendors import EventList, day_ms
+
+    team = scenario.teams[scenario.cursor_keys[0]]
+    start = day_ms(scenario.days[0], 3)
+    absurd = [sc._ev(start + i, "rich@" + sc.DOMAIN, "gpt-5", (1, 1, 0, 0), charged=1e9) for i in range(1000)]
+    team.events = EventList(team.events.events + absurd)
+    res = cli(*_args(scenario), "--source", "cursor")
+    assert res.code == 1
+    errors = [line for line in res.err.splitlines() if line.startswith("abacus: ")]
+    assert len(errors) == 1 and "out of range" in errors[0] and "Traceback" not in res.err, res.err
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            runs = dict(conn.execute(text("SELECT org, status FROM sync_run WHERE source = 'cursor'")).all())
+            rich = conn.execute(text("SELECT COUNT(*) FROM usage_event WHERE person = :p"),
+                                {"p": "rich@" + sc.DOMAIN}).scalar_one()
+    finally:
+        engine.dispose()
+    assert sorted(runs.values()) == ["failed", "ok"], runs
+    assert rich == 0
