@@ -1,8 +1,9 @@
 """The usage write path: bulk, idempotent, and keeping the daily rollups exact.
 
-Every batch runs in the caller's transaction, under the write lock (Postgres: an advisory lock,
-so replicas sharing one database take turns; SQLite: the database write lock):
-  1. de-duplicate the batch in memory (the same natural key twice → once);
+Every batch runs in the caller's transaction, under the write lock, taken before anything is read
+(Postgres: an advisory lock, so replicas sharing one database take turns; SQLite: the database
+write lock):
+  1. de-duplicate the batch in memory (the same record — source, time, natural key — twice → once);
   2. find which of its records are already stored: one range scan of the time-ordered primary key
      per (source, day) of the batch — nothing for new data, exactly the overlap for a re-sync;
   3. insert the rest (Postgres: `COPY` straight into usage_event; SQLite: `executemany`), summing
@@ -70,7 +71,7 @@ def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batc
     while True:
         chunk = list(islice(source, batch_size))
         if chunk or not result.received:
-            batch = {(r.source, r.natural_key): r for r in chunk}  # a key twice in a batch → once
+            batch = {(r.source, r.ts_ms, r.natural_key): r for r in chunk}  # a record twice in a batch → once
             result += _write_batch(batch, session=session, received=len(chunk), import_batch_id=import_batch_id)
         if len(chunk) < batch_size:
             return result
@@ -93,7 +94,7 @@ _PLAIN: dict = {m: str(m.value) for enum in (Source, Feed, CostBasis) for m in e
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
-def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session, received: int,
+def _write_batch(batch: dict[tuple[str, int, str], UsageRecord], *, session: Session, received: int,
                  import_batch_id: int | None) -> WriteResult:
     """Write one batch: drop the records already stored, insert the rest, add their sums to the rollups.
 
@@ -112,6 +113,11 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     raw = conn.connection.driver_connection
     if postgres:
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+    else:
+        # Take SQLite's write lock now, before the look-up: sqlite3 opens the transaction only at
+        # the first write, so what we read before it could change under us (another writer
+        # committing between our look-up and our insert would then be counted twice).
+        raw.execute("DELETE FROM usage_event WHERE 0")
     records = list(batch.values())
     times = [r.ts_ms for r in records]
     if not all(map(le, times, islice(times, 1, None))):
@@ -119,7 +125,7 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
         times.sort()
     stored = _stored_keys(raw, records, times, postgres=postgres)
     if stored:
-        records = [r for r in records if (r.source, r.natural_key) not in stored]
+        records = [r for r in records if (r.source, r.ts_ms, r.natural_key) not in stored]
     if not records:
         return WriteResult(received=received, duplicates=received)
     sums: dict[tuple, list[int]] = {}
@@ -128,14 +134,16 @@ def _write_batch(batch: dict[tuple[str, str], UsageRecord], *, session: Session,
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
 
 
-def _stored_keys(raw, records: list[UsageRecord], times: list[int], *, postgres: bool) -> set[tuple[str, str]]:
-    """(source, natural_key) of the batch's records already stored (`times`: their ts_ms, sorted):
+def _stored_keys(raw, records: list[UsageRecord], times: list[int], *,
+                 postgres: bool) -> set[tuple[str, int, str]]:
+    """(source, ts_ms, natural_key) — the primary key, less the day it implies — of what is stored
+    in the batch's time range (`times`: the batch's ts_ms, sorted):
     per source and day, one index range scan between the batch's first and last time that day."""
     mark = "%s" if postgres else "?"
-    sql = (f"SELECT natural_key FROM usage_event WHERE source = {mark} AND day = {mark} "
+    sql = (f"SELECT ts_ms, natural_key FROM usage_event WHERE source = {mark} AND day = {mark} "
            f"AND ts_ms BETWEEN {mark} AND {mark}")
     sources = {r.source for r in records}
-    found: set[tuple[str, str]] = set()
+    found: set[tuple[str, int, str]] = set()
     for day_no in range(times[0] // _MS_PER_DAY, times[-1] // _MS_PER_DAY + 1):
         first = bisect_left(times, day_no * _MS_PER_DAY)
         last = bisect_left(times, (day_no + 1) * _MS_PER_DAY) - 1
@@ -143,9 +151,9 @@ def _stored_keys(raw, records: list[UsageRecord], times: list[int], *, postgres:
             continue
         day = date.fromordinal(_EPOCH_DAY + day_no)
         for source in sources:
-            for (key,) in raw.execute(sql, (_PLAIN[source], day if postgres else day.isoformat(),
-                                            times[first], times[last])):
-                found.add((source, key))
+            for ts_ms, key in raw.execute(sql, (_PLAIN[source], day if postgres else day.isoformat(),
+                                                times[first], times[last])):
+                found.add((source, ts_ms, key))
     return found
 
 

@@ -184,3 +184,81 @@ def test_bad_arguments_exit_2(abacus_env, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report", "--by", "planet"])
     assert exc.value.code == 2
+
+
+def test_concurrent_writers_of_overlapping_records_count_each_once(seeded, capsys, monkeypatch):
+    """Two writers at once (say the bot's scheduled sync and a CLI backfill) with overlapping
+    records: every record counts once in every rollup. The first writer is held just before its
+    insert until the second has committed (or 2 s have passed): SQLite once looked up what was
+    stored before it held the write lock, let the second writer commit in between, and then
+    re-added the second writer's rows to the rollups."""
+    import threading
+    from datetime import timedelta
+
+    import storage.usage_repo as repo
+
+    base = datetime(2026, 1, 20, tzinfo=UTC)
+
+    def records(lo: int, hi: int) -> list[UsageRecord]:
+        return [UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key=f"conc-{i}",
+                            ts=base + timedelta(seconds=i), person=f"dev{i % 7}@example.com", raw_model="gpt-5",
+                            model="gpt-5", input_tokens=1, cost_nanos=1, requests=1) for i in range(lo, hi)]
+
+    first_inserting, second_done = threading.Event(), threading.Event()
+
+    class HoldFirstInsert:
+        def __init__(self, raw):
+            self._raw = raw
+
+        def __getattr__(self, name):
+            return getattr(self._raw, name)
+
+        def executemany(self, sql, rows):
+            if sql.startswith("INSERT INTO usage_event") and threading.current_thread().name == "first":
+                first_inserting.set()
+                second_done.wait(timeout=2)
+            return self._raw.executemany(sql, rows)
+
+    insert_sqlite = repo._insert_sqlite
+    monkeypatch.setattr(repo, "_insert_sqlite", lambda raw, *args: insert_sqlite(HoldFirstInsert(raw), *args))
+    before = report("--by", "tool", capsys=capsys)["totals"]
+    errors: list[Exception] = []
+
+    def write(recs: list[UsageRecord]) -> None:
+        try:
+            if threading.current_thread().name == "second":
+                first_inserting.wait(timeout=5)  # Postgres never sets it: the two simply race
+            with session_scope(seeded) as s:
+                write_usage(recs, session=s)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            if threading.current_thread().name == "second":
+                second_done.set()
+
+    threads = [threading.Thread(target=write, args=(records(0, 2000),), name="first"),
+               threading.Thread(target=write, args=(records(1000, 3000),), name="second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    after = report("--by", "tool", capsys=capsys)["totals"]
+    assert after["requests"] - before["requests"] == 3000  # 3,000 distinct records
+    assert after["total_tokens"] - before["total_tokens"] == 3000
+
+
+def test_a_record_is_its_source_time_and_key_whatever_else_is_in_the_batch(seeded, capsys):
+    """The primary key is (source, day, time, natural key), and the batch's de-duplication and
+    its "already stored?" look-up use exactly that: a key at another time is another record,
+    whichever records share its batch."""
+    def rec(key: str, hour: int) -> UsageRecord:
+        return cursor(key, datetime(2026, 1, 21, hour, tzinfo=UTC), BOB, "gpt-5", 1, 0, 0, 0, 1)
+
+    outcomes = []
+    for batch in ([rec("K", 10)], [rec("K", 12)], [rec("K", 13), rec("L", 9)], [rec("J", 10), rec("J", 11)],
+                  [rec("K", 12), rec("J", 11)]):
+        with session_scope(seeded) as s:
+            res = write_usage(batch, session=s)
+        outcomes.append((res.inserted, res.duplicates))
+    assert outcomes == [(1, 0), (1, 0), (2, 0), (2, 0), (0, 2)]
