@@ -33,10 +33,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# query parameters that carry a credential (libpq's `password`, `sslpassword`, and the like)
+_SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password hidden, safe to print."""
+    """The URL with any password hidden, in the user part or the query string, safe to print."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        hidden = {k: "***" for k in parsed.query if any(word in k.lower() for word in _SECRET_PARAMS)}
+        return parsed.update_query_dict(hidden).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except Exception:  # noqa: BLE001 - an unparsable URL must still not leak
         return "<unparsable DATABASE_URL>"
 
@@ -61,13 +67,17 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
     url_text = normalise_url(database_url)
     try:
         url = make_url(url_text)
-    except ArgumentError:
+        url.port  # noqa: B018 - parses the port: 'host:notaport' fails here, not in a traceback later
+    except (ArgumentError, ValueError):
         raise ConfigError(f"DATABASE_URL is not a database URL: {redact_url(url_text)!r} "
                           "(want sqlite:///path.db or postgresql://user@host/db)") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         path = url.database
-        if path and path != ":memory:" and not path.startswith("file:"):
+        if not path or path == ":memory:":  # every connection would get its own empty database
+            raise ConfigError("DATABASE_URL names no SQLite file (an in-memory database would be lost at exit): "
+                              "use sqlite:///abacus.db or another path")
+        if not path.startswith("file:"):
             parent = Path(path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise ConfigError(f"SQLite directory does not exist: {parent}")

@@ -16,14 +16,28 @@ def test_every_postgres_url_form_uses_psycopg3(given, expected):
     assert normalise_url(given) == expected
 
 
-def test_redaction():
-    assert "secret" not in redact_url("postgres://u:secret@h/db")
+@pytest.mark.parametrize("url", [
+    "postgres://u:secret@h/db",
+    "postgresql://u@h/db?password=secret",                         # libpq takes it from the query too
+    "postgresql://u@h/db?sslmode=require&sslpassword=secret",
+    "postgresql://u:secret@h:notaport/db",                          # unparsable: nothing of it shown
+])
+def test_redaction_hides_passwords_wherever_they_are(url):
+    shown = redact_url(url)
+    assert "secret" not in shown and ("***" in shown or shown == "<unparsable DATABASE_URL>"), shown
 
 
-@pytest.mark.parametrize("bad", ["", "mysql://u@h/db", "not a url at all"])
+def test_redaction_keeps_the_rest():
+    assert redact_url("postgresql://u@h:5433/db?password=x&sslmode=require") == \
+        "postgresql://u@h:5433/db?password=***&sslmode=require"
+
+
+@pytest.mark.parametrize("bad", ["", "mysql://u@h/db", "not a url at all", "postgresql://u:pw@127.0.0.1:notaport/db",
+                                 "postgresql://u:pw@[::1/db", "sqlite://", "sqlite:///", "sqlite:///:memory:"])
 def test_bad_urls(bad):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc:
         make_engine(bad)
+    assert "pw@" not in str(exc.value)
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
