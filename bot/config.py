@@ -27,6 +27,9 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
@@ -44,6 +47,14 @@ class Settings(BaseSettings):
     admins_raw: str | None = Field(default=None, validation_alias="ABACUS_ADMINS")
     sync_schedule: str = Field(default="5 * * * *", validation_alias="ABACUS_SYNC_SCHEDULE")
     log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return level
 
     @field_validator("slack_api_url")
     @classmethod
@@ -150,6 +161,10 @@ def load_settings(**overrides) -> Settings:
     """Read and validate; a ConfigError carries one line per problem, without values."""
     try:
         return Settings(**overrides)
+    except UnicodeDecodeError as exc:  # the .env file; its bytes may be a secret: never shown
+        raise ConfigError(f".env is not valid UTF-8 (a bad byte at offset {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f".env cannot be read: {exc.strerror or type(exc).__name__}") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -68,8 +68,8 @@ def from_args(from_: str | None, to: str | None, days: int | None, *, default_da
     if from_ or to:
         start = parse_day(from_) if from_ else None
         end = parse_day(to) if to else today
-        if start is None:
-            start = end - timedelta(days=default_days - 1)
+        if start is None:  # the default span before `--to`, not before the first day of the calendar
+            start = date.fromordinal(max(1, end.toordinal() - (default_days - 1)))
         return DateRange(start, end)
     return last_n_days(default_days, today)
 

@@ -87,6 +87,26 @@ def test_dotenv_is_read(tmp_path):
     assert (tmp_path / "fromenv.db").exists()
 
 
+def test_dotenv_that_is_not_utf8_is_one_line_without_its_bytes(tmp_path):
+    (tmp_path / ".env").write_bytes(f"DATABASE_URL=sqlite:///{tmp_path}/a.db\n".encode()
+                                    + b"SLACK_BOT_TOKEN=xoxb-\xff\xfe-secret\n")
+    proc = run_abacus(["report"], {}, tmp_path)
+    assert_one_line_failure(proc, 1, ".env is not valid UTF-8")
+    assert "secret" not in proc.stderr
+
+
+@pytest.mark.parametrize("level", ["LOUD", "BASIC_FORMAT", "1"])
+def test_unknown_log_level_is_refused(tmp_path, level):
+    proc = run_abacus(["report"], {"ABACUS_LOG_LEVEL": level, "DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}, tmp_path)
+    assert_one_line_failure(proc, 1, "ABACUS_LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR, CRITICAL")
+
+
+def test_a_range_ending_on_the_first_day_of_the_calendar_is_a_range(tmp_path):
+    proc = run_abacus(["report", "--to", "0001-01-01", "--format", "json"],
+                      {"DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}, tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_help_for_every_subcommand(tmp_path):
     for cmd in (["--help"], ["report", "--help"], ["map", "--help"], ["demo", "--help"], ["db", "--help"]):
         proc = run_abacus(cmd, {}, tmp_path)
