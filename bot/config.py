@@ -31,8 +31,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
+    # a blank value (`KEY=` in a .env template) means unset, for every setting alike
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      populate_by_name=True)
+                                      env_ignore_empty=True, populate_by_name=True)
 
     database_url: str = Field(default="sqlite:///abacus.db", validation_alias="DATABASE_URL")
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")

@@ -107,6 +107,15 @@ def test_a_range_ending_on_the_first_day_of_the_calendar_is_a_range(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_blank_settings_mean_unset_everywhere(tmp_path):
+    """A .env template that lists every key with no value runs on the defaults."""
+    names = ["ABACUS_SYNC_SCHEDULE", "CURSOR_API_URL", "ANTHROPIC_API_URL", "SLACK_API_URL", "ABACUS_EMAIL_DOMAIN",
+             "ABACUS_ALERT_CHANNEL", "ABACUS_LOG_LEVEL", "ABACUS_ADMINS", "CURSOR_ADMIN_KEY", "ANTHROPIC_ADMIN_KEY"]
+    (tmp_path / ".env").write_text("".join(f"{n}=\n" for n in names) + f"DATABASE_URL=sqlite:///{tmp_path}/a.db\n")
+    proc = run_abacus(["report", "--days", "1"], {}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_help_for_every_subcommand(tmp_path):
     for cmd in (["--help"], ["report", "--help"], ["map", "--help"], ["demo", "--help"], ["db", "--help"]):
         proc = run_abacus(cmd, {}, tmp_path)
