@@ -215,6 +215,8 @@ class SyncTx(Protocol):
     def replace_usage_day(self, *, source: Source, feed: Feed, org: str, day: date,
                           records: list[UsageRecord]) -> DayWrite: ...
     def drop_usage_day(self, *, source: Source, feed: Feed, org: str, day: date) -> int: ...
+    def prune_events(self, *, org: str, start_ms: int, end_ms: int,
+                     keep: set[tuple[int, str]]) -> int: ...  # Cursor events of the range not in keep, removed
     def analytics_covers(self, *, org: str, day: date) -> bool: ...
     def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None: ...
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None: ...
@@ -547,15 +549,34 @@ def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: Event
     for day, start_ms, end_ms in ev.windows:
         pending: list[UsageRecord] = []
         covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
+        attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
+        attempt_from = 0  # where its records begin in `pending`
+        keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
         for batch in client.usage_events(start_ms, end_ms, org=org):
+            sub = (batch.window_start_ms, batch.window_end_ms)
+            if batch.page == 1:
+                # Page 1 of the sub-window we are in: the client re-reads it because its event count
+                # changed while paging. The aborted read may hold an event twice (offsets shifted by
+                # the new event), the second time under an occurrence key of its own: drop what of it
+                # is not committed, and once the re-read is complete remove what was.
+                if sub == attempt:
+                    del pending[attempt_from:]
+                keep = set() if sub == attempt else None
+                attempt, attempt_from = sub, len(pending)
             pending.extend(batch.records)
+            if keep is not None:
+                keep.update((r.ts_ms, r.natural_key) for r in batch.records)
             if batch.window_done and batch.window_start_ms == covered + 1:
                 covered = batch.window_end_ms
             final = covered >= end_ms
-            if len(pending) < options.commit_events and not final:
+            prune = keep is not None and batch.window_done
+            if len(pending) < options.commit_events and not final and not prune:
                 continue
             with store.transaction() as tx:
                 inserted, present = tx.write_usage(pending)
+                if prune:
+                    counts.replaced += tx.prune_events(org=org, start_ms=sub[0], end_ms=sub[1], keep=keep)
+                    keep = None
                 if contiguous and covered >= start_ms and (watermark is None or covered > watermark):
                     watermark = covered
                 tx.set_checkpoint(vendor=Vendor.CURSOR, org=org, stream=stream,
@@ -568,7 +589,7 @@ def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: Event
             counts.read += len(pending)
             counts.inserted += inserted
             counts.present += present
-            pending = []
+            pending, attempt_from = [], 0
         if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
             raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")
         progress.advance(1, f"usage_events {day}")

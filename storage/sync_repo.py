@@ -36,7 +36,7 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
-from storage.usage_repo import delete_usage, has_usage, reattribute, write_usage
+from storage.usage_repo import delete_usage, has_usage, prune_events, reattribute, write_usage
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
 
@@ -106,6 +106,10 @@ class SqlSyncTx:
 
     def drop_usage_day(self, *, source: Source, feed: Feed, org: str, day: date) -> int:
         return delete_usage(session=self.session, source=source.value, feed=feed.value, day=day, org=org)
+
+    def prune_events(self, *, org: str, start_ms: int, end_ms: int, keep: set[tuple[int, str]]) -> int:
+        return prune_events(session=self.session, source=Source.CURSOR.value, feed=Feed.CURSOR_EVENTS.value,
+                            org=org, start_ms=start_ms, end_ms=end_ms, keep=keep)
 
     def analytics_covers(self, *, org: str, day: date) -> bool:
         if has_usage(session=self.session, source=Source.CLAUDE_CODE.value, feed=Feed.CLAUDE_CODE_ANALYTICS.value,

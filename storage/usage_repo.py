@@ -370,6 +370,24 @@ def delete_usage(*, session: Session, source: str, feed: str, day: date, org: st
     return deleted
 
 
+def prune_events(*, session: Session, source: str, feed: str, org: str, start_ms: int, end_ms: int,
+                 keep: set[tuple[int, str]]) -> int:
+    """Remove one feed's stored records of `org` timed in [start_ms, end_ms] whose (ts_ms,
+    natural_key) is not in `keep`, and rebuild the rollups of their days; returns how many."""
+    conn = session.connection()
+    first, last = (date.fromordinal(_EPOCH_DAY + ms // _MS_PER_DAY) for ms in (start_ms, end_ms))
+    rows = conn.execute(text(
+        "SELECT day, ts_ms, natural_key FROM usage_event WHERE source = :s AND day >= :d0 AND day <= :d1 "
+        "AND ts_ms >= :t0 AND ts_ms <= :t1 AND feed = :f AND org = :o"),
+        {"s": source, "d0": first, "d1": last, "t0": start_ms, "t1": end_ms, "f": feed, "o": org}).all()
+    stale = [{"s": source, "d": day, "t": ts_ms, "k": key} for day, ts_ms, key in rows if (ts_ms, key) not in keep]
+    if stale:
+        conn.execute(text("DELETE FROM usage_event WHERE source = :s AND day = :d AND ts_ms = :t "
+                          "AND natural_key = :k"), stale)
+        rebuild_rollup(session=session, source=source, days={_as_date(row["d"]) for row in stale})
+    return len(stale)
+
+
 def has_usage(*, session: Session, source: str, feed: str, day: date, org: str | None = None) -> bool:
     sql = "SELECT 1 FROM usage_event WHERE source = :source AND feed = :feed AND day = :day"
     params: dict = {"source": source, "feed": feed, "day": day}

@@ -229,3 +229,38 @@ def test_sums_beyond_64_bits_stop_that_team_with_one_line_and_the_others_sync(sy
         engine.dispose()
     assert sorted(runs.values()) == ["failed", "ok"], runs
     assert rich == 0
+
+
+@pytest.mark.parametrize("commit_events", [1000, 2])  # 2: the aborted read is committed page by page
+def test_an_event_arriving_while_paging_is_counted_once(abacus_env, cli, monkeypatch, commit_events):
+    """Ten events, three per page. When page 2 is asked for, an eleventh event arrives: the vendor
+    counted before it arrived (page 2 still says 10 in all) but serves page 2 after, so everything
+    shifts by one and the last event of page 1 comes again first on page 2 — to us, an identical
+    twin. Page 3 then says 11, the client re-reads the day, and the sync must end with exactly the
+    eleven events: what the aborted read stored of the false twin is removed again."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    base = [sc._ev(day_ms(day, 1, i), f"u{i % 3}@example.com", "gpt-5", (10, 1, 0, 0), charged=1) for i in range(10)]
+    late = sc._ev(day_ms(day, 20), "late@example.com", "gpt-5", (5, 5, 0, 0), charged=2)
+    team = CursorTeam(members=[], events=EventList(base))
+    key = "key_" + "p" * 40
+
+    def arrive(page: int) -> None:
+        if page == 2 and len(team.events.events) == 10:
+            team.events = EventList([*base, late])
+
+    with FakeCursor({key: team}, page_size=3, on_events_page=arrive) as server:
+        for name, value in {"CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": server.url, "ABACUS_SYNC_RATE_LIMIT": "off",
+                            "ABACUS_SYNC_COMMIT_EVENTS": str(commit_events), "ABACUS_HTTP_BACKOFF": "0.01"}.items():
+            monkeypatch.setenv(name, value)
+        args = ["--source", "cursor", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet"]
+        assert cli("sync", *args).code == 0
+        assert cli("sync", *args).code == 0  # and a re-sync changes nothing
+    res = cli("report", "--format", "json", "--by", "user", "--from", day.isoformat(), "--to", day.isoformat())
+    totals = res.json()["totals"]
+    assert totals["requests"] == 11
+    assert totals["input_tokens"] == 10 * 10 + 5 and totals["output_tokens"] == 10 * 1 + 5
+    assert totals["cost_usd"] == round((10 * 1 + 2) / 100, 4)
