@@ -26,7 +26,7 @@ def normalise_model(raw: str | None) -> str:
     `auto`) are already readable and kept, lower-cased, except that Cursor's Claude names
     are put in the same family-version order so both tools group together.
     """
-    if not raw:
+    if not raw or not raw.strip():
         return "unknown"
     name = raw.strip().lower()
     name = _DATE_SUFFIX.sub("", name)
@@ -80,7 +80,8 @@ class PriceEntry:
     valid_from: date
 
 
-# Every model of vendor-apis.md §A.7. Multipliers: 5m write 1.25×, 1h write 2×, read 0.1×.
+# Every model of vendor-apis.md §A.7. Multipliers: 5m write 1.25×, 1h write 2×, read 0.1×, except
+# where the page lists its own figures (Haiku 3: $0.30 and $0.03, not $0.3125 and $0.025).
 PRICE_TABLE: tuple[PriceEntry, ...] = tuple(
     PriceEntry(model, _p(inp, out), date(2024, 1, 1))
     for model, inp, out in (
@@ -90,10 +91,21 @@ PRICE_TABLE: tuple[PriceEntry, ...] = tuple(
         ("sonnet-5", "2", "10"),
         ("sonnet-4.6", "3", "15"), ("sonnet-4.5", "3", "15"), ("sonnet-4", "3", "15"),
         ("sonnet-3.7", "3", "15"),
-        ("haiku-4.5", "1", "5"), ("haiku-3.5", "0.80", "4"), ("haiku-3", "0.25", "1.25"),
+        ("haiku-4.5", "1", "5"), ("haiku-3.5", "0.80", "4"),
         ("fable-5", "10", "50"), ("mythos-5", "10", "50"),
     )
-)
+) + (PriceEntry("haiku-3", ModelPrice(input=Decimal("0.25"), cache_write_5m=Decimal("0.30"),
+                                      cache_write_1h=Decimal("0.50"), cache_read=Decimal("0.03"),
+                                      output=Decimal("1.25")), date(2024, 1, 1)),)
+
+# Fast mode (Opus 4.8 / 5, research preview): $10 / $50, the cache multipliers on top.
+FAST_MODE_MODELS = frozenset({"opus-4.8", "opus-5"})
+FAST_MODE_PRICE = _p("10", "50")
+
+# US-only inference (`inference_geo: "us"`) costs 1.1× on every token kind for Claude 4.6+.
+US_GEO_MODELS = frozenset({"opus-4.6", "opus-4.7", "opus-4.8", "opus-5", "sonnet-4.6", "sonnet-5", "fable-5",
+                           "mythos-5"})
+US_GEO_FACTOR = Decimal("1.1")
 
 # Sonnet 4 / 4.5 with the 1M beta: a request over 200K input tokens bills every token at $6 / $22.50.
 LONG_CONTEXT_MODELS = frozenset({"sonnet-4", "sonnet-4.5"})
@@ -121,6 +133,8 @@ def lookup_price(model: str, on: date | None = None, *, long_context: bool = Fal
     key = price_key(model)
     if long_context and key in LONG_CONTEXT_MODELS:
         return LONG_CONTEXT_PRICE
+    if key in FAST_MODE_MODELS and normalise_model(model).endswith("-fast"):
+        return FAST_MODE_PRICE
     candidates = [e for e in PRICE_TABLE if e.model == key and (on is None or e.valid_from <= on)]
     if not candidates:
         return None
@@ -129,10 +143,11 @@ def lookup_price(model: str, on: date | None = None, *, long_context: bool = Fal
 
 def estimate_cost_nanos(model: str, *, input_tokens: int, cache_write_5m: int = 0, cache_write_1h: int = 0,
                         cache_read: int = 0, output: int = 0, on: date | None = None,
-                        context_window: str | None = None) -> tuple[int, CostBasis]:
+                        context_window: str | None = None, inference_geo: str | None = None) -> tuple[int, CostBasis]:
     """Estimated cost in nanos and whether it is an estimate or unknown.
 
-    `context_window == "200k-1M"` (as reported by the usage API) selects the long-context rate.
+    `context_window == "200k-1M"` (as reported by the usage API) selects the long-context rate;
+    `inference_geo == "us"` adds the US-only 10 % on Claude 4.6+ models.
     """
     long_ctx = context_window == "200k-1M"
     price = lookup_price(model, on, long_context=long_ctx)
@@ -142,5 +157,7 @@ def estimate_cost_nanos(model: str, *, input_tokens: int, cache_write_5m: int = 
         price.input * input_tokens + price.cache_write_5m * cache_write_5m + price.cache_write_1h * cache_write_1h
         + price.cache_read * cache_read + price.output * output
     )
+    if inference_geo is not None and inference_geo.strip().lower() == "us" and price_key(model) in US_GEO_MODELS:
+        usd_per_mtok_tokens *= US_GEO_FACTOR
     nanos = usd_per_mtok_tokens * NANOS_PER_USD / 1_000_000
     return int(nanos.to_integral_value()), CostBasis.ESTIMATED

@@ -72,7 +72,11 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
     totals = _totals(total_row)
     notes = []
     if totals.unpriced_records:
-        notes.append(f"{totals.unpriced_records} record(s) use a model with no known price; "
+        models = [m for (m,) in conn.execute(text(
+            f"SELECT DISTINCT d.model FROM {FULL} d WHERE {where} AND d.unpriced_records > 0 ORDER BY d.model "
+            "LIMIT 6"), params)]
+        named = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
+        notes.append(f"{totals.unpriced_records} record(s) use a model with no known price ({named}); "
                      "their cost is not estimated")
     return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes)
 

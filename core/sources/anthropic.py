@@ -455,7 +455,8 @@ def messages_usage(results: Iterable[MessagesResult], *, day: date, org: str, re
         raw_model = r.model or "unknown"
         cost, basis = estimate_cost_nanos(raw_model, input_tokens=r.uncached_input_tokens, cache_write_5m=r.cache_5m,
                                           cache_write_1h=r.cache_1h, cache_read=r.cache_read_input_tokens,
-                                          output=r.output_tokens, on=day, context_window=r.context_window)
+                                          output=r.output_tokens, on=day, context_window=r.context_window,
+                                          inference_geo=r.inference_geo)
         out.append(UsageRecord(
             source=Source.CLAUDE_CODE, feed=Feed.ANTHROPIC_MESSAGES,
             natural_key=natural_key("anthropic_messages", day.isoformat(), r.api_key_id, r.workspace_id, raw_model,

@@ -26,6 +26,7 @@ from core.usage import CostBasis
     ("GPT-5-Codex", "gpt-5-codex"),
     ("auto", "auto"),
     ("", "unknown"),
+    ("   ", "unknown"),
     (None, "unknown"),
 ])
 def test_normalise_model(raw, expected):
@@ -45,7 +46,7 @@ def test_every_documented_model_has_a_price():
     ("claude-sonnet-4-5-20250929", "3", "3.75", "6", "0.3", "15"),
     ("claude-sonnet-5", "2", "2.5", "4", "0.2", "10"),
     ("claude-3-5-haiku-20241022", "0.8", "1", "1.6", "0.08", "4"),
-    ("claude-3-haiku-20240307", "0.25", "0.3125", "0.5", "0.025", "1.25"),
+    ("claude-3-haiku-20240307", "0.25", "0.3", "0.5", "0.03", "1.25"),  # the page's own figures, not 1.25× / 0.1×
     ("claude-haiku-4-5-20251001", "1", "1.25", "2", "0.1", "5"),
 ])
 def test_price_table_matches_the_pricing_page(model, inp, w5, w1, read, out):
@@ -85,3 +86,22 @@ def test_unknown_model_is_flagged_not_guessed():
 def test_cursor_names_price_like_the_claude_family():
     assert price_key("claude-4.5-sonnet-thinking") == "sonnet-4.5"
     assert price_key("claude-4.5-opus-high-thinking") == "opus-4.5"
+
+
+def test_fast_mode_is_priced_for_opus_4_8_and_5_only():
+    fast, _ = estimate_cost_nanos("claude-opus-5-fast", input_tokens=1_000_000, output=1_000_000, cache_read=1_000_000)
+    assert fast == (10 + 50 + 1) * 10**9  # $10 in, $50 out, reads 0.1× of $10
+    normal, _ = estimate_cost_nanos("claude-opus-5", input_tokens=1_000_000, output=1_000_000, cache_read=1_000_000)
+    assert normal == (5 + 25) * 10**9 + 500_000_000
+    older, _ = estimate_cost_nanos("claude-opus-4-5-fast", input_tokens=1_000_000)
+    assert older == 5 * 10**9  # no fast mode there: the model's own rate
+
+
+def test_us_only_inference_costs_ten_percent_more_on_claude_4_6_and_later():
+    def cost(model: str, geo: str | None) -> int:
+        return estimate_cost_nanos(model, input_tokens=1_000_000, output=100_000, inference_geo=geo)[0]
+
+    assert cost("claude-sonnet-4-6", None) == 3 * 10**9 + 1_500_000_000  # $3 + $1.50
+    assert cost("claude-sonnet-4-6", "us") == 4_950_000_000  # × 1.1
+    assert cost("claude-sonnet-4-6", "global") == cost("claude-sonnet-4-6", None)
+    assert cost("claude-sonnet-4-5-20250929", "us") == cost("claude-sonnet-4-5-20250929", None)  # before 4.6

@@ -262,3 +262,13 @@ def test_a_record_is_its_source_time_and_key_whatever_else_is_in_the_batch(seede
             res = write_usage(batch, session=s)
         outcomes.append((res.inserted, res.duplicates))
     assert outcomes == [(1, 0), (1, 0), (2, 0), (2, 0), (0, 2)]
+
+
+def test_the_table_names_the_models_it_could_not_price(seeded, capsys):
+    unpriced = [claude(f"u{i}", 8, BOB, model, 10, 0, 0, 0, 1, 0, basis=CostBasis.UNKNOWN_MODEL)
+                for i, model in enumerate(["mystery-1", "mystery-2", "mystery-1"])]
+    with session_scope(seeded) as s:
+        write_usage(unpriced, session=s)
+    assert main(["report", "--from", "2026-01-01", "--to", "2026-01-31"]) == 0
+    out = capsys.readouterr().out
+    assert "3 record(s) use a model with no known price (mystery-1, mystery-2)" in out
