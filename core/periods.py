@@ -42,8 +42,13 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # only this: fromisoformat also takes 2026W011, 20260131
+
+
 def parse_day(text: str) -> date:
     try:
+        if not _DAY.fullmatch(text.strip()):
+            raise ValueError(text)
         return date.fromisoformat(text.strip())
     except ValueError:
         raise PeriodError(f"not a date (want YYYY-MM-DD): {text[:40]!r}") from None

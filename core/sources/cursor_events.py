@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
@@ -18,7 +19,9 @@ from core.pricing import estimate_cost_nanos, normalise_model
 from core.sources.cursor_wire import EventsPage, UsageEvent
 from core.sources.http import ShapeError, one_line
 from core.usage import (
+    EPOCH,
     NANOS_PER_CENT,
+    ONE_MS,
     CostBasis,
     Feed,
     Source,
@@ -98,7 +101,10 @@ class EventConverter:
         if type(ts_ms) is not int:
             if type(ts_ms) is not str:
                 raise ShapeError(f"timestamp: expected epoch milliseconds, got {one_line(repr(ts_ms), 40)}")
-            ts_ms = int(ts_ms)
+            try:
+                ts_ms = int(ts_ms)
+            except ValueError:
+                ts_ms = _iso_ms(ts_ms)
         email = ev.get("userEmail")
         email = email.strip().lower() if email else ""
         raw_model = ev.get("model") or "unknown"
@@ -144,6 +150,19 @@ class EventConverter:
             model=_model(raw_model), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
             output_tokens=out_t, cost_nanos=cost, cost_basis=basis, estimated_cost_nanos=estimated,
             requests=1, org=self.org, kind=kind, max_mode=max_mode, ts_ms=ts_ms)
+
+
+def _iso_ms(text: str) -> int:
+    """An ISO 8601 time with its offset (`2026-11-20T03:00:00.123Z`) → epoch ms, for a vendor that
+    switches from the documented string of epoch ms. Without an offset it is refused: the UTC day
+    of the event would be a guess."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ShapeError(f"timestamp: expected epoch milliseconds, got {one_line(repr(text), 40)}") from None
+    if moment.tzinfo is None:
+        raise ShapeError(f"timestamp: an ISO time needs its UTC offset, got {one_line(repr(text), 40)}")
+    return (moment - EPOCH) // ONE_MS
 
 
 def cents_nanos(value: object) -> int:

@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from core.identity import IdentityResolver, KeyOwner, MappedHow, email_from_key_name, normalise_email
-from core.periods import DateRange, PeriodError, from_args, parse_period
+from core.periods import DateRange, PeriodError, from_args, parse_day, parse_period
 from core.report import Dimension, Report, ReportRow, UsageTotals, spreadsheet_safe, to_csv
 from core.usage import OccurrenceCounter, cursor_event_key, nanos_to_usd, usd_to_nanos
 
@@ -73,3 +73,14 @@ def test_csv_is_safe_in_spreadsheets():
     rep = Report(period=DateRange(date(2026, 1, 1), date(2026, 1, 1)), by=Dimension.USER,
                  rows=[ReportRow("=cmd|' /C calc'!A0", UsageTotals(input_tokens=1))], totals=UsageTotals())
     assert "\n'=cmd" in to_csv(rep)
+
+
+@pytest.mark.parametrize("text", ["2026W011", "20260131", "2026-1-31", "２０２６-01-31", "2026-01-31T00:00",
+                                  "2026-02-30"])
+def test_a_day_is_written_yyyy_mm_dd_and_nothing_else(text):
+    with pytest.raises(PeriodError, match="want YYYY-MM-DD"):
+        parse_day(text)
+
+
+def test_a_day_may_carry_spaces_around_it():
+    assert parse_day(" 2026-01-31 ") == date(2026, 1, 31)

@@ -285,7 +285,8 @@ def test_every_float_with_up_to_seven_places_converts_exactly():
 
 
 @pytest.mark.parametrize("event, complaint", [
-    ({"timestamp": "soon"}, "usageEvents[1]: unexpected value"),
+    ({"timestamp": "soon"}, "usageEvents[1]: timestamp: expected epoch milliseconds, got 'soon'"),
+    ({"timestamp": "2026-11-20T03:00:00"}, "usageEvents[1]: timestamp: an ISO time needs its UTC offset"),
     ({"model": "gpt-5"}, "usageEvents[1]: missing field 'timestamp'"),
     ({"timestamp": 1.5}, "usageEvents[1]: timestamp: expected epoch milliseconds"),
     ({"timestamp": "1", "tokenUsage": {"inputTokens": 1.5}}, "usageEvents[1]: tokenUsage: token counts"),
@@ -369,3 +370,14 @@ def test_cost_report_lines_may_be_credits_but_not_absurd():
     for bad in ("1e30", "NaN", "Infinity"):
         with pytest.raises(ValidationError):
             anth._COSTS.validate_json(page(bad))
+
+
+def test_an_iso_timestamp_with_its_offset_is_the_same_event_as_its_epoch_ms():
+    """Documented: a string of epoch ms. Should the vendor switch to ISO 8601 with an offset, the
+    event keeps its time, and so its key."""
+    ms = 1_763_607_600_123  # 2025-11-20T03:00:00.123Z
+    as_ms, as_iso, as_offset = ({"timestamp": t, "userEmail": "a@example.com", "model": "gpt-5",
+                                 "tokenUsage": {"inputTokens": 1}, "chargedCents": 1}
+                                for t in (str(ms), "2025-11-20T03:00:00.123Z", "2025-11-20T04:00:00.123+01:00"))
+    records = [curs.EventConverter("org").convert([ev])[0] for ev in (as_ms, as_iso, as_offset)]
+    assert {(r.ts_ms, r.natural_key) for r in records} == {(ms, records[0].natural_key)}
