@@ -160,18 +160,23 @@ def run_sync(ctx, *, sources: str | Sequence[str | Vendor] | None = None, window
         log.warning("%s", text)
         progress.message(text)
 
+    # every credential of the process, scrubbed from any vendor's error text (a gateway may echo
+    # another team's key, or a token, in its error page)
+    secrets = [*keys[Vendor.ANTHROPIC], *keys[Vendor.CURSOR],
+               *(t.get_secret_value() for t in (settings.slack_bot_token, settings.slack_app_token) if t)]
     if Vendor.ANTHROPIC in active:
         with make_client(settings.anthropic_api_url, timeout=tuning.timeout) as http:
             for key, label in zip(keys[Vendor.ANTHROPIC], _labels(keys[Vendor.ANTHROPIC], "key"), strict=True):
                 client = AnthropicAdmin(http, key, limiter=tuning.limiter(tuning.anthropic_per_minute), retry=retry,
-                                        label=label, on_wait=on_wait)
+                                        label=label, on_wait=on_wait, other_secrets=secrets)
                 summary.results.append(sync_anthropic(client, store, plan, options=options, progress=progress))
     if Vendor.CURSOR in active:
         with make_client(settings.cursor_api_url, timeout=tuning.timeout) as http:
             for key, label in zip(keys[Vendor.CURSOR], _labels(keys[Vendor.CURSOR], "team"), strict=True):
                 client = CursorAdmin(http, key, admin_limiter=tuning.limiter(tuning.cursor_admin_per_minute),
                                      events_limiter=tuning.limiter(tuning.cursor_events_per_minute), retry=retry,
-                                     label=label, on_wait=on_wait, max_window_events=tuning.max_window_events)
+                                     label=label, on_wait=on_wait, max_window_events=tuning.max_window_events,
+                                     other_secrets=secrets)
                 summary.results.append(sync_cursor(client, store, plan, options=options, progress=progress))
     for r in summary.results:
         if r.error:

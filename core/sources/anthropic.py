@@ -13,7 +13,7 @@ with the long-context rate where the row says `context_window: "200k-1M"`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -224,14 +224,14 @@ class AnthropicAdmin:
     def __init__(self, client: httpx.Client, api_key: str, *, limiter: RateLimiter | None = None,
                  retry: RetryPolicy | None = None, label: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_wait: Callable[[str], None] | None = None,
-                 page_limit: int = 1000) -> None:
+                 page_limit: int = 1000, other_secrets: Sequence[str] = ()) -> None:
         if not api_key:
             raise ValueError("an Anthropic admin key is required")
         self.limiter = limiter
         self.page_limit = page_limit
         self.api = JsonApi(client, vendor=self.vendor, label=label or f"key{key_hint(api_key)}",
                            headers={"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION},
-                           secrets=[api_key], retry=retry, sleep=sleep, on_wait=on_wait)
+                           secrets=[api_key, *other_secrets], retry=retry, sleep=sleep, on_wait=on_wait)
 
     @property
     def label(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -114,7 +114,8 @@ class CursorAdmin:
                  events_limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
                  label: str | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_wait: Callable[[str], None] | None = None, page_size: int = MAX_PAGE_SIZE,
-                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS) -> None:
+                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS, other_secrets: Sequence[str] = ()) -> None:
+        """`other_secrets`: every other credential the process holds, hidden from error text too."""
         if not api_key:
             raise ValueError("a Cursor admin key is required")
         self.admin_limiter = admin_limiter
@@ -122,8 +123,8 @@ class CursorAdmin:
         self.page_size = min(page_size, MAX_PAGE_SIZE)
         self.max_window_events = max_window_events
         self.api = JsonApi(client, vendor=self.vendor, label=label or f"team{key_hint(api_key)}",
-                           headers={"Authorization": basic_auth(api_key)}, secrets=[api_key], retry=retry,
-                           sleep=sleep, on_wait=on_wait)
+                           headers={"Authorization": basic_auth(api_key)}, secrets=[api_key, *other_secrets],
+                           retry=retry, sleep=sleep, on_wait=on_wait)
 
     @property
     def label(self) -> str:

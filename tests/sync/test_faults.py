@@ -264,3 +264,26 @@ def test_an_event_arriving_while_paging_is_counted_once(abacus_env, cli, monkeyp
     assert totals["requests"] == 11
     assert totals["input_tokens"] == 10 * 10 + 5 and totals["output_tokens"] == 10 * 1 + 5
     assert totals["cost_usd"] == round((10 * 1 + 2) / 100, 4)
+
+
+def test_a_vendor_page_echoing_any_configured_key_shows_none_of_it(sync_env, cli, scenario, fake_cursor):
+    """A gateway's error page may echo any credential: another team's key, the Anthropic key, in
+    any letter case. Only 4-character hints of them reach the output or the database."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalise_url
+
+    other, anthropic = scenario.cursor_keys[0], scenario.anthropic_key
+    body = f"<html>upstream auth={other.upper()} and {anthropic} refused</html>".encode()
+    fake_cursor.faults.add("/teams/members", "status", status=502, times=-1, body=body)
+    res = cli(*_args(scenario), "--source", "cursor")
+    assert res.code == 1
+    assert_no_secret((res.out + res.err).lower(), [s.lower() for s in scenario.secrets])
+    engine = create_engine(normalise_url(sync_env["DATABASE_URL"]))
+    try:
+        with engine.connect() as conn:
+            stored = " ".join(e or "" for (e,) in conn.execute(text("SELECT error FROM sync_run")))
+    finally:
+        engine.dispose()
+    assert "refused" in stored
+    assert_no_secret(stored.lower(), [s.lower() for s in scenario.secrets])
