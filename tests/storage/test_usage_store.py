@@ -272,3 +272,27 @@ def test_the_table_names_the_models_it_could_not_price(seeded, capsys):
     assert main(["report", "--from", "2026-01-01", "--to", "2026-01-31"]) == 0
     out = capsys.readouterr().out
     assert "3 record(s) use a model with no known price (mystery-1, mystery-2)" in out
+
+
+def test_a_rollup_sum_beyond_64_bits_is_refused_not_rounded(seeded, capsys):
+    """Two batches of 600 records at $10M each for one person, model and day: each batch's sum
+    fits 64 bits, both together ($12B = 1.2e19 nanos) do not. The second write is refused as one
+    error and changes nothing (SQLite's `+` would otherwise have stored a float)."""
+    from core.errors import DataRejected
+    from storage.sync_repo import SqlSyncStore
+
+    def batch(first: int) -> list[UsageRecord]:
+        return [cursor(f"big-{i}", datetime(2026, 1, 22, 1, 0, i % 60, (i // 60) * 1000, tzinfo=UTC), BOB, "gpt-5",
+                       1, 0, 0, 0, 10**16) for i in range(first, first + 600)]
+
+    store = SqlSyncStore(seeded)
+    with store.transaction() as tx:
+        assert tx.write_usage(batch(0)) == (600, 0)
+    before = report("--by", "user", capsys=capsys)
+    with pytest.raises(DataRejected, match="out of range"):
+        with store.transaction() as tx:
+            tx.write_usage(batch(600))
+    assert report("--by", "user", capsys=capsys) == before
+    with seeded.connect() as conn:
+        kinds = {t for (t,) in conn.exec_driver_sql("SELECT DISTINCT CAST(cost_nanos AS TEXT) FROM usage_daily")}
+    assert not any("e" in k.lower() or "." in k for k in kinds)  # every rollup value still an exact integer
