@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 from bot.cli.common import add_range_args, ingest_gc, range_from
@@ -64,9 +65,18 @@ def run_sync_command(args) -> int:
         tuning = replace(tuning, rate_limit=False)
     ctx = open_context()
     progress = NullProgress() if args.quiet else terminal_progress(sys.stderr)
-    with ingest_gc():
-        summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
-                           progress=progress, tuning=tuning)
+    # The bot logs a failed org; here it is this command's last line, and retry waits are
+    # progress: say each once (all of it with -v).
+    sync_log = logging.getLogger("abacus.sync")
+    level = sync_log.level
+    if not getattr(args, "verbose", False):
+        sync_log.setLevel(logging.CRITICAL)
+    try:
+        with ingest_gc():
+            summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
+                               progress=progress, tuning=tuning)
+    finally:
+        sync_log.setLevel(level)
     if args.format == "json":
         print(json.dumps(summary.as_dict(), indent=2))
     else:
