@@ -555,10 +555,10 @@ def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: Event
         for batch in client.usage_events(start_ms, end_ms, org=org):
             sub = (batch.window_start_ms, batch.window_end_ms)
             if batch.page == 1:
-                # Page 1 of the sub-window we are in: the client re-reads it because its event count
-                # changed while paging. The aborted read may hold an event twice (offsets shifted by
-                # the new event), the second time under an occurrence key of its own: drop what of it
-                # is not committed, and once the re-read is complete remove what was.
+                # Page 1 again of the sub-window we are in: the client re-reads it because its event
+                # count changed while paging. The aborted read may hold an event twice (offsets
+                # shifted by the new event), the second time under an occurrence key of its own: drop
+                # what of it is not committed, and once the re-read is complete remove what was.
                 if sub == attempt:
                     del pending[attempt_from:]
                 keep = set() if sub == attempt else None
