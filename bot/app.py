@@ -34,12 +34,11 @@ from bot.services.container import Services, build_services
 from bot.wiring import Context, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
-from storage.job_lock import try_job_lock
+from storage.job_lock import SYNC_LOCK, try_job_lock
 
 log = logging.getLogger("bot.app")
 
 SYNC_JOB_ID = "sync_and_detect"
-SYNC_LOCK = "sync"  # any sync (scheduled or from Slack): one at a time
 JOB_LOCK = "scheduled-job"  # the whole scheduled job: one replica per tick
 SLACK_TIMEOUT = 30  # seconds per Web API call
 

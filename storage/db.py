@@ -124,10 +124,14 @@ def upgrade(engine: Engine) -> str | None:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
+    from storage.job_lock import sqlite_file_lock
+
     check_connection(engine)
     cfg = _alembic_config(engine)
     try:
-        with engine.begin() as conn:
+        # Postgres: an advisory lock below; SQLite: a file lock, so that two processes starting
+        # on a new file (the bot and a CLI command) do not both create the tables
+        with sqlite_file_lock(engine, "migrate", wait=300), engine.begin() as conn:
             if is_postgres(engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
             cfg.attributes["connection"] = conn

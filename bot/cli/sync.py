@@ -49,6 +49,9 @@ def _window(args) -> DateRange | None:
     return DateRange(window.start, min(window.end, today))
 
 
+_LOCK_WAIT_S = 900
+
+
 def run_sync_command(args) -> int:
     try:
         Vendor.parse_many(args.source)
@@ -59,6 +62,7 @@ def run_sync_command(args) -> int:
 
     from bot.sync_service import NullProgress, SyncTuning, run_sync, terminal_progress
     from bot.wiring import open_context
+    from storage.job_lock import SYNC_LOCK, try_job_lock
 
     tuning = SyncTuning.from_env()
     if args.no_rate_limit:
@@ -71,10 +75,18 @@ def run_sync_command(args) -> int:
     level = sync_log.level
     if not getattr(args, "verbose", False):
         sync_log.setLevel(logging.CRITICAL)
+    def waiting() -> None:
+        print("waiting for another sync of this database to finish…", file=sys.stderr, flush=True)
+
     try:
-        with ingest_gc():
-            summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
-                               progress=progress, tuning=tuning)
+        # one sync at a time per database: the bot's scheduled one, a replica's, another command's
+        with try_job_lock(ctx.engine, SYNC_LOCK, wait=_LOCK_WAIT_S, on_wait=waiting) as held:
+            if not held:
+                raise RuntimeFailure(f"another sync of this database is still running after "
+                                     f"{_LOCK_WAIT_S // 60} minutes; try again later")
+            with ingest_gc():
+                summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
+                                   progress=progress, tuning=tuning)
     finally:
         sync_log.setLevel(level)
     if args.format == "json":

@@ -1,8 +1,12 @@
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
 from core.errors import ConfigError
 from storage.db import make_engine, normalise_url, redact_url, upgrade
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -101,3 +105,34 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
             assert dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all()) == got
     finally:
         engine.dispose()
+
+
+def test_a_job_lock_held_by_another_process_is_waited_for(engine, tmp_path):
+    """The sync lock holds across processes on both databases (SQLite: a file lock beside the
+    database; Postgres: an advisory lock): a second process gets False at once, or waits."""
+    import subprocess
+    import sys
+    import time
+
+    from storage.job_lock import try_job_lock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time\n"
+            "from storage.db import make_engine\n"
+            "from storage.job_lock import try_job_lock\n"
+            f"engine = make_engine({str(engine.url.render_as_string(hide_password=False))!r})\n"
+            "with try_job_lock(engine, 'sync') as held:\n"
+            "    print(held, flush=True)\n"
+            "    time.sleep(2)\n")],
+        stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with try_job_lock(engine, "sync") as held:
+            assert held is False
+        waited: list[float] = []
+        started = time.monotonic()
+        with try_job_lock(engine, "sync", wait=30, on_wait=lambda: waited.append(time.monotonic())) as held:
+            assert held is True and len(waited) == 1 and time.monotonic() - started < 30
+    finally:
+        holder.wait(timeout=30)
