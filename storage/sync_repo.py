@@ -200,6 +200,14 @@ class SqlSyncTx:
         for rec in records:
             key = self.session.exec(select(ApiKey).where(ApiKey.source == source,
                                                          ApiKey.external_id == rec.key_id)).first()
+            if key is None and rec.name:
+                # A key first seen in usage by its name and mapped by hand (`abacus map <name>`) is
+                # the same key: the vendor's record takes over that row, and so the manual owner.
+                key = self.session.exec(select(ApiKey).where(
+                    ApiKey.source == source, ApiKey.external_id == rec.name,
+                    ApiKey.mapped_how == MappedHow.MANUAL.value)).first()
+                if key is not None:
+                    key.external_id = rec.key_id
             owner = KeyOwner(rec.creator_email, MappedHow.VENDOR) if rec.creator_email else None
             before = key.email if key else None
             wanted = {"name": rec.name, "org": org, "workspace_id": rec.workspace_id, "creator_id": rec.creator_id,

@@ -298,3 +298,23 @@ def test_two_syncs_at_once_take_turns_and_count_once(sync_env, report, scenario,
     assert not any("Traceback" in err for _, err in outs)
     assert report("user") == sc.expected_rows(scenario.expected, "user")
     assert report("model") == sc.expected_rows(scenario.expected, "model")
+
+
+def test_a_manual_mapping_made_before_the_vendor_lists_the_key_still_wins(sync_env, cli, report, scenario):
+    """Usage seen under a key's name, mapped by hand, and only later listed by the vendor with a
+    creator: the manual owner keeps all of it (was: the stored usage moved to the vendor's creator
+    while new usage stayed with the manual owner — one key split between two people)."""
+    d4 = scenario.days[-1]
+    listed = next(k for k in scenario.org.api_keys if k["id"] == "apikey_02ci")  # "ci-bot-key", created by bob
+    scenario.org.api_keys.remove(listed)
+    assert cli("sync", *_range(scenario.days), "--quiet").code == 0
+    assert "unmapped:ci-bot-key" in report("user")
+    assert cli("map", "ci-bot-key", "dave@example.com").code == 0
+    scenario.org.api_keys.append(listed)
+    assert cli("sync", "--from", d4.isoformat(), "--quiet").code == 0
+    ci = [e for e in scenario.expected if e.person == "bob@example.com" and e.model == "haiku-4.5"]
+    assert len(ci) == 1
+    expected = [e for e in scenario.expected if e not in ci] + [
+        sc.Expect("dave@example.com", e.model, e.day, e.input, e.cache_write, e.cache_read, e.output, e.cost,
+                  e.requests) for e in ci]
+    assert report("user") == sc.expected_rows(expected, "user")
