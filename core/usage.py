@@ -22,6 +22,11 @@ def ms_to_datetime(ms: int) -> datetime:
 NANOS_PER_USD = 1_000_000_000
 NANOS_PER_CENT = 10_000_000
 
+# Sanity bounds on one vendor record, the same for every source's parser: beyond them a value is
+# nonsense, and sums of values within them stay far inside the database's 64-bit columns.
+MAX_RECORD_NANOS = 10 ** 16  # $10M for one usage record (refunds alike)
+MAX_TOKENS = 2 ** 48  # tokens (or lines, sessions…) in one record
+
 
 class Source(StrEnum):
     """Which AI coding tool the usage belongs to."""

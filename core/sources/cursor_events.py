@@ -20,6 +20,8 @@ from core.sources.cursor_wire import EventsPage, UsageEvent
 from core.sources.http import ShapeError, one_line
 from core.usage import (
     EPOCH,
+    MAX_RECORD_NANOS,
+    MAX_TOKENS,
     NANOS_PER_CENT,
     ONE_MS,
     CostBasis,
@@ -117,7 +119,7 @@ class EventConverter:
             cw = tu.get("cacheWriteTokens") or 0
             cr = tu.get("cacheReadTokens") or 0
             if not (type(inp) is int and type(out_t) is int and type(cw) is int and type(cr) is int) \
-                    or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> 48:  # ≥ 2**48 tokens: nonsense
+                    or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> _TOKEN_BITS:  # ≥ MAX_TOKENS
                 raise ShapeError(f"tokenUsage: token counts must be non-negative integers, got "
                                  f"{one_line(repr([inp, out_t, cw, cr]), 60)}")
             total_cents = tu.get("totalCents")
@@ -197,9 +199,8 @@ def cents_nanos(value: object) -> int:
 
 
 _NANOS_EXACT = 2 ** 51
-# $10M, refunds alike: no single request costs more, and sums of ~900 such amounts still fit the
-# 64-bit rollup columns (a vendor sending more is refused before anything is added up)
-_NANOS_MAX = 10 ** 16
+_NANOS_MAX = MAX_RECORD_NANOS  # sums of ~900 such amounts still fit the 64-bit rollup columns
+_TOKEN_BITS = MAX_TOKENS.bit_length() - 1
 _CENTS_MAX = _NANOS_MAX / NANOS_PER_CENT
 
 

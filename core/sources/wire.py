@@ -11,17 +11,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from core.usage import MAX_RECORD_NANOS, MAX_TOKENS, NANOS_PER_CENT
+
 
 def _zero_if_none(v: Any) -> Any:
     return 0 if v is None else v
 
 
-MAX_COUNT = 2 ** 48  # tokens, lines, sessions…: anything at or above this is not a real count
+# A count (tokens, lines, sessions, accepts…): null → 0; never negative, below MAX_TOKENS.
+Int0 = Annotated[int, BeforeValidator(_zero_if_none), Field(ge=0, lt=MAX_TOKENS)]
 
-# A count (tokens, lines, sessions, accepts…): null → 0; never negative, below MAX_COUNT.
-Int0 = Annotated[int, BeforeValidator(_zero_if_none), Field(ge=0, lt=MAX_COUNT)]
-
-MAX_CENTS = Decimal(1_000_000_000)  # $10M (as for Cursor events): no single usage record costs more
+MAX_CENTS = Decimal(MAX_RECORD_NANOS // NANOS_PER_CENT)  # $10M: no single usage record costs more
 
 # An amount of cents on one usage record: finite, not negative, at most MAX_CENTS.
 UsageCents = Annotated[Decimal, Field(ge=0, le=MAX_CENTS, allow_inf_nan=False)]
