@@ -65,7 +65,7 @@ class SyncTuning:
     backoff_cap: float = 30.0
     max_retry_after: float = 120.0
     max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS
-    commit_events: int = 5_000
+    commit_events: int = 50_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncTuning:

@@ -91,7 +91,7 @@ class SyncOptions:
     overlap_days: int = 2
     event_overlap: timedelta = timedelta(hours=6)
     first_sync_days: int = 7  # an incremental run with no watermark yet looks this far back
-    commit_events: int = 5_000  # Cursor events per transaction (whole pages)
+    commit_events: int = 50_000  # Cursor events per transaction (whole pages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from core.periods import DateRange
 from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
-from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, connection_of, period_where
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
@@ -44,12 +48,12 @@ def _table_for(by: Dimension, person: str | None, source: str | None) -> str:
     return MODEL_DAY
 
 
-def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
+def usage_report(*, session: Session | Connection, period: DateRange, by: Dimension, source: str | None = None,
                  person: str | None = None) -> Report:
     """Usage in `period` grouped by `by`, largest cost first (by day: chronological)."""
     where, params = period_where(period, source=source, person=person)
     key = _KEY_EXPR[by]
-    conn = session.connection()
+    conn = connection_of(session)
     if conn.dialect.name == "postgresql" and by is not Dimension.DAY:
         # group text keys by bytes, not by the locale's collation: sorting and hashing are cheaper
         # (the sort behind COUNT(DISTINCT day) ~30 %), and rows are ordered by cost below anyway

@@ -4,9 +4,13 @@ period (optionally one tool, one person or a list of people), aliased `d`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, text
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 from core.periods import DateRange
 
@@ -33,9 +37,15 @@ def period_where(period: DateRange, *, source: str | None = None, person: str | 
     return " AND ".join(clauses), params
 
 
-def run_rollup_query(session: Session, sql: str, params: dict):
+def connection_of(session: Session | Connection) -> Connection:
+    """The connection of a session, or the connection itself: read queries take either, so that a
+    read-only command (`abacus report`) needs no ORM session, nor the ORM's import time."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def run_rollup_query(session: Session | Connection, sql: str, params: dict):
     """Execute `sql`, expanding a `people` list parameter into `IN (…)`."""
     stmt = text(sql)
     if "people" in params:
         stmt = stmt.bindparams(bindparam("people", expanding=True))
-    return session.connection().execute(stmt, params)
+    return connection_of(session).execute(stmt, params)
