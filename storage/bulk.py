@@ -62,7 +62,7 @@ def reconcile(stored: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[str, A
         old = by_key.get(k)
         if old is None:
             plan.inserts.append({**row, **(touch or {})})
-        elif any(old[c] != v for c, v in row.items()):
+        elif any(old[c] != v for c, v in row.items()):  # the whole row: one shape, one statement
             plan.updates.append({"id": old["id"], **row, **(touch or {})})
     if delete_unseen:
         plan.deletes.extend(r["id"] for k, r in by_key.items()

@@ -22,7 +22,7 @@ from core.identity import IdentityResolver, KeyOwner, MappedHow
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.sync import Checkpoint, DayWrite, Mode, OrgResult, Vendor
-from core.usage import Feed, Source, UsageRecord
+from core.usage import Feed, Record, Source, UsageRecord
 from storage import bulk
 from storage.db import session_scope
 from storage.people_repo import identity_resolver
@@ -76,7 +76,7 @@ class SqlSyncTx:
 
     # -- usage ----------------------------------------------------------------------------------
 
-    def write_usage(self, records: list[UsageRecord]) -> tuple[int, int]:
+    def write_usage(self, records: list[Record]) -> tuple[int, int]:
         if not records:
             return 0, 0
         res = write_usage(records, session=self.session)
@@ -181,18 +181,18 @@ class SqlSyncTx:
         return {r["email"]: dict(r) for r in bulk.load_in(self.session.connection(), table, "email",
                                                           {e.lower() for e in emails})}
 
-    def _save_people(self, stored: dict[str, dict], wanted: dict[str, dict]) -> None:
-        """Write the people whose wanted state differs from what is stored (inserts and updates)."""
+    def _save_people(self, stored: dict[str, dict], wanted: dict[str, dict], columns: tuple[str, ...]) -> None:
+        """Write the people whose wanted state differs from what is stored: one insert of the new
+        ones, one update of `columns` (the ones this caller owns; no others are written back) of
+        the changed ones."""
         plan = bulk.Plan()
         now = utcnow()
         for email, row in wanted.items():
             old = stored.get(email)
             if old is None:
                 plan.inserts.append({k: v for k, v in row.items() if k != "id"} | {"updated_at": now})
-            else:
-                changed = {k: v for k, v in row.items() if old[k] != v}
-                if changed:
-                    plan.updates.append({"id": old["id"], **changed, "updated_at": now})
+            elif any(old[c] != row[c] for c in columns):
+                plan.updates.append({"id": old["id"], **{c: row[c] for c in columns}, "updated_at": now})
         bulk.apply(self.session.connection(), Person.__table__, plan)
 
     def save_members(self, records: list[MemberRecord], *, vendor: Vendor) -> None:
@@ -213,7 +213,10 @@ class SqlSyncTx:
             if rec.name and not row["name"]:
                 row["name"] = rec.name
             row.update((k, v) for k, v in fields_.items() if v is not None)
-        self._save_people(stored, {e: {k: v for k, v in r.items() if k != "updated_at"} for e, r in wanted.items()})
+        owned = ("name", "cursor_user_id", "has_cursor_seat") if vendor is Vendor.CURSOR else (
+            "name", "anthropic_user_id", "has_claude_seat")
+        self._save_people(stored, {e: {k: v for k, v in r.items() if k != "updated_at"} for e, r in wanted.items()},
+                          owned)
 
     def save_keys(self, *, org: str, records: list[KeyRecord]) -> int:
         """Store keys and their vendor-known owners; re-attribute stored usage whose owner changed.
@@ -223,7 +226,8 @@ class SqlSyncTx:
         table = ApiKey.__table__
         source = Source.CLAUDE_CODE.value
         stored = {r["external_id"]: dict(r) for r in bulk.load(conn, table, table.c.source == source)}
-        keys = dict(stored)  # external_id → the key's wanted state
+        original = {r["id"]: dict(r) for r in stored.values()}
+        keys = dict(stored)  # external_id → the key's wanted state (the stored dicts, changed in place)
         changed: dict[int, dict] = {}  # id → stored key that changes
         new: dict[str, dict] = {}
         owners_moved: dict[str, set[str]] = {}  # person → key refs whose usage is now theirs
@@ -264,13 +268,13 @@ class SqlSyncTx:
                                                                     if r)
         if owner_emails:
             people = self._people(owner_emails)
-            self._save_people(people, {e: {"email": e} for e in owner_emails if e not in people})
+            self._save_people(people, {e: {"email": e} for e in owner_emails if e not in people}, ())
         plan = bulk.Plan(inserts=[{k: v for k, v in key.items()} for key in new.values()])
+        owned = ("external_id", "name", "org", "workspace_id", "creator_id", "status", "email", "mapped_how",
+                 "mapped_at")  # the columns written here, for every changed key alike: one statement
         for key_id, key in changed.items():
-            old = next(r for r in stored.values() if r["id"] == key_id)
-            diff = {k: v for k, v in key.items() if old.get(k) != v}
-            if diff:
-                plan.updates.append({"id": key_id, **diff})
+            if any(original[key_id][c] != key[c] for c in owned):
+                plan.updates.append({"id": key_id, **{c: key[c] for c in owned}})
         bulk.apply(conn, table, plan)
         moved = 0
         for person, refs in sorted(owners_moved.items()):
@@ -341,7 +345,7 @@ class SqlSyncTx:
                     current[email] = group["id"]  # a person not known yet is added
                 elif email in current and current[email] in cursor_ids:
                     current[email] = None
-        self._save_people(stored, {e: {"email": e, "group_id": g} for e, g in current.items()})
+        self._save_people(stored, {e: {"email": e, "group_id": g} for e, g in current.items()}, ("group_id",))
 
     # -- checkpoints ------------------------------------------------------------------------------
 

@@ -69,7 +69,8 @@ def run_sync_command(args) -> int:
     from bot.wiring import open_context
     from storage.job_lock import SYNC_LOCK, try_job_lock
 
-    tuning = SyncTuning.from_env()
+    # a command is one thread until here: the Cursor events may be fetched in a forked worker
+    tuning = SyncTuning.from_env(event_worker=True)
     if args.no_rate_limit:
         tuning = replace(tuning, rate_limit=False)
     ctx = open_context()
