@@ -16,7 +16,7 @@ from core.incidents import TEAM_SUBJECT, AnomalyKind, Severity
 
 from .config import NANOS_PER_USD, Cycle, DetectionSettings
 
-MAX_LOOKBACK_DAYS = 60  # calendar days searched for a person's last days with data
+MAX_LOOKBACK_DAYS = 35  # calendar days searched for a person's last days with data (5 weeks)
 
 
 @dataclass(slots=True)
