@@ -36,7 +36,7 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
-from storage.usage_repo import delete_usage, has_usage, prune_events, reattribute, write_usage
+from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
 
@@ -195,6 +195,7 @@ class SqlSyncTx:
     def save_keys(self, *, org: str, records: list[KeyRecord]) -> int:
         """Store keys and their vendor-known owners; re-attribute stored usage whose owner changed.
         A manual mapping is never overwritten (upsert_key keeps it)."""
+        lock_usage_writes(session=self.session)  # owners change here: serialised with usage writes
         moved = 0
         source = Source.CLAUDE_CODE.value
         for rec in records:
