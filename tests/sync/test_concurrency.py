@@ -79,7 +79,11 @@ def fake(today):
 
 
 @pytest.fixture
-def env(database_url, fake, tmp_path) -> dict:
+def env(database_url, fake) -> dict:
+    return _env(database_url, fake)
+
+
+def _env(database_url, fake) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC", "CURSOR", "ABACUS", "DATABASE", "SLACK", "DOMAIN"))}
     env.update(DATABASE_URL=database_url, ANTHROPIC_ADMIN_KEY=KEY, ANTHROPIC_API_URL=fake.url,
@@ -135,3 +139,60 @@ def test_a_key_mapped_while_a_sync_writes_its_days_keeps_every_day(env, fake, to
     again = _run(["sync", "--source", "anthropic", *_range(today), "--quiet"], env, tmp_path)
     assert again.returncode == 0, again.stderr
     assert _users(env, tmp_path, today) == {"erin@example.com": HAND_TOTAL}
+
+
+def _runs(database_url) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT holder, status, started_at, finished_at, error FROM sync_run "
+                            "ORDER BY id").fetchall()
+
+
+@pytest.mark.postgres
+def test_a_lost_lock_connection_lets_no_second_sync_in_and_fails_nothing(pg_database_url, fake, today, tmp_path):
+    """Every connection of sync A is terminated while A waits for the vendor (a restart, a failover,
+    a pooler); sync B, started then, must wait for A instead of running alongside it, and A, whose
+    data is complete, must exit 0 (was: B ran at once, and A exited 1 with 'terminating connection')."""
+    import psycopg
+
+    env = _env(pg_database_url, fake)
+    fake.gate_day = (today - timedelta(days=DAYS - 6)).isoformat()
+    first = _start(["backfill", "--source", "anthropic", *_range(today), "--quiet"], env, tmp_path)
+    try:
+        assert fake.reached.wait(90), "sync A never reached D6"
+        with psycopg.connect(pg_database_url, autocommit=True) as admin:
+            killed = admin.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert killed >= 1
+        second = _start(["sync", "--source", "anthropic", *_range(today)], env, tmp_path)
+        time.sleep(4)  # B has long tried to start by now
+        assert second.poll() is None
+    finally:
+        fake.release.set()
+    out_a, err_a = first.communicate(timeout=120)
+    out_b, err_b = second.communicate(timeout=120)
+    assert first.returncode == 0, err_a
+    assert second.returncode == 0, err_b
+    assert "waiting for another sync" in err_b
+    runs = _runs(pg_database_url)
+    assert [r[1] for r in runs] == ["ok", "ok"] and runs[0][0] != runs[1][0]
+    assert runs[1][2] >= runs[0][3]  # B started after A finished: never alongside
+    assert _users(env, tmp_path, today) == {"unmapped:ops-bot-key": HAND_TOTAL}
+
+
+@pytest.mark.postgres
+def test_a_sync_longer_than_idle_session_timeout_succeeds(pg_database_url, fake, today, tmp_path):
+    """With `idle_session_timeout` at 1 s the server closes every connection idle for a second —
+    the lock's included. A 5-second sync must still succeed, with exact totals (was: exit 1)."""
+    import psycopg
+
+    with psycopg.connect(pg_database_url, autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()[0]
+        admin.execute(f'ALTER DATABASE "{name}" SET idle_session_timeout = \'1s\'')
+    env = _env(pg_database_url, fake)
+    fake.delay = 0.4  # 12 days: about 5 s of vendor time
+    res = _run(["backfill", "--source", "anthropic", *_range(today), "--quiet"], env, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert [r[1] for r in _runs(pg_database_url)] == ["ok"]
+    assert _users(env, tmp_path, today) == {"unmapped:ops-bot-key": HAND_TOTAL}
