@@ -8,16 +8,16 @@ anomaly evidence, outbox batches
   data time), indexed by incident.
 - alert_outbox: batch (one detection run), so 1–3 alerts post one message each and 4+ a summary.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
