@@ -12,9 +12,13 @@ string join: the timing is the sync's, not the fake's).
 
 Each run is the real command line in a fresh process on a fresh database (SQLite file, or a new
 Postgres database), from interpreter start to exit, migrations included: wall time, CPU time of the
-process (user + system, from `wait4`), and its peak RSS (`ru_maxrss`; this parent stays small, so
-the figure is the sync's). After each first sync, an hourly incremental run (`abacus sync --source
-cursor`, no range, nothing new at the vendor) is timed the same way. Databases alternate within
+process and its events worker (user + system, from `wait4`), and memory: the largest peak RSS of
+one of its processes (`ru_maxrss`; this parent stays small, so the figure is the sync's), and the
+peaks of the RSS and PSS summed over the process and its worker, sampled every 20 ms (RSS counts
+the pages the forked worker shares with its parent twice, PSS splits them). After each first
+sync, an hourly incremental run (`abacus sync --source cursor`, no range, nothing new at the
+vendor: the 6-hour overlap of events and two days of daily usage are read again) is timed the same
+way. Databases alternate within
 each repetition; the stored events are counted after every run. Medians are printed at the end.
 
 The machine is shared: report CPU time next to wall time, and the load (`uptime`) you ran under.
@@ -29,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -116,13 +121,63 @@ def _count(url: str) -> int:
         return conn.execute("SELECT COUNT(*) FROM usage_event").fetchone()[0]
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _memory(pids: list[int]) -> tuple[int, int]:
+    """(RSS, PSS) in kB summed over `pids`. PSS shares the pages a forked worker has in common with
+    its parent between them; RSS counts them in both."""
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+class _Sampler(threading.Thread):
+    """Samples the memory of a process tree every 20 ms; keeps the peaks of the sums."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_rss, self.peak_pss, self.stop = pid, 0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            rss, pss = _memory(_tree(self.pid))
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+
 def timed(argv: list[str], env: dict, cwd: str) -> dict:
-    """Run one command; its wall time, CPU time and peak RSS (from wait4), and its JSON summary."""
+    """Run one command: its wall time, CPU time (its own and its worker's, from wait4), the largest
+    peak RSS of one of its processes (ru_maxrss), the sampled peaks of its processes' summed RSS and
+    PSS, and its JSON summary."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so that its rusage is ours to read
         wall = time.perf_counter() - t0
+        sampler.stop.set()
+        sampler.join()
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -130,7 +185,7 @@ def timed(argv: list[str], env: dict, cwd: str) -> dict:
             raise SystemExit(f"{' '.join(argv[3:])} exited {code}: {err.read().decode(errors='replace')[-800:]}")
         summary = json.loads(out.read())
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
-            "summary": summary}
+            "tree_rss_mb": sampler.peak_rss / 1024, "tree_pss_mb": sampler.peak_pss / 1024, "summary": summary}
 
 
 def run_one(n: int, db: str, server_url: str, start: date, days: int, incremental: bool) -> list[dict]:
@@ -179,7 +234,8 @@ def main() -> None:
     start = datetime.now(UTC).date() - timedelta(days=args.days)
     dbs = [args.only] if args.only else ["sqlite", "postgres"]
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs", flush=True)
-    print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'peak RSS':>9}  counts", flush=True)
+    print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'max RSS':>8} {'sum RSS':>8} "
+          f"{'sum PSS':>8}  counts", flush=True)
     results: list[tuple[int, str, dict]] = []
     for n in args.events:
         server = subprocess.Popen([sys.executable, __file__, "--serve", "--n", str(n), "--start", start.isoformat(),
@@ -198,7 +254,8 @@ def main() -> None:
                                                           r["summary"]["results"][0]["inserted"] == n)
                         results.append((n, db, r))
                         print(f"{n:>9} {db:>9} {r['kind']:>7} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
-                              f"{r['rss_mb']:>6.0f} MB  {_stats(r)}{'' if ok else '  MISMATCH'}", flush=True)
+                              f"{r['rss_mb']:>5.0f} MB {r['tree_rss_mb']:>5.0f} MB {r['tree_pss_mb']:>5.0f} MB  "
+                              f"{_stats(r)}{'' if ok else '  MISMATCH'}", flush=True)
         finally:
             server.stdin.close()
             server.wait()
@@ -210,7 +267,8 @@ def main() -> None:
                 if rs:
                     print(f"{n:>9} {db:>9} {kind:>7} {statistics.median(r['wall'] for r in rs):>7.2f} "
                           f"{statistics.median(r['cpu'] for r in rs):>7.2f} "
-                          f"{max(r['rss_mb'] for r in rs):>6.0f} MB (max)  {len(rs)} run(s)", flush=True)
+                          f"{max(r['rss_mb'] for r in rs):>5.0f} MB {max(r['tree_rss_mb'] for r in rs):>5.0f} MB "
+                          f"{max(r['tree_pss_mb'] for r in rs):>5.0f} MB  (peaks: max)  {len(rs)} run(s)", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
 
 
