@@ -420,3 +420,14 @@ def unpriced_models(*, session: Session) -> list[str]:
         text("SELECT DISTINCT model FROM usage_event WHERE cost_basis = :b ORDER BY model"),
         {"b": CostBasis.UNKNOWN_MODEL.value})
     return [m for (m,) in rows]
+
+
+def take_write_lock(*, session: Session) -> None:
+    """Take the usage write lock now, until the transaction ends (re-taking it is a no-op): for a
+    writer that must read the store and decide before it writes (live telemetry precedence)."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+    else:
+        raw.execute("DELETE FROM usage_event WHERE 0")  # takes SQLite's write lock (see _write_batch)
