@@ -117,6 +117,11 @@ def _parse(body: bytes, encoding: Encoding, message):
             message.ParseFromString(body)
         except (DecodeError, ValueError, RecursionError) as exc:
             raise OtlpDecodeError(f"not an OTLP protobuf message ({type(exc).__name__})") from None
+        known = type(message)()
+        known.CopyFrom(message)
+        known.DiscardUnknownFields()
+        if body and known.ByteSize() == 0:  # bytes that happen to parse, but as nothing OTLP knows
+            raise OtlpDecodeError("not an OTLP protobuf message (no known field)")
         return message
     try:
         doc = json.loads(body)
