@@ -41,7 +41,8 @@ def _events(tag: str = "") -> list[ApiRequestEvent]:
         ApiRequestEvent(email="alice@example.com", model="claude-opus-4-5-20251101", input_tokens=2000,
                         output_tokens=400, cost_usd="0.375", request_id=f"req_a2{tag}", at=t + timedelta(minutes=1)),
         ApiRequestEvent(email="bob@example.com", model="claude-sonnet-4-5", input_tokens=100, output_tokens=50,
-                        cache_read_tokens=10, cost_usd="0.0105", request_id=f"req_b1{tag}", at=t + timedelta(minutes=2)),
+                        cache_read_tokens=10, cost_usd="0.0105", request_id=f"req_b1{tag}",
+                        at=t + timedelta(minutes=2)),
         ApiRequestEvent(email=None, account_uuid="acc-9", model="claude-haiku-4-5", input_tokens=10, output_tokens=5,
                         cost_usd="0.001", request_id=f"req_c1{tag}", at=t + timedelta(minutes=3)),
     ]
