@@ -28,7 +28,7 @@ from core.telemetry import (
 )
 from core.usage import Source
 from storage.tables import utcnow
-from storage.usage_repo import rebuild_rollup, take_write_lock, write_usage
+from storage.usage_repo import lock_usage_writes, rebuild_rollup, write_usage
 
 _CLAUDE = Source.CLAUDE_CODE.value
 
@@ -45,7 +45,7 @@ class IngestResult:
 def ingest(*, session: Session, resolver: IdentityResolver, requests: Iterable[ApiRequest] = (),
            points: Iterable[MetricPoint] = ()) -> IngestResult:
     """Store a batch of decoded telemetry (the caller owns the transaction)."""
-    take_write_lock(session=session)
+    lock_usage_writes(session=session)
     records = [request_record(e, resolver) for e in requests]
     points = list(points)
     if points:

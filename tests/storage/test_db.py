@@ -69,7 +69,6 @@ def test_migrations_match_the_models(engine):
 
 
 def _head() -> str:
-    """The newest migration (the chain grows; this test is about 0002's data, not the head's number)."""
     from alembic.script import ScriptDirectory
 
     from storage.db import MIGRATIONS_DIR
@@ -145,3 +144,31 @@ def test_a_job_lock_held_by_another_process_is_waited_for(engine, tmp_path):
             assert held is True and len(waited) == 1 and time.monotonic() - started < 30
     finally:
         holder.wait(timeout=30)
+
+
+@pytest.mark.postgres
+def test_a_sync_whose_lease_was_taken_over_commits_nothing_more(pg_database_url):
+    """Should another process take the sync lease (this one lost contact for longer than the lease
+    lasts), the first one's next transaction is refused with LockLost and rolled back."""
+    from core.errors import LockLost
+    from storage.job_lock import try_job_lock
+    from storage.sync_repo import SqlSyncStore
+    from storage.tables import Person
+
+    engine = make_engine(pg_database_url)
+    upgrade(engine)
+    try:
+        store = SqlSyncStore(engine)
+        with try_job_lock(engine, "sync") as held:
+            assert held
+            with store.transaction() as tx:  # still ours: commits
+                tx.session.add(Person(email="kept@example.com"))
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE job_lease SET holder = 'replica-2:7:cafe' WHERE name = 'sync'"))
+            with pytest.raises(LockLost, match="lost the sync lock"), store.transaction() as tx:
+                tx.session.add(Person(email="lost@example.com"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["kept@example.com"]
+            assert conn.execute(text("SELECT holder FROM job_lease")).scalars().all() == ["replica-2:7:cafe"]
+    finally:
+        engine.dispose()
