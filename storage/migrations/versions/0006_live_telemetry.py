@@ -7,16 +7,16 @@ state of cumulative metric series
   stream — most of the rows — pays nothing on insert.
 * `otel_metric_series`: the last counted point of each cumulative metric series.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
