@@ -9,8 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from core.periods import DateRange
-from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
-from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, connection_of, period_where
+from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals, live_note
+from core.usage import Source
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, connection_of, live_days, period_where
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -82,7 +83,13 @@ def usage_report(*, session: Session | Connection, period: DateRange, by: Dimens
         named = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
         notes.append(f"{totals.unpriced_records} record(s) use a model with no known price ({named}); "
                      "their cost is not estimated")
-    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes)
+    live = []
+    if source in (None, Source.CLAUDE_CODE.value):
+        live = live_days(session=session, start=period.start, end=period.end,
+                         persons=None if person is None else [person])
+        if live:
+            notes.append(live_note(live))
+    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes, live_days=live)
 
 
 def _key_text(value) -> str:
