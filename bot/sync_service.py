@@ -34,7 +34,6 @@ from typing import TextIO
 
 from core.errors import ConfigError
 from core.periods import DateRange
-from core.sources.anthropic import AnthropicAdmin
 from core.sources.cursor import DEFAULT_MAX_WINDOW_EVENTS, CursorAdmin
 from core.sources.http import RateLimiter, RetryPolicy, key_hint, make_client
 from core.sync import (
@@ -172,6 +171,8 @@ def run_sync(ctx, *, sources: str | Sequence[str | Vendor] | None = None, window
     secrets = [*keys[Vendor.ANTHROPIC], *keys[Vendor.CURSOR],
                *(t.get_secret_value() for t in (settings.slack_bot_token, settings.slack_app_token) if t)]
     if Vendor.ANTHROPIC in active:
+        from core.sources.anthropic import AnthropicAdmin  # loaded only when Anthropic is synced
+
         with make_client(settings.anthropic_api_url, timeout=tuning.timeout) as http:
             for key, label in zip(keys[Vendor.ANTHROPIC], _labels(keys[Vendor.ANTHROPIC], "key"), strict=True):
                 client = AnthropicAdmin(http, key, limiter=tuning.limiter(tuning.anthropic_per_minute), retry=retry,

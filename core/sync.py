@@ -45,14 +45,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
-from core.sources import anthropic as anth
 from core.sources import cursor as curs
 from core.sources.event_worker import event_stream
+
+if TYPE_CHECKING:
+    from core.sources import anthropic as anth
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.usage import Feed, Record, Source, UsageRecord
@@ -377,6 +379,8 @@ def _end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: Sync
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
                    options: SyncOptions | None = None, progress: Progress | None = None) -> OrgResult:
     """Sync one Anthropic organisation. Vendor failures end up in `result.error`, never raised."""
+    from core.sources import anthropic as anth  # its wire models only where Anthropic is synced
+
     options = options or SyncOptions()
     progress = progress or NullProgress()
     result = OrgResult(vendor=Vendor.ANTHROPIC, org=client.label, mode=plan.mode)

@@ -38,7 +38,6 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
-from storage.telemetry_repo import remove_live
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
@@ -124,6 +123,8 @@ class SqlSyncTx:
         return row is not None
 
     def drop_live_usage(self, *, day: date, persons: set[str]) -> int:
+        from storage.telemetry_repo import remove_live  # telemetry (protobuf) only for Claude Code days
+
         return remove_live(session=self.session, person_days={(day, p) for p in persons})
 
     # -- activity and vendor cost -----------------------------------------------------------------

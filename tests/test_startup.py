@@ -101,3 +101,18 @@ def test_default_sync_schedule_is_a_valid_cron():
 
     CronTrigger.from_crontab(DEFAULT_SYNC_SCHEDULE, timezone="UTC")
     assert load_settings().sync_schedule == DEFAULT_SYNC_SCHEDULE
+
+
+def test_the_sync_command_loads_no_bot_chart_or_other_vendor_code():
+    """What `abacus sync --source cursor` imports: the engine, the Cursor client, the store — not
+    Slack, the scheduler, charts, pandas, telemetry (protobuf) or the Anthropic client."""
+    probe = ("import json, sys\n"
+             "import bot.cli.sync, bot.sync_service, bot.wiring, core.sync, storage.sync_repo\n"
+             "print(json.dumps(sorted(m for m in sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout))
+    unwanted = ("slack_bolt", "slack_sdk", "apscheduler", "matplotlib", "pandas", "google", "opentelemetry",
+                "charts", "core.sources.anthropic", "core.sources.otlp", "storage.telemetry_repo")
+    assert sorted(u for u in unwanted if u in modules or any(m.startswith(u + ".") for m in modules)) == []
