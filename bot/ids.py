@@ -20,6 +20,9 @@ class ActionId(StrEnum):
     HOME_REFRESH = "home_refresh"
     INCIDENT_ACK = "incident_ack"
     INCIDENT_RESOLVE = "incident_resolve"
+    IMPORT_CONFIRM = "import_confirm"  # a shared CSV's preview: Import …
+    IMPORT_CANCEL = "import_cancel"  # … or Cancel
+    IMPORT_MOVES = "import_moves"  # HiBob preview: checkboxes of the moves to apply
     # inputs inside modals (their values arrive in view.state.values)
     MAP_EMAIL_INPUT = "map_email_input"
     SETTING_INPUT = "setting_input"
@@ -34,6 +37,9 @@ class BlockId(StrEnum):
     # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"
     SETTING_PREFIX = "setting:"
     UNMAPPED_KEY_PREFIX = "unmapped:"
+    IMPORT_ACTIONS = "import_actions"
+    # one checkbox block per ten HiBob moves: f"{IMPORT_MOVES_PREFIX}{n}"
+    IMPORT_MOVES_PREFIX = "import_moves:"
 
 
 class CallbackId(StrEnum):

@@ -192,3 +192,9 @@ def move_shared_file(*, session: Session, file_id: str, from_status: Iterable[st
         "WHERE file_id = :f AND status IN :from").bindparams(bindparam("from", expanding=True)),
         {"to": to_status, "now": utcnow(), "f": file_id, "from": list(from_status), **fields})
     return (result.rowcount or 0) == 1
+
+
+def note_preview_message(*, session: Session, file_id: str, channel: str, ts: str) -> None:
+    session.connection().execute(text(
+        "UPDATE slack_file_import SET channel = :c, message_ts = :ts, updated_at = :now WHERE file_id = :f"),
+        {"c": channel, "ts": ts, "now": utcnow(), "f": file_id})

@@ -87,3 +87,23 @@ def incident_id(raw: str | None) -> int | None:
         if isinstance(value, str) and value.isdigit() and len(value) < 19:
             return int(value)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFileRef:
+    """The shared file an import preview's buttons act on (Slack file id)."""
+
+    file_id: str
+
+    def encode(self) -> str:
+        return json.dumps({"v": 1, "f": self.file_id}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | None) -> SharedFileRef | None:
+        data = _load(raw)
+        if data is None:
+            return None
+        file_id = data.get("f")
+        if not isinstance(file_id, str) or not file_id or len(file_id) > 32 or not file_id.isalnum():
+            return None
+        return cls(file_id=file_id)
