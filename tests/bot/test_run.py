@@ -126,19 +126,24 @@ def test_repo_root_has_manifest_and_procfile():
 def test_job_lock_defers_to_another_replica_on_postgres(pg_database_url):
     import psycopg
 
-    from storage.db import make_engine
-    from storage.job_lock import lock_id
+    from storage.db import make_engine, upgrade
 
     engine = make_engine(pg_database_url)
+    upgrade(engine)
     try:
         with psycopg.connect(pg_database_url, autocommit=True) as other_replica:
-            other_replica.execute("SELECT pg_advisory_lock(%s)", (lock_id(JOB_LOCK),))
+            # another replica holds the job's lease (live for a minute by the database's clock)
+            other_replica.execute(
+                "INSERT INTO job_lease (name, holder, acquired_ms, expires_ms) VALUES (%s, 'replica-2:1:ab', "
+                "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT), CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) "
+                "+ 60000)", (JOB_LOCK,))
             with try_job_lock(engine, JOB_LOCK) as held:
                 assert not held
             ran = []
             scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
                           lambda *a: ran.append(a) or SyncOutcome(ok=True))
             assert ran == []  # the other replica runs this tick
+            other_replica.execute("DELETE FROM job_lease WHERE name = %s", (JOB_LOCK,))
         ran = []
         scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
                       lambda *a: ran.append(a) or SyncOutcome(ok=True))

@@ -6,16 +6,16 @@
 * vendor_cost: `person` and `api_key` of Claude Console cost-export lines, whose dollars attach
   to that person's usage.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
