@@ -129,3 +129,17 @@ def plan_groups(entries: Iterable[DirectoryEntry], *, people: dict[str, tuple[st
     moves.sort(key=lambda m: (m.to_group, m.email))
     return GroupPlan(assignments=assignments, moves=moves, created=created, cleared=cleared, removed=removed,
                      unmatched=sorted(unmatched), merges=merges, unchanged=unchanged)
+
+
+def valid_group_name(text: str) -> str:
+    """A group name typed by an admin: trimmed, single-spaced, 1–255 characters, no control
+    characters, not a spreadsheet formula; raises ValueError saying what is wrong."""
+    from core.importers.values import CellProblem, safe_text
+
+    name = " ".join((text or "").split())
+    if not name:
+        raise ValueError("give the group a name")
+    try:
+        return safe_text(name, what="the name", limit=MAX_GROUP_NAME, required=True)
+    except CellProblem as exc:
+        raise ValueError(str(exc)) from None

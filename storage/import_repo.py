@@ -135,6 +135,10 @@ def directory_state(*, session: Session) -> tuple[dict[str, tuple[str | None, st
     groups = {g.id: g for g in session.exec(select(BillingGroup))}
     people = {p.email: (p.name, groups[p.group_id].name if p.group_id in groups else None)
               for p in session.exec(select(Person).where(Person.is_removed == False))}  # noqa: E712
+    # people with usage are known too, even before any vendor listed them as members
+    for (email,) in session.connection().execute(text(
+            "SELECT DISTINCT person FROM usage_person_total_day WHERE person NOT LIKE 'unmapped:%'")):
+        people.setdefault(email, (None, None))
     return people, {g.name: g.source for g in groups.values()}
 
 
@@ -152,6 +156,11 @@ def apply_group_plan(*, session: Session, plan: GroupPlan) -> dict[str, int]:
     session.flush()
     now = utcnow()
     current = dict(conn.execute(text("SELECT email, group_id FROM person")).all())
+    missing = [e for e in plan.assignments if e not in current]  # known from their usage only
+    if missing:
+        conn.execute(text("INSERT INTO person (email, role, has_cursor_seat, has_claude_seat, is_removed, updated_at) "
+                          "VALUES (:e, 'member', false, false, false, :now)"), [{"e": e, "now": now} for e in missing])
+        current.update({e: None for e in missing})
     changes = [{"e": email, "g": existing[name].id, "now": now} for email, name in plan.assignments.items()
                if current.get(email, -1) != existing[name].id]
     if changes:

@@ -31,10 +31,14 @@ class UsersPage:
     descending: bool = True
     query: str = ""
     offset: int = 0
+    group: str = ""  # a `group:NAME` filter
 
     def encode(self) -> str:
-        return json.dumps({"v": 1, "p": self.period, "s": self.sort, "d": int(self.descending),
-                           "q": self.query[:200], "o": self.offset}, separators=(",", ":"), ensure_ascii=False)
+        data = {"v": 1, "p": self.period, "s": self.sort, "d": int(self.descending), "q": self.query[:200],
+                "o": self.offset}
+        if self.group:
+            data["g"] = self.group[:255]
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def decode(cls, raw: str | None) -> UsersPage | None:
@@ -44,7 +48,7 @@ class UsersPage:
         try:
             return cls(period=str(data.get("p") or "30d")[:40], sort=str(data.get("s") or "spend")[:20],
                        descending=bool(int(data.get("d", 1))), query=str(data.get("q") or "")[:200],
-                       offset=max(0, min(int(data.get("o") or 0), 1_000_000)))
+                       offset=max(0, min(int(data.get("o") or 0), 1_000_000)), group=str(data.get("g") or "")[:255])
         except (TypeError, ValueError):
             return None
 

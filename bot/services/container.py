@@ -21,6 +21,7 @@ from .authz import Authorizer, UserDirectory
 from .commands import CommandService
 from .delivery import Delivery
 from .file_import import SharedFileImports
+from .groups import GroupAdmin
 from .home import HomeService
 from .reports import ReportService
 from .settings import SettingsService
@@ -40,6 +41,7 @@ class Services:
     home: HomeService
     delivery: Delivery
     file_imports: SharedFileImports
+    groups: GroupAdmin
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
     drawing: ThreadPoolExecutor  # charts drawn alongside queries (matplotlib is serialised anyway)
 
@@ -91,4 +93,5 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
                                      requester=authorizer.requester, dm_channel=delivery.dm_channel)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
                     admin=admin, commands=commands, home=home, delivery=delivery, file_imports=file_imports,
+                    groups=GroupAdmin(engine),
                     work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

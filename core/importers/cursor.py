@@ -14,10 +14,11 @@ neither reading is rejected. The imported total always equals the file's `Total 
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 from core.importers.formats import Layout
-from core.importers.reader import RowProblem, guarded
+from core.importers.reader import RowProblem
 from core.importers.values import CellProblem, count, dollars, email, moment_ms, safe_text, tokens, yes_no
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.usage import CostBasis, Feed, Source, UsageRecord, ms_to_datetime, natural_key
@@ -33,8 +34,16 @@ class CompactOccurrences:
         self._seen: set[int] = set()
         self._repeats: dict[str, int] = {}
 
+    def event_key(self, ts_ms: int, email: str, raw_model: str, inp: int, cw: int, cr: int, out: int) -> str:
+        """`core.usage.cursor_event_key` (the API sync's key), the digest computed inline: this runs per row."""
+        base = hashlib.sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out}"
+                              .encode()).hexdigest()[:32]
+        return self._next(base)
+
     def key(self, *parts: object) -> str:
-        base = natural_key(*parts)
+        return self._next(natural_key(*parts))
+
+    def _next(self, base: str) -> str:
         digest = int(base[:16], 16)
         if digest not in self._seen:
             self._seen.add(digest)
@@ -72,38 +81,45 @@ class CursorImporter:
 
     def convert(self, cells: list[str]) -> UsageRecord:
         c = self._c
-        date_text = cells[c["date"]]
-        ts_ms = guarded(self.name("date"), date_text, moment_ms)
-        if "user" in c and cells[c["user"]].strip():
-            user = guarded(self.name("user"), cells[c["user"]], _email)
-        elif self._default_user:
-            user = self._default_user
-        else:
-            raise RowProblem(self.name("user") if "user" in c else "User", "", "missing: whose usage is this?")
-        raw_model = guarded(self.name("model"), cells[c["model"]], _model_text) or "unknown"
-        kind = guarded(self.name("kind"), cells[c["kind"]], _kind_text) if "kind" in c else None
-        max_mode = guarded(self.name("max_mode"), cells[c["max_mode"]], yes_no) if "max_mode" in c else None
-        if self._oldest:
-            inp, cw, cr, out = guarded(self.name("tokens"), cells[c["tokens"]], tokens), 0, 0, 0
-        else:
-            inp, cw, cr, out = self._tokens(cells)
-        basis = CostBasis.VENDOR
-        estimated = 0
-        day = None
-        if self._cost_col is not None:
-            cost = guarded(self.name("cost"), cells[self._cost_col], dollars)
-        elif inp or cw or cr or out:  # a request-based export has no cost: priced from the table
-            day = ms_to_datetime(ts_ms).date()
-            cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
-                                              output=out, on=day)
-            estimated = cost
-        else:
-            cost = 0
-        requests = guarded(self.name("requests"), cells[self._requests_col], count) \
-            if self._requests_col is not None else 1
+        col = "date"  # the column being read, named in the error if it is bad
+        try:
+            ts_ms = moment_ms(cells[c["date"]])
+            col = "user"
+            if "user" in c and cells[c["user"]].strip():
+                user = _email(cells[c["user"]])
+            elif self._default_user:
+                user = self._default_user
+            else:
+                raise RowProblem(self.name("user") if "user" in c else "User", "", "missing: whose usage is this?")
+            col = "model"
+            raw_model = _model_text(cells[c["model"]]) or "unknown"
+            col = "kind"
+            kind = _kind_text(cells[c["kind"]]) if "kind" in c else None
+            col = "max_mode"
+            max_mode = yes_no(cells[c["max_mode"]]) if "max_mode" in c else None
+            if self._oldest:
+                col = "tokens"
+                inp, cw, cr, out = tokens(cells[c["tokens"]]), 0, 0, 0
+            else:
+                inp, cw, cr, out = self._tokens(cells)
+            basis = CostBasis.VENDOR
+            estimated = 0
+            if self._cost_col is not None:
+                col = "cost"
+                cost = dollars(cells[self._cost_col])
+            elif inp or cw or cr or out:  # a request-based export has no cost: priced from the table
+                cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
+                                                  output=out, on=ms_to_datetime(ts_ms).date())
+                estimated = cost
+            else:
+                cost = 0
+            col = "requests"
+            requests = count(cells[self._requests_col]) if self._requests_col is not None else 1
+        except CellProblem as exc:
+            raise RowProblem(self.name(col), cells[c[col]] if col in c else "", str(exc)) from None
         return UsageRecord(
             source=Source.CURSOR, feed=Feed.CURSOR_EVENTS,
-            natural_key=self._occurrences.key("cursor", ts_ms, user, raw_model, inp, cw, cr, out),
+            natural_key=self._occurrences.event_key(ts_ms, user, raw_model, inp, cw, cr, out),
             ts=ms_to_datetime(ts_ms), person=user, raw_model=raw_model, model=_model(raw_model),
             input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr, output_tokens=out,
             cost_nanos=cost, cost_basis=basis, estimated_cost_nanos=estimated, requests=requests,
@@ -111,14 +127,22 @@ class CursorImporter:
 
     def _tokens(self, cells: list[str]) -> tuple[int, int, int, int]:
         c = self._c
-        w = guarded(self.name("input_with_cache_write"), cells[c["input_with_cache_write"]], tokens)
-        wo = guarded(self.name("input_without_cache_write"), cells[c["input_without_cache_write"]], tokens)
-        cr = guarded(self.name("cache_read"), cells[c["cache_read"]], tokens)
-        out = guarded(self.name("output"), cells[c["output"]], tokens)
-        total_text = cells[c["total"]]
-        if not total_text.strip():
-            return wo, w, cr, out  # no total to decide by: the documented additive reading
-        total = guarded(self.name("total"), total_text, tokens)
+        col = "input_with_cache_write"
+        try:
+            w = tokens(cells[c[col]])
+            col = "input_without_cache_write"
+            wo = tokens(cells[c[col]])
+            col = "cache_read"
+            cr = tokens(cells[c[col]])
+            col = "output"
+            out = tokens(cells[c[col]])
+            col = "total"
+            total_text = cells[c[col]]
+            if not total_text.strip():
+                return wo, w, cr, out  # no total to decide by: the documented additive reading
+            total = tokens(total_text)
+        except CellProblem as exc:
+            raise RowProblem(self.name(col), cells[c[col]], str(exc)) from None
         if total == w + wo + cr + out:
             return wo, w, cr, out  # w/ is the cache write alone
         if total == w + cr + out and w >= wo:
@@ -132,6 +156,7 @@ def _model_text(text: str) -> str:
     return safe_text(text, what="model name")
 
 
+@lru_cache(maxsize=256)
 def _kind_text(text: str) -> str | None:
     return safe_text(text, what="kind", limit=64) or None
 

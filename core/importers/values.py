@@ -37,6 +37,11 @@ def _number_text(text: str) -> str:
 
 def tokens(text: str) -> int:
     """A token count: a non-negative integer, thousands separators allowed; blank is 0."""
+    if text.isdigit():  # the common case, no regex
+        n = int(text)
+        if n >= MAX_TOKENS:
+            raise CellProblem("impossibly large")
+        return n
     t = _number_text(text)
     if not t:
         return 0
@@ -72,8 +77,14 @@ def count(text: str) -> int:
     return int(d.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
 
 
+_SIMPLE_AMOUNT = re.compile(r"^\d{1,12}(?:\.\d{1,9})?$")
+
+
 def dollars(text: str) -> int:
     """A cost in dollars → nanos: `0.19`, `$0.19`, `$1,234.50`, `Included`/`Free` (0); blank is 0."""
+    if _SIMPLE_AMOUNT.match(text):  # the common case: `0.19`
+        whole, _, frac = text.partition(".")
+        return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
     t = text.strip()
     if not t or t.lower() in _FREE:
         return 0

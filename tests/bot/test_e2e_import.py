@@ -164,3 +164,111 @@ def test_a_file_that_is_no_export_gets_the_expected_headers_and_cancel_closes_a_
                                  channel_id=preview.response["channel"]))
     update = fake.wait_call("chat.update", timeout=30, since=click)
     assert "cancelled" in update["text"]
+
+
+def _groups(url: str) -> dict[str, list[str]]:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            out: dict[str, list[str]] = {n: [] for (n,) in conn.execute(text("SELECT name FROM billing_group"))}
+            for name, email in conn.execute(text("SELECT g.name, p.email FROM person p JOIN billing_group g "
+                                                 "ON g.id = p.group_id ORDER BY p.email")):
+                out[name].append(email)
+            return out
+    finally:
+        engine.dispose()
+
+
+def _group_id(url: str, name: str) -> int:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT id FROM billing_group WHERE name = :n"), {"n": name}).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_app_home_groups_create_rename_move(env):
+    from bot.ids import CallbackId
+
+    fake, url = env["fake"], env["url"]
+    mark = fake.mark()
+    fake.send(fake.app_home_opened(ADMIN))
+    fake.wait_call("views.publish", lambda c: c["user_id"] == ADMIN, since=mark, timeout=30)
+    home = fake.home_view(ADMIN)
+    assert "*Groups*" in json.dumps(home["blocks"]) and ActionId.GROUP_CREATE.value in json.dumps(home["blocks"])
+
+    def open_modal(action: str, value: str | None = None) -> str:
+        m = fake.mark()
+        fake.send(fake.block_actions(action, value, user_id=ADMIN, view_id=fake.home_view(ADMIN)["id"]))
+        opened = fake.wait_call("views.open", since=m, timeout=30)
+        assert opened.ok
+        return opened.response["view"]["id"]
+
+    view_id = open_modal(ActionId.GROUP_CREATE)
+    name = {BlockId.GROUP_NAME: {ActionId.GROUP_NAME_INPUT: "Platform"}}
+    ok = fake.send(fake.view_submission(CallbackId.GROUP_NAME_MODAL, name, user_id=ADMIN, view_id=view_id))
+    assert not (ok.get("payload") or {}).get("response_action")
+    assert "Platform" in _groups(url)
+    # the same name again (any case) and a formula are refused on the field, nothing changes
+    for bad, why in (("platform", "already exists"), ("=HYPERLINK(1)", "spreadsheet formula"), ("  ", "name")):
+        view_id = open_modal(ActionId.GROUP_CREATE)
+        res = fake.send(fake.view_submission(CallbackId.GROUP_NAME_MODAL, {
+            BlockId.GROUP_NAME: {ActionId.GROUP_NAME_INPUT: bad}}, user_id=ADMIN, view_id=view_id))
+        assert res["payload"]["response_action"] == "errors"
+        assert why in res["payload"]["errors"][BlockId.GROUP_NAME]
+    assert list(_groups(url)) == ["Platform"]
+
+    platform = _group_id(url, "Platform")
+    view_id = open_modal(ActionId.GROUP_RENAME, str(platform))
+    fake.send(fake.view_submission(CallbackId.GROUP_NAME_MODAL, {
+        BlockId.GROUP_NAME: {ActionId.GROUP_NAME_INPUT: "Platform > Infra"}}, user_id=ADMIN, view_id=view_id))
+    assert list(_groups(url)) == ["Platform > Infra"]
+
+    view_id = open_modal(ActionId.GROUP_ASSIGN)
+    move = {BlockId.GROUP_EMAIL: {ActionId.GROUP_EMAIL_INPUT: "Developer@Company.com"},
+            BlockId.GROUP_CHOICE: {ActionId.GROUP_SELECT: {"type": "static_select",
+                                                           "selected_option": {"value": str(platform)}}}}
+    ok = fake.send(fake.view_submission(CallbackId.GROUP_ASSIGN_MODAL, move, user_id=ADMIN, view_id=view_id))
+    assert not (ok.get("payload") or {}).get("response_action")
+    assert _groups(url) == {"Platform > Infra": ["developer@company.com"]}
+
+    # a member can neither open the modals nor forge a submission
+    forged = fake.send(fake.view_submission(CallbackId.GROUP_NAME_MODAL, {
+        BlockId.GROUP_NAME: {ActionId.GROUP_NAME_INPUT: "Mine"}}, user_id=MEMBER, private_metadata='{"v":1,"g":null}'))
+    assert forged["payload"]["response_action"] == "errors"
+    m = fake.mark()
+    fake.send(fake.block_actions(ActionId.GROUP_CREATE, user_id=MEMBER, channel_id=fake.dm_channel(MEMBER)))
+    time.sleep(1.0)
+    assert fake.calls("views.open", since=m) == []
+    assert _groups(url) == {"Platform > Infra": ["developer@company.com"]}
+    assert fake.violations == []
+
+
+def test_hibob_share_applies_only_the_ticked_moves(env):
+    fake, url = env["fake"], env["url"]
+    directory = ("Email,Department,Group,Team\n"
+                 "developer@company.com,Eng,Platform,Tools\nadmin@company.com,Eng,Platform,Tools\n"
+                 "someone@company.com,Eng,Platform,Tools\n").encode()
+    shared = fake.register_file("people.csv", directory, "text/csv", user_id=ADMIN)
+    mark = fake.mark()
+    fake.send(fake.file_shared(shared["id"], user_id=ADMIN))
+    preview = fake.wait_call("chat.postMessage", lambda c: "Import preview: people.csv" in (c.get("text") or ""),
+                             timeout=30, since=mark)
+    text = json.dumps(preview["blocks"], ensure_ascii=False)
+    assert "HiBob people directory" in text and "someone@company.com" in text  # not matched
+    assert _groups(url) == {"Platform > Infra": ["developer@company.com"]}  # the preview wrote nothing
+    click = fake.block_actions(ActionId.IMPORT_CONFIRM, user_id=ADMIN, message_ts=preview.response["ts"],
+                               channel_id=preview.response["channel"])
+    # untick the developer's move: only admin@company.com moves to Platform > Tools
+    click["state"] = {"values": {f"{BlockId.IMPORT_MOVES_PREFIX}0": {ActionId.IMPORT_MOVES: {
+        "type": "checkboxes", "selected_options": [{"value": "admin@company.com"}]}}}}
+    m = fake.mark()
+    fake.send(click)
+    update = fake.wait_call("chat.update", timeout=30, since=m)
+    assert "1 moved" in update["text"]
+    assert _groups(url) == {"Platform > Infra": ["developer@company.com"], "Platform > Tools": ["admin@company.com"]}
