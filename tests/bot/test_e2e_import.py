@@ -251,9 +251,9 @@ def test_app_home_groups_create_rename_move(env):
 
 def test_hibob_share_applies_only_the_ticked_moves(env):
     fake, url = env["fake"], env["url"]
-    directory = ("Email,Department,Group,Team\n"
-                 "developer@company.com,Eng,Platform,Tools\nadmin@company.com,Eng,Platform,Tools\n"
-                 "someone@company.com,Eng,Platform,Tools\n").encode()
+    directory = (b"Email,Department,Group,Team\n"
+                 b"developer@company.com,Eng,Platform,Tools\nadmin@company.com,Eng,Platform,Tools\n"
+                 b"someone@company.com,Eng,Platform,Tools\n")
     shared = fake.register_file("people.csv", directory, "text/csv", user_id=ADMIN)
     mark = fake.mark()
     fake.send(fake.file_shared(shared["id"], user_id=ADMIN))
