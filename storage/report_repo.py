@@ -84,8 +84,8 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
                      "their cost is not estimated")
     live = []
     if source in (None, Source.CLAUDE_CODE.value):
-        live = live_days(session=session, start=period.start, end=period.end,
-                         persons=[person] if person is not None else (None if people is None else list(people)))
+        persons = [person] if person is not None else (None if people is None else (list(people) or [""]))
+        live = live_days(session=session, start=period.start, end=period.end, persons=persons)
         if live:
             notes.append(live_note(live))
     return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes, live_days=live)
