@@ -3,16 +3,16 @@
 Slack redelivers an envelope (events with `retry_attempt`, and after reconnects), possibly to
 another replica's connection; the first process to insert the delivery's key handles it.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
