@@ -6,16 +6,16 @@
 * vendor_cost: `person` and `api_key` of Claude Console cost-export lines, whose dollars attach
   to that person's usage.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
