@@ -134,3 +134,15 @@ def test_bad_arguments_exit_2_and_write_nothing(env, capsys):
                  ["--days", "3"]):
         assert main(["detect", *args]) == 2, args
     assert counts(env) == before
+
+
+def test_settings_an_admin_stores_are_what_detection_reads(env, capsys):
+    from storage.settings_repo import set_setting
+
+    with session_scope(env) as s:  # App Home → setting table; by hand: dev0 made 2 requests that day, others 1
+        set_setting(session=s, key="threshold.max_requests_per_day", value=1, by="U0ADMIN")
+        set_setting(session=s, key="threshold.spend_spike_multiplier", value=40.0, by="U0ADMIN")  # 36× is under
+    out = detect(capsys, "--as-of", SPIKE_DAY.isoformat())
+    got = {(a["user"], a["kind"]): (a["severity"], a["value"], a["threshold"]) for a in out["anomalies"]}
+    assert got == {("dev0@example.com", "requests_per_day"): ("warning", 2.0, 1.0),
+                   ("dev0@example.com", "zscore_spend"): ("warning", 360.0, 57.25)}
