@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.config import Settings
 from bot.listeners import register_all
+from bot.otlp_server import OtlpReceiver
 from bot.services.admin import SyncOutcome, SyncRunner
 from bot.services.container import Services, build_services
 from bot.wiring import Context, open_context
@@ -139,6 +140,18 @@ def scheduled_job(ctx: Context, sync_runner: SyncRunner | None) -> None:
         log.exception("scheduled job failed")
 
 
+def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
+    """The live-telemetry receiver on ABACUS_OTLP_PORT (bot/otlp_server.py), serving on its own threads."""
+    settings = ctx.settings
+    try:
+        receiver = OtlpReceiver(ctx.engine, token=settings.otlp_token.get_secret_value().strip(),
+                                port=settings.otlp_port, host=settings.otlp_host, email_domain=settings.email_domain)
+    except OSError as exc:
+        raise ConfigError(f"ABACUS_OTLP_PORT: cannot listen on {settings.otlp_host}:{settings.otlp_port} "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    return receiver.start()
+
+
 # --- the running bot -------------------------------------------------------------------------------
 
 @dataclass
@@ -242,6 +255,7 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
         handler.close()
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
+    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     _tune_runtime()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -257,6 +271,8 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     finally:
         log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
         handler.close()  # no new envelopes; waits for the ones being dispatched
+        if receiver is not None:
+            receiver.stop()  # no new batches; waits for the ones being stored
         log.debug("socket closed")
         bot.listener_executor.shutdown(wait=True)
         bot.services.shutdown(wait=True)

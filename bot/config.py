@@ -6,7 +6,7 @@ echoed (pydantic's SecretStr keeps them out of reprs and logs).
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     admins_raw: str | None = Field(default=None, validation_alias="ABACUS_ADMINS")
     sync_schedule: str = Field(default="5 * * * *", validation_alias="ABACUS_SYNC_SCHEDULE")
     log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
+    otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
+    otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
+    otlp_host: str = Field(default="0.0.0.0", validation_alias="ABACUS_OTLP_HOST")
+
+    @model_validator(mode="after")
+    def _otlp_needs_token(self) -> Settings:
+        token = self.otlp_token.get_secret_value().strip() if self.otlp_token else ""
+        if self.otlp_port is not None and not token:
+            raise ValueError("ABACUS_OTLP_TOKEN must be set when ABACUS_OTLP_PORT is (every OTLP request "
+                             "must carry it as 'Authorization: Bearer …')")
+        if token and len(token) < 16:
+            raise ValueError("ABACUS_OTLP_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -146,6 +159,7 @@ class Settings(BaseSettings):
             "email_domain": self.email_domain or "(not set)",
             "alert_channel": self.alert_channel or "(not set: alerts only stored)",
             "sync_schedule": self.sync_schedule,
+            "otlp_receiver": f"port {self.otlp_port}" if self.otlp_port else "off",
         }
 
 
@@ -155,6 +169,7 @@ _ENV_NAMES = {
     "anthropic_api_url": "ANTHROPIC_API_URL", "cursor_admin_key": "CURSOR_ADMIN_KEY",
     "cursor_api_url": "CURSOR_API_URL", "email_domain": "ABACUS_EMAIL_DOMAIN", "alert_channel": "ABACUS_ALERT_CHANNEL",
     "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
+    "otlp_port": "ABACUS_OTLP_PORT", "otlp_token": "ABACUS_OTLP_TOKEN", "otlp_host": "ABACUS_OTLP_HOST",
 }
 
 
@@ -172,5 +187,5 @@ def load_settings(**overrides) -> Settings:
             loc = err.get("loc") or ("?",)
             name = _ENV_NAMES.get(str(loc[0]), str(loc[0]).upper())
             msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            lines.append(f"{name}: {msg}")
+            lines.append(f"{name}: {msg}" if err.get("loc") else msg)  # model-level checks name their variables
         raise ConfigError("\n".join(lines)) from None

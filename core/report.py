@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from core.periods import DateRange
@@ -74,6 +75,7 @@ class Report:
     totals: UsageTotals
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    live_days: list[date] = field(default_factory=list)  # Claude Code days still on live telemetry estimates
 
     def as_contract(self) -> dict:
         return {
@@ -82,7 +84,17 @@ class Report:
             "by": self.by.value,
             "rows": [{"key": r.key, **r.totals.as_contract()} for r in self.rows],
             "totals": self.totals.as_contract(),
+            "live_estimate_days": [d.isoformat() for d in self.live_days],
         }
+
+
+def live_note(days: list[date]) -> str | None:
+    """The sentence every report carries while some Claude Code figures are live telemetry."""
+    if not days:
+        return None
+    shown = ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+    return (f"Claude Code figures for {shown} are live estimates from Claude Code telemetry (list price) "
+            "until Anthropic's own figures for those days arrive")
 
 
 def to_json(report: Report) -> str:

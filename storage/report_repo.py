@@ -8,8 +8,10 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from core.periods import DateRange
-from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
+from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals, live_note
+from core.usage import Source
 from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where
+from storage.telemetry_repo import live_days
 
 
 def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
@@ -78,7 +80,13 @@ def usage_report(*, session: Session, period: DateRange, by: Dimension, source: 
         named = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
         notes.append(f"{totals.unpriced_records} record(s) use a model with no known price ({named}); "
                      "their cost is not estimated")
-    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes)
+    live = []
+    if source in (None, Source.CLAUDE_CODE.value):
+        live = live_days(session=session, start=period.start, end=period.end,
+                         persons=None if person is None else [person])
+        if live:
+            notes.append(live_note(live))
+    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes, live_days=live)
 
 
 def _key_text(value) -> str:

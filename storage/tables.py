@@ -35,6 +35,10 @@ class UsageEvent(SQLModel, table=True):
         PrimaryKeyConstraint("source", "day", "ts_ms", "natural_key", name="pk_usage_event"),
         Index("ix_usage_event_api_key", "source", "api_key", sqlite_where=text("api_key IS NOT NULL"),
               postgresql_where=text("api_key IS NOT NULL")),
+        # Claude Code feeds per person-day, for the live-telemetry precedence (core.telemetry) and
+        # "which days are live estimates"; partial, so the Cursor event stream pays nothing for it
+        Index("ix_usage_event_claude_person_day", "day", "person", "feed",
+              sqlite_where=text("source = 'claude_code'"), postgresql_where=text("source = 'claude_code'")),
     )
 
     source: str = Field(max_length=32)
@@ -419,3 +423,16 @@ class SpendSnapshot(SQLModel, table=True):
     fast_premium_requests: int | None = None
     limit_dollars: float | None = None
     taken_at: datetime = Field(default_factory=utcnow)
+
+
+class OtelMetricSeries(SQLModel, table=True):
+    """The last counted point of each cumulative Claude Code metric series (OTLP), so that the next
+    point adds only its increment (core.telemetry.metric_records)."""
+
+    __tablename__ = "otel_metric_series"
+
+    series_key: str = Field(primary_key=True, max_length=64)
+    start_ns: int = _big()
+    time_ns: int = _big()
+    value: int = _big()  # nanos for cost, tokens for token counts
+    updated_at: datetime = Field(default_factory=utcnow)

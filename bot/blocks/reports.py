@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.incidents import IncidentView, format_duration
 from core.periods import DateRange
+from core.report import live_note
 from core.usage import NANOS_PER_USD
 
 from ..ids import ActionId, BlockId
@@ -72,6 +73,8 @@ def dashboard(view: DashboardView) -> list[dict]:
     else:
         blocks.append(c.section("No usage in this period."))
     blocks.append(c.context(f"Δ compares with {period_label(view.period.previous())}."))
+    if view.live_days:
+        blocks.append(c.context(c.escape(live_note(view.live_days)) + "."))
     return blocks
 
 
@@ -131,6 +134,8 @@ def user(view: UserView) -> list[dict]:
     blocks += productivity_blocks(view)
     if view.incidents:
         blocks.append(c.section("*Open incidents*\n" + "\n".join(incident_line(i) for i in view.incidents[:5])))
+    if view.live_days:
+        blocks.append(c.context(c.escape(live_note(view.live_days)) + "."))
     return c.cap_blocks(blocks)
 
 

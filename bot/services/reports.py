@@ -17,6 +17,7 @@ from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.report_repo import usage_report
+from storage.telemetry_repo import live_days
 
 from .grammar import SortField
 
@@ -35,6 +36,7 @@ class DashboardView:
     top_models: list[repo.ModelCost]
     top_people: list[repo.PersonUsage]
     names: dict[str, str]
+    live_days: list[date] = field(default_factory=list)  # Claude Code days still on live telemetry estimates
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class UserView:
     incidents: list[IncidentView]
     team_rank: int | None = None
     team_size: int = 0
+    live_days: list[date] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -232,7 +235,8 @@ class ReportService:
             ranked = repo.person_costs(session=s, period=period)[:5]
             people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
             names = repo.person_names(session=s, emails=[p.person for p in people])
-        return DashboardView(period, current, before, daily, models, people, names)
+            live = live_days(session=s, start=period.start, end=period.end)
+        return DashboardView(period, current, before, daily, models, people, names, live_days=live)
 
     def top(self, period: DateRange, n: int, source: str | None) -> TopView:
         with self._session() as s:
@@ -263,11 +267,12 @@ class ReportService:
             prod = repo.productivity(session=s, period=period, person=email)
             incidents = incident_repo.open_incidents(session=s, person=email, limit=10)
             ranking = repo.person_costs(session=s, period=period)
+            live = live_days(session=s, start=period.start, end=period.end, persons=[email])
         rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
                         period=period, current=current, previous=before, daily=daily, models=models,
                         productivity=prod, incidents=incidents, team_rank=rank,
-                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")))
+                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")), live_days=live)
 
     def models(self, period: DateRange) -> ModelsView:
         with self._session() as s:
