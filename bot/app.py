@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
 from bot.services.admin import SyncOutcome, SyncRunner
@@ -244,7 +244,8 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     bot = build_bot(settings)
     stop = stop or threading.Event()
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    handler = SocketModeHandler(bot.app, app_token, ping_interval=10, concurrency=16)
+    handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
+                                    concurrency=16)
     try:
         handler.connect()
     except SlackApiError as exc:
