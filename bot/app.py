@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
 from bot.services.admin import SyncOutcome, SyncRunner
@@ -188,7 +188,8 @@ def build_bot(settings: Settings) -> Bot:
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
     services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
-                              next_sync=lambda: next_run(scheduler), sources=sources, describe=describe)
+                              next_sync=lambda: next_run(scheduler), sources=sources, describe=describe,
+                              email_domain=settings.email_domain)
     listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
     try:
         app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,
@@ -244,7 +245,8 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     bot = build_bot(settings)
     stop = stop or threading.Event()
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    handler = SocketModeHandler(bot.app, app_token, ping_interval=10, concurrency=16)
+    handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
+                                    concurrency=16)
     try:
         handler.connect()
     except SlackApiError as exc:
