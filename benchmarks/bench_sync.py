@@ -188,13 +188,16 @@ def timed(argv: list[str], env: dict, cwd: str) -> dict:
             "tree_rss_mb": sampler.peak_rss / 1024, "tree_pss_mb": sampler.peak_pss / 1024, "summary": summary}
 
 
-def run_one(n: int, db: str, server_url: str, start: date, days: int, incremental: bool) -> list[dict]:
+def run_one(n: int, db: str, server_url: str, start: date, days: int, incremental: bool, *, repo: Path,
+            worker: bool) -> list[dict]:
     tmp = tempfile.mkdtemp(prefix="abacus-bench-")
     url = f"sqlite:///{tmp}/bench.db" if db == "sqlite" else _create_pg()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "CURSOR", "ABACUS", "DATABASE"))}
         env.update({"DATABASE_URL": url, "CURSOR_ADMIN_KEY": KEY, "CURSOR_API_URL": server_url,
-                    "ABACUS_SYNC_RATE_LIMIT": "off", "PYTHONPATH": str(REPO)})
+                    "ABACUS_SYNC_RATE_LIMIT": "off", "PYTHONPATH": str(repo)})
+        if not worker:
+            env["ABACUS_SYNC_WORKER"] = "off"
         base = [sys.executable, "-m", "bot", "sync", "--source", "cursor", "--quiet", "--format", "json"]
         end = start + timedelta(days=days - 1)
         first = timed([*base, "--from", start.isoformat(), "--to", end.isoformat()], env, tmp)
@@ -224,6 +227,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="alternating repetitions per size (default 3)")
     ap.add_argument("--only", choices=["sqlite", "postgres"])
     ap.add_argument("--no-incremental", action="store_true", help="skip the hourly incremental run")
+    ap.add_argument("--no-worker", action="store_true", help="fetch the events in-process (ABACUS_SYNC_WORKER=off)")
+    ap.add_argument("--repo", type=Path, default=REPO,
+                    help="run the `bot` package of another checkout (e.g. an older commit) against the same fake")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--start", help=argparse.SUPPRESS)
@@ -233,7 +239,8 @@ def main() -> None:
         return
     start = datetime.now(UTC).date() - timedelta(days=args.days)
     dbs = [args.only] if args.only else ["sqlite", "postgres"]
-    print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs", flush=True)
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; code: {args.repo.resolve()}"
+          f"{'; events worker off' if args.no_worker else ''}", flush=True)
     print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'max RSS':>8} {'sum RSS':>8} "
           f"{'sum PSS':>8}  counts", flush=True)
     results: list[tuple[int, str, dict]] = []
@@ -248,7 +255,8 @@ def main() -> None:
                 raise SystemExit("the fake Cursor API did not start")
             for rep in range(args.repeat):
                 for db in (dbs if rep % 2 == 0 else dbs[::-1]):
-                    for r in run_one(n, db, url, start, args.days, not args.no_incremental):
+                    for r in run_one(n, db, url, start, args.days, not args.no_incremental, repo=args.repo.resolve(),
+                                     worker=not args.no_worker):
                         expected = n
                         ok = r["stored"] == expected and (r["kind"] != "first" or
                                                           r["summary"]["results"][0]["inserted"] == n)
