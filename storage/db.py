@@ -173,11 +173,49 @@ def upgrade(engine: Engine) -> str | None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
                 conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": bounded})
             cfg.attributes["connection"] = conn
+            _refuse_unknown_revision(cfg, conn, engine)
             command.upgrade(cfg, "head")
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         reason = describe_db_error(exc).removeprefix("database error: ")
         raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {reason}") from None
+
+
+def _refuse_unknown_revision(cfg, conn, engine: Engine) -> None:
+    """A database migrated by a newer Abacus (a revision this code does not know): one line,
+    not Alembic's traceback, and nothing touched."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(cfg)
+    if current not in {rev.revision for rev in script.walk_revisions()}:
+        raise RuntimeFailure(
+            f"the database {redact_url(str(engine.url))} is at schema revision {current}, newer than this version "
+            f"of Abacus knows (up to {script.get_current_head()}): upgrade Abacus, or use another DATABASE_URL")
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the database holds an Abacus schema (without creating anything: a missing SQLite
+    file is not created)."""
+    from sqlalchemy import inspect
+
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path and not path.startswith("file:") and not Path(path).expanduser().exists():
+        return False
+    check_connection(engine)
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
+
+
+def describe_location(engine: Engine) -> str:
+    """Where the database is, for a person: the absolute SQLite path (the default is relative to
+    the working folder), or the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database and not engine.url.database.startswith("file:"):
+        return str(Path(engine.url.database).expanduser().resolve())
+    return redact_url(str(engine.url))
 
 
 def current_revision(engine: Engine) -> str | None:
