@@ -59,14 +59,25 @@ def test_help_loads_nothing_heavy(tmp_path):
 
 
 def test_report_on_a_current_database_skips_orm_alembic_and_models(tmp_path, database_url):
+    from datetime import UTC, datetime
+
+    from core.usage import Feed, Source, UsageRecord
+    from storage.db import session_scope
+    from storage.usage_repo import write_usage
+
     engine = make_engine(database_url)
     try:
         upgrade(engine)
+        with session_scope(engine) as session:
+            write_usage([UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key="k1",
+                                     ts=datetime.now(UTC), person="a@example.com", raw_model="gpt-5", model="gpt-5",
+                                     input_tokens=7, cost_nanos=500_000_000, requests=1)], session=session)
     finally:
         engine.dispose()
-    proc, loaded = loaded_by(["report", "--format", "json"], database_url, tmp_path)
+    proc, loaded = loaded_by(["report", "--format", "json", "--days", "1"], database_url, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["rows"] == []
+    (row,) = json.loads(proc.stdout)["rows"]
+    assert (row["key"], row["input_tokens"], row["cost_usd"], row["requests"]) == ("a@example.com", 7, 0.5, 1)
     assert loaded == {"sqlalchemy", "pydantic"}  # the query, and the settings
 
 
