@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from bot.cli.common import ingest_gc
@@ -33,7 +34,9 @@ def run(args) -> int:
 
     ctx = open_context()
     domain = ctx.settings.email_domain or "example.com"
-    end = utc_today()
+    # the synthetic history ends with yesterday: its days are complete, and nothing is dated after
+    # the present (a synthetic today would hold events from later today)
+    end = utc_today() - timedelta(days=1)
     print(f"abacus demo: writing a synthetic team into {redact_url(str(ctx.engine.url))} …", file=sys.stderr)
     with ingest_gc():
         seeded = seed_demo(ctx.engine, people=args.people, days=args.days, end=end, seed=args.seed,
