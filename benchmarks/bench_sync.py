@@ -12,7 +12,8 @@ string join: the timing is the sync's, not the fake's).
 
 Each run is the real command line in a fresh process on a fresh database (SQLite file, or a new
 Postgres database), from interpreter start to exit, migrations included: wall time, CPU time of the
-process and its events worker (user + system, from `wait4`), and memory: the largest peak RSS of
+process and its events worker (user + system, from `wait4`; "worker": the worker's share, sampled),
+and memory: the largest peak RSS of
 one of its processes (`ru_maxrss`; this parent stays small, so the figure is the sync's), and the
 peaks of the RSS and PSS summed over the process and its worker, sampled every 20 ms (RSS counts
 the pages the forked worker shares with its parent twice, PSS splits them). After each first
@@ -152,17 +153,35 @@ def _memory(pids: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class _Sampler(threading.Thread):
-    """Samples the memory of a process tree every 20 ms; keeps the peaks of the sums."""
+    """Samples a process tree every 20 ms: the peaks of its summed memory, and the CPU time each of
+    its processes had used when last seen (so the sync's own share and its worker's can be told
+    apart; a process's last 20 ms may be missed)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_rss, self.peak_pss, self.stop = pid, 0, 0, threading.Event()
+        self.cpu: dict[int, float] = {}
 
     def run(self) -> None:
         while not self.stop.wait(0.02):
-            rss, pss = _memory(_tree(self.pid))
+            pids = _tree(self.pid)
+            rss, pss = _memory(pids)
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            for p in pids:
+                cpu = _cpu_s(p)
+                if cpu is not None:
+                    self.cpu[p] = cpu
 
 
 def timed(argv: list[str], env: dict, cwd: str) -> dict:
@@ -184,7 +203,9 @@ def timed(argv: list[str], env: dict, cwd: str) -> dict:
         if code != 0:
             raise SystemExit(f"{' '.join(argv[3:])} exited {code}: {err.read().decode(errors='replace')[-800:]}")
         summary = json.loads(out.read())
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+    cpu = usage.ru_utime + usage.ru_stime
+    worker_cpu = sum(c for p, c in sampler.cpu.items() if p != proc.pid)
+    return {"wall": wall, "cpu": cpu, "worker_cpu": worker_cpu, "rss_mb": usage.ru_maxrss / 1024,
             "tree_rss_mb": sampler.peak_rss / 1024, "tree_pss_mb": sampler.peak_pss / 1024, "summary": summary}
 
 
@@ -241,8 +262,8 @@ def main() -> None:
     dbs = [args.only] if args.only else ["sqlite", "postgres"]
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; code: {args.repo.resolve()}"
           f"{'; events worker off' if args.no_worker else ''}", flush=True)
-    print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'max RSS':>8} {'sum RSS':>8} "
-          f"{'sum PSS':>8}  counts", flush=True)
+    print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'worker':>7} {'max RSS':>8} "
+          f"{'sum RSS':>8} {'sum PSS':>8}  counts", flush=True)
     results: list[tuple[int, str, dict]] = []
     for n in args.events:
         server = subprocess.Popen([sys.executable, __file__, "--serve", "--n", str(n), "--start", start.isoformat(),
@@ -262,7 +283,8 @@ def main() -> None:
                                                           r["summary"]["results"][0]["inserted"] == n)
                         results.append((n, db, r))
                         print(f"{n:>9} {db:>9} {r['kind']:>7} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
-                              f"{r['rss_mb']:>5.0f} MB {r['tree_rss_mb']:>5.0f} MB {r['tree_pss_mb']:>5.0f} MB  "
+                              f"{r['worker_cpu']:>7.2f} {r['rss_mb']:>5.0f} MB {r['tree_rss_mb']:>5.0f} MB "
+                              f"{r['tree_pss_mb']:>5.0f} MB  "
                               f"{_stats(r)}{'' if ok else '  MISMATCH'}", flush=True)
         finally:
             server.stdin.close()
