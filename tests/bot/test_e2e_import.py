@@ -272,3 +272,16 @@ def test_hibob_share_applies_only_the_ticked_moves(env):
     update = fake.wait_call("chat.update", timeout=30, since=m)
     assert "1 moved" in update["text"]
     assert _groups(url) == {"Platform > Infra": ["developer@company.com"], "Platform > Tools": ["admin@company.com"]}
+
+
+def test_a_file_with_no_valid_row_is_refused_with_its_errors(env):
+    fake = env["fake"]
+    bad = (b"Date,User,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
+           b"Total Tokens,Cost\n2026-01-01T00:00:00Z,dev@example.com,Included,auto,No,x,1,1,1,4,0.01\n")
+    shared = fake.register_file("broken.csv", bad, "text/csv", user_id=ADMIN)
+    mark = fake.mark()
+    fake.send(fake.file_shared(shared["id"], user_id=ADMIN))
+    refusal = fake.wait_call("chat.postMessage", lambda c: "Cannot import broken.csv" in (c.get("text") or ""),
+                             timeout=30, since=mark)
+    assert "row 2, Input (w/ Cache Write)" in json.dumps(refusal["blocks"])
+    assert _previews(fake, mark) == []
