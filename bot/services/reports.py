@@ -18,7 +18,7 @@ from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.report_repo import usage_report
-from storage.telemetry_repo import live_days
+from storage.rollup_sql import live_days
 
 from .grammar import SortField
 
