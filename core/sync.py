@@ -54,7 +54,7 @@ from core.sources import anthropic as anth
 from core.sources import cursor as curs
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
-from core.usage import Feed, Source, UsageRecord
+from core.usage import Feed, Source, UsageRecord, natural_key
 
 
 class Vendor(StrEnum):
@@ -240,10 +240,12 @@ class SyncTx(Protocol):
     def save_groups(self, records: list[GroupRecord]) -> None: ...
     def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
                        detail: dict | None = None) -> None: ...
+    def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
 
 
 class SyncStore(Protocol):
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None: ...
+    def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]: ...  # org label → its user ids
     def transaction(self) -> AbstractContextManager[SyncTx]: ...
     def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None,
                   window_to: date | None, trigger: str) -> int: ...
@@ -370,6 +372,24 @@ def _end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: Sync
     store.finish_run(run_id, result=result)
 
 
+# --- organisation identity ---------------------------------------------------------------------------
+
+def organisation_label(user_ids: set[str], known: dict[str, set[str]]) -> str | None:
+    """A stable label for an Anthropic organisation whose key cannot read `/v1/organizations/me`.
+
+    An admin key's own hint would change with every key rotation and start a second organisation
+    (its days synced again beside the first's: counted twice). The organisation's user ids do not:
+    the stored organisation sharing the most of them is this one (after a rotation, or a key that
+    lost the `me` permission — organisations seen with `me` are stored under their real id); an
+    organisation never seen before is named after its oldest user id. None without users."""
+    if not user_ids:
+        return None
+    best = max(known.items(), key=lambda kv: (len(kv[1] & user_ids), kv[0]), default=None)
+    if best is not None and best[1] & user_ids:
+        return best[0]
+    return "org-" + natural_key("anthropic-organisation", min(user_ids))[:16]
+
+
 # --- Anthropic ---------------------------------------------------------------------------------------
 
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
@@ -381,8 +401,14 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     run_id = None
     try:
         org_info = client.organization()
+        users = client.users()
+        user_ids = {u.id for u in users if u.id}
         if org_info is not None:
             client.label = result.org = org_info.id
+        else:
+            label = organisation_label(user_ids, store.org_identities(vendor=Vendor.ANTHROPIC))
+            if label is not None:
+                client.label = result.org = label
         org = result.org
         streams = {s: DayStream(store, Vendor.ANTHROPIC, org, s.value, plan, options)
                    for s in (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.COST)}
@@ -390,11 +416,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"anthropic {org}", len(all_days))
 
-        users = client.users()
         keys = client.api_keys()
         workspaces = client.workspaces()
         with store.transaction() as tx:
             tx.save_members(anth.member_records(users), vendor=Vendor.ANTHROPIC)
+            tx.save_org_identity(vendor=Vendor.ANTHROPIC, org=org, user_ids=user_ids)
             moved = tx.save_keys(org=org, records=anth.key_records(keys, users))
         if moved:
             result.notes.append(f"{moved} stored record(s) re-attributed to key owners the vendor named")
