@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.incidents import IncidentView, format_duration
 from core.periods import DateRange
+from core.reconciliation import Reconciliation
 from core.report import live_note
 from core.usage import NANOS_PER_USD
 
@@ -178,7 +179,30 @@ def models(view: ModelsView) -> list[dict]:
     if rest:
         note += f" {len(rest)} more models ({c.usd(sum(m.cost_nanos for m in rest))}) not shown."
     blocks.append(c.context(note))
+    if view.reconciliation is not None:
+        blocks += reconciliation_blocks(view.reconciliation)
     return c.cap_blocks(blocks)
+
+
+def reconciliation_blocks(recon: Reconciliation, *, max_rows: int = 8) -> list[dict]:
+    """Billed (Anthropic cost report) versus Abacus' Claude Code figures, per model and per day —
+    for `/abacus models` and the digest."""
+    cols = [("model", 24, "<"), ("billed", 11, ">"), ("Claude Code", 11, ">"), ("gap", 11, ">"), ("est/bill", 8, ">")]
+    rows = [(r.key, c.usd(r.billed_nanos), c.usd(r.estimated_nanos), c.usd(r.gap_nanos),
+             c.percent(r.estimated_share, 0)) for r in recon.by_model[:max_rows]]
+    worst = sorted((d for d in recon.by_day if d.billed_nanos or d.estimated_nanos),
+                   key=lambda d: -abs(d.gap_nanos))[:3]
+    days = "; ".join(f"{d.key}: billed {c.usd(d.billed_nanos)}, Claude Code {c.usd(d.estimated_nanos)}"
+                     for d in worst)
+    blocks = [c.divider(), c.section("*Billed vs estimated* (Anthropic cost report)"),
+              *[c.section(t) for t in c.code_table(cols, rows)]]
+    text = (f"Billed {c.usd(recon.billed_nanos)} over {recon.billed_days} day(s) with a bill; Claude Code "
+            f"{c.usd(recon.estimated_nanos)} on those days. The bill covers all API usage of the organisation, "
+            "Claude Code only what Claude Code used.")
+    if days:
+        text += f" Largest gaps: {days}."
+    blocks.append(c.context(text))
+    return blocks
 
 
 def groups(view: GroupsView) -> list[dict]:

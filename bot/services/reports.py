@@ -11,11 +11,13 @@ from core.detection.layers import day_fraction, project
 from core.errors import InputError
 from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
 from core.periods import DateRange
+from core.reconciliation import Reconciliation
 from core.report import Dimension, to_csv
 from storage import analytics_repo as repo
 from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
+from storage.reconciliation_repo import reconciliation
 from storage.report_repo import usage_report
 from storage.telemetry_repo import live_days
 
@@ -83,6 +85,7 @@ class ModelsView:
     period: DateRange
     rows: list[repo.ModelUsage]
     total_nanos: int
+    reconciliation: Reconciliation | None = None  # billed (Anthropic cost report) vs Claude Code figures
 
 
 @dataclass(slots=True)
@@ -277,7 +280,14 @@ class ReportService:
     def models(self, period: DateRange) -> ModelsView:
         with self._session() as s:
             rows = repo.models_usage(session=s, period=period)
-        return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows))
+            recon = reconciliation(session=s, period=period)
+        return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows),
+                          reconciliation=recon if recon.has_bill else None)
+
+    def reconciliation(self, period: DateRange) -> Reconciliation:
+        """Billed versus estimated per model and day (core.reconciliation), e.g. for the digest."""
+        with self._session() as s:
+            return reconciliation(session=s, period=period)
 
     def users(self, period: DateRange, *, period_text: str, sort: SortField, descending: bool, query: str,
               offset: int, page_size: int = USERS_PAGE_SIZE) -> UsersView:
