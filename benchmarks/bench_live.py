@@ -10,10 +10,10 @@ ingest: Claude Code-shaped `api_request` events, encoded once by the OpenTelemet
   process's peak RSS before and after (the encoded batches themselves are counted in "before").
 mttd: the real `abacus run` process (fake Slack on 127.0.0.1, OTLP receiver on, default settings:
   live detection every 2 minutes) with seven days of history for one person ($5/day); a session
-  then spends $60 in twenty minutes, exported by the SDK exporter as it happens (the events of the
-  twenty minutes are sent at once, timed as they occurred). MTTD = the time the alert was queued
-  (and, when the bot delivers alerts to Slack, posted) minus the event time of the request that
-  took the day over the spike threshold ($50 and 5x the 7-day mean).
+  then spends $50 in fifteen minutes: nine $5 requests already exported, then the tenth, exported
+  by the SDK exporter 5 s after it happened (Claude Code's log export interval). MTTD = the time the alert was queued
+  (and, when the bot delivers alerts to Slack, posted) minus the event time of that tenth request,
+  which took the day to the spike threshold ($50 and 5x the 7-day mean).
 """
 
 from __future__ import annotations
@@ -162,17 +162,21 @@ def bench_mttd() -> None:
                                  log_dir=workdir)
         try:
             started = datetime.now(UTC)
-            # wait a random part of the detection interval, so the tick is not aligned with the send
-            time.sleep(int.from_bytes(os.urandom(1), "big") / 255 * 60)
+            # wait a random part of the detection interval (2 min), so the tick is not aligned with the send
+            time.sleep(int.from_bytes(os.urandom(1), "big") / 255 * 120)
             cc = ClaudeCodeTelemetry(f"http://127.0.0.1:{port}", TOKEN)
             sent = datetime.now(UTC)
-            # twelve $5 requests, one every 100 s, the last just now: the 10th (at $50) crosses the threshold
-            times = [sent - timedelta(seconds=100 * (11 - i)) for i in range(12)]
-            events = [ApiRequestEvent(email="hal@example.com", model="claude-opus-4-5-20251101", input_tokens=20_000,
-                                      output_tokens=2_000, cost_usd="5", request_id=f"req_m{i}", at=t)
-                      for i, t in enumerate(times)]
-            crossing = times[9]
-            assert cc.send_events(events)
+            # the session so far: nine $5 requests over the last fifteen minutes ($45: under the threshold)
+            earlier = [ApiRequestEvent(email="hal@example.com", model="claude-opus-4-5-20251101", input_tokens=20_000,
+                                       output_tokens=2_000, cost_usd="5", request_id=f"req_m{i}",
+                                       at=sent - timedelta(seconds=100 * (9 - i))) for i in range(9)]
+            assert cc.send_events(earlier)
+            # the tenth takes the day to $50: exported like Claude Code does, within its 5 s log interval
+            crossing = datetime.now(UTC)
+            time.sleep(5)
+            assert cc.send_events([ApiRequestEvent(email="hal@example.com", model="claude-opus-4-5-20251101",
+                                                   input_tokens=20_000, output_tokens=2_000, cost_usd="5",
+                                                   request_id="req_m9", at=crossing)])
             queued_at = posted_at = None
             queued_mono = None
             deadline = time.monotonic() + 600

@@ -22,7 +22,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -30,6 +29,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.config import Settings
 from bot.detect_service import run_detection
+from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
 from bot.services.admin import SyncOutcome, SyncRunner
@@ -265,18 +265,20 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     bot = build_bot(settings)
     stop = stop or threading.Event()
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    handler = SocketModeHandler(bot.app, app_token, ping_interval=10, concurrency=16)
+    handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
+                                    concurrency=16)
+    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     try:
         handler.connect()
-    except SlackApiError as exc:
+    except (SlackApiError, SlackClientError, OSError) as exc:
         handler.close()
-        raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
-                          ) from None
-    except (SlackClientError, OSError) as exc:
-        handler.close()
+        if receiver is not None:
+            receiver.stop()
+        if isinstance(exc, SlackApiError):
+            raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack "
+                              f"({exc.response.get('error', 'unknown error')})") from None
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
-    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     _tune_runtime()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):

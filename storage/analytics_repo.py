@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from core.periods import DateRange
 from core.report import NO_GROUP
+from core.sync import RunStatus
 from core.usage import Source
+from storage.job_lock import SYNC_LOCK, live_holders
 from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY
 from storage.rollup_sql import period_where as _where
 from storage.rollup_sql import run_rollup_query as _run
@@ -397,24 +399,47 @@ def productivity(*, session: Session, period: DateRange, person: str) -> Product
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
     source: str
-    status: str
+    status: str  # core.sync.RunStatus; "running" only while its process still holds the sync lock
     started_at: datetime | None
     finished_at: datetime | None
     inserted: int
     error: str | None
     last_ok_at: datetime | None
+    org: str | None = None  # the organisation (Anthropic) or team (Cursor) label
+
+
+_STALE_ORG = timedelta(days=7)  # an organisation not synced for a week longer than its source's newest: gone
 
 
 def sync_status(*, session: Session) -> list[SyncStatus]:
-    """The newest run per source, with when that source last synced successfully."""
+    """The newest run of every organisation/team, with when it last synced successfully — one
+    failing organisation is not hidden behind a healthy one of the same vendor. A run still marked
+    running whose process no longer holds the sync lock (it died) is reported as interrupted."""
     conn = session.connection()
-    last_ok = {str(s): _ts(t) for s, t in conn.execute(text(
-        "SELECT source, MAX(finished_at) FROM sync_run WHERE status = :ok GROUP BY source"), {"ok": "ok"})}
+    last_ok = {(str(s), o): _ts(t) for s, o, t in conn.execute(text(
+        "SELECT source, org, MAX(finished_at) FROM sync_run WHERE status = :ok GROUP BY source, org"),
+        {"ok": RunStatus.OK.value})}
     rows = conn.execute(text(
-        "SELECT r.source, r.status, r.started_at, r.finished_at, r.inserted, r.error FROM sync_run r "
-        "WHERE r.id IN (SELECT MAX(id) FROM sync_run GROUP BY source) ORDER BY r.source"))
-    return [SyncStatus(str(r[0]), str(r[1]), _ts(r[2]), _ts(r[3]), _i(r[4]), r[5], last_ok.get(str(r[0])))
-            for r in rows]
+        "SELECT r.source, r.org, r.status, r.started_at, r.finished_at, r.inserted, r.error, r.holder "
+        "FROM sync_run r WHERE r.id IN (SELECT MAX(id) FROM sync_run GROUP BY source, org) "
+        "ORDER BY r.source, r.org")).all()
+    holder = live_holders(session).get(SYNC_LOCK)
+    newest: dict[str, datetime] = {}
+    for r in rows:
+        started = _ts(r[3])
+        if started is not None and (r[0] not in newest or started > newest[r[0]]):
+            newest[r[0]] = started
+    out = []
+    for source, org, status, started_at, finished_at, inserted, error, run_holder in rows:
+        started = _ts(started_at)
+        if started is not None and started < newest[source] - _STALE_ORG:
+            continue
+        if status == RunStatus.RUNNING.value and (holder is None or (run_holder is not None and run_holder != holder)):
+            status = RunStatus.INTERRUPTED.value
+            error = error or "interrupted: its process stopped before the run finished"
+        out.append(SyncStatus(str(source), str(status), started, _ts(finished_at), _i(inserted), error,
+                              last_ok.get((str(source), org)), org))
+    return out
 
 
 def cursor_cycle_spend(*, session: Session) -> tuple[date, int] | None:

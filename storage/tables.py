@@ -251,6 +251,15 @@ class SyncRun(SQLModel, table=True):
     holder: str | None = Field(default=None, max_length=128)  # the sync lock's holder that ran it (job_lease)
 
 
+class SlackDelivery(SQLModel, table=True):
+    """A Slack delivery already handled (bot.envelopes): redeliveries are acknowledged only."""
+
+    __tablename__ = "slack_delivery"
+
+    delivery_key: str = Field(primary_key=True, max_length=255)
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))  # epoch ms
+
+
 class JobLease(SQLModel, table=True):
     """Who holds a job lock (storage.job_lock) and until when, in epoch ms by the database's clock."""
 
