@@ -52,6 +52,7 @@ from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import anthropic as anth
 from core.sources import cursor as curs
+from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.usage import Feed, Source, UsageRecord, natural_key
@@ -93,6 +94,7 @@ class Stream(StrEnum):
     COST = "cost_report"
     USAGE_EVENTS = "usage_events"
     DAILY_USAGE = "daily_usage"
+    ANALYTICS = "analytics"  # Cursor Analytics API (team-level, Enterprise)
 
 
 USAGE_STREAMS = (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.USAGE_EVENTS)
@@ -241,6 +243,8 @@ class SyncTx(Protocol):
     def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
                        detail: dict | None = None) -> None: ...
     def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
+    def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
+                          records: list[AnalyticsRecord]) -> None: ...
 
 
 class SyncStore(Protocol):
@@ -582,6 +586,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                         daily.done(tx, day)
                     counts.read += len(by_day.get(day, ()))
                     progress.advance(1, f"daily_usage {day}")
+            _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
     except LockLost as exc:  # another process took over the sync lock: stop every organisation
@@ -593,6 +598,21 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
+
+
+def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start: date, end: date,
+                    result: OrgResult) -> None:
+    """The team-level Analytics API over the daily stream's days, one endpoint per transaction
+    (each replaces its stored days); skipped with a note where the plan has no Analytics API."""
+    counts = result.stream(Stream.ANALYTICS)
+    for metric in AnalyticsMetric:
+        records = client.analytics(metric, start, end, org=org)
+        if records is None:
+            result.notes.append("Cursor Analytics API not available to this key/plan (Enterprise only); skipped")
+            return
+        with store.transaction() as tx:
+            tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
+        counts.read += len(records)
 
 
 def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,

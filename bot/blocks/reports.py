@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from core.adoption import CursorAnalyticsSummary
 from core.incidents import IncidentView, format_duration
 from core.periods import DateRange
 from core.reconciliation import Reconciliation
@@ -333,7 +334,35 @@ def adoption(view: AdoptionView) -> list[dict]:
                                 + _names(view.idle_in_period, 30)))
     if not view.team_size:
         blocks.append(c.context("No people are known yet: seats come from the vendor member lists on sync."))
+    if view.cursor_analytics is not None:
+        blocks += cursor_analytics_blocks(view.cursor_analytics)
     return blocks
+
+
+_DAU_KINDS = {"cli_dau": "CLI", "cloud_agent_dau": "cloud agents", "bugbot_dau": "Bugbot"}
+
+
+def cursor_analytics_blocks(a: CursorAnalyticsSummary) -> list[dict]:
+    """What the Cursor Analytics API says about the period (team level, as Cursor counts it)."""
+    kinds = " · ".join(f"{label} {a.average_by_kind.get(k, 0):,.1f}" for k, label in _DAU_KINDS.items())
+    models = "\n".join(f"{c.escape(m)} — {n:,} messages, up to {u:,} people" for m, n, u in a.top_models) or "—"
+    tools = "\n".join(f"{c.escape(t)} — {n:,} calls" for t, n in a.top_mcp_tools) or "—"
+    exts = "\n".join(f"{c.escape(e)} — {f:,} files, {lines:,} lines accepted"
+                     for e, f, lines in a.top_extensions) or "—"
+    versions = (", ".join(f"{c.escape(v)} ({n:,})" for v, n in a.client_versions) or "—")
+    return [
+        c.divider(),
+        c.section("*Cursor, as its Analytics API counts it*"),
+        *c.fields([
+            ("Daily active users", f"{a.average_dau:,.1f} on average · peak {a.peak_dau:,} "
+                                   f"({a.dau_days} of {a.period_days} days reported)"),
+            ("Of which, on average", kinds),
+            ("Top models", models),
+            ("Top MCP tools", tools),
+            ("Top file extensions", exts),
+            ("Client versions" + (f" on {a.versions_day.isoformat()}" if a.versions_day else ""), versions),
+        ]),
+    ]
 
 
 def forecast(view: ForecastView) -> list[dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from core.adoption import CursorAnalyticsSummary
 from core.detection.config import cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
@@ -20,6 +21,7 @@ from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.reconciliation_repo import reconciliation
 from storage.report_repo import usage_report
 from storage.telemetry_repo import live_days
+from storage.vendor_analytics_repo import cursor_analytics
 
 from .grammar import SortField
 
@@ -144,6 +146,7 @@ class AdoptionView:
     never_used: list[repo.Seat]
     idle_in_period: list[repo.Seat]
     dau: list[repo.DailyActive]
+    cursor_analytics: CursorAnalyticsSummary | None = None  # Cursor Analytics API (Enterprise), when synced
 
     @property
     def average_dau(self) -> float:
@@ -320,13 +323,14 @@ class ReportService:
             team = repo.seats(session=s)
             dau = repo.daily_active_people(session=s, period=period)
             active = {p for p, _ in repo.person_costs(session=s, period=period) if not p.startswith("unmapped:")}
+            vendor_analytics = cursor_analytics(session=s, period=period)
         with_seat = [t for t in team if t.cursor_seat or t.claude_seat]
         never = [t for t in with_seat if t.last_day is None]
         idle = [t for t in with_seat if t.last_day is not None and t.email not in active]
         return AdoptionView(period=period, team_size=len(team), cursor_seats=sum(t.cursor_seat for t in team),
                             claude_seats=sum(t.claude_seat for t in team), active_people=len(active),
                             active_with_seat=sum(1 for t in with_seat if t.email in active), never_used=never,
-                            idle_in_period=idle, dau=dau)
+                            idle_in_period=idle, dau=dau, cursor_analytics=vendor_analytics)
 
     def forecast(self, budget_usd: float | None, *, today: date | None = None, now: datetime | None = None,
                  cycle_start_day: int = 0) -> ForecastView:
