@@ -209,7 +209,8 @@ def build_bot(settings: Settings) -> Bot:
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
     services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
-                              next_sync=lambda: next_run(scheduler), sources=sources, describe=describe)
+                              next_sync=lambda: next_run(scheduler), sources=sources, describe=describe,
+                              email_domain=settings.email_domain)
     listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
     try:
         app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,

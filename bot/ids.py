@@ -20,6 +20,15 @@ class ActionId(StrEnum):
     HOME_REFRESH = "home_refresh"
     INCIDENT_ACK = "incident_ack"
     INCIDENT_RESOLVE = "incident_resolve"
+    IMPORT_CONFIRM = "import_confirm"  # a shared CSV's preview: Import …
+    IMPORT_CANCEL = "import_cancel"  # … or Cancel
+    IMPORT_MOVES = "import_moves"  # HiBob preview: checkboxes of the moves to apply
+    GROUP_CREATE = "group_create"  # App Home: groups
+    GROUP_RENAME = "group_rename"
+    GROUP_ASSIGN = "group_assign"
+    GROUP_NAME_INPUT = "group_name_input"
+    GROUP_EMAIL_INPUT = "group_email_input"
+    GROUP_SELECT = "group_select"
     # inputs inside modals (their values arrive in view.state.values)
     MAP_EMAIL_INPUT = "map_email_input"
     SETTING_INPUT = "setting_input"
@@ -34,8 +43,17 @@ class BlockId(StrEnum):
     # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"
     SETTING_PREFIX = "setting:"
     UNMAPPED_KEY_PREFIX = "unmapped:"
+    IMPORT_ACTIONS = "import_actions"
+    GROUP_ACTIONS = "group_actions"
+    GROUP_NAME = "group_name"
+    GROUP_EMAIL = "group_email"
+    GROUP_CHOICE = "group_choice"
+    # one checkbox block per ten HiBob moves: f"{IMPORT_MOVES_PREFIX}{n}"
+    IMPORT_MOVES_PREFIX = "import_moves:"
 
 
 class CallbackId(StrEnum):
     MAP_KEY_MODAL = "map_key_modal"
     SETTINGS_MODAL = "settings_modal"
+    GROUP_NAME_MODAL = "group_name_modal"  # create or rename (private_metadata says which)
+    GROUP_ASSIGN_MODAL = "group_assign_modal"

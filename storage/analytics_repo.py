@@ -47,6 +47,27 @@ def _i(value) -> int:
     return int(value or 0)
 
 
+def _nonempty(people: Sequence[str] | None) -> list[str] | None:
+    """A people filter that SQL can take: an empty group matches nobody (not everybody)."""
+    if people is None:
+        return None
+    return list(people) or [""]
+
+
+def group_members(*, session: Session, name: str) -> list[str] | None:
+    """The emails of a group's members (case-insensitive name); None when there is no such group."""
+    group = session.connection().execute(
+        text("SELECT id FROM billing_group WHERE LOWER(name) = LOWER(:n)"), {"n": name.strip()}).first()
+    if group is None:
+        return None
+    return [e for (e,) in session.connection().execute(
+        text("SELECT email FROM person WHERE group_id = :g ORDER BY email"), {"g": group[0]})]
+
+
+def group_names(*, session: Session) -> list[str]:
+    return [n for (n,) in session.connection().execute(text("SELECT name FROM billing_group ORDER BY name"))]
+
+
 def _tool_params(params: dict) -> dict:
     params["cc"], params["cu"] = Source.CLAUDE_CODE.value, Source.CURSOR.value
     return params
@@ -86,10 +107,11 @@ class PeriodSummary:
 
 
 def period_summary(*, session: Session, period: DateRange, source: str | None = None,
-                   person: str | None = None) -> PeriodSummary:
-    where, params = _where(period, source=source, person=person)
+                   person: str | None = None, people: Sequence[str] | None = None) -> PeriodSummary:
+    """`people`: only these people (a group's members)."""
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
     by_source: dict[str, SourceTotals] = {}
-    totals_table = PERSON_DAY if person else MODEL_DAY
+    totals_table = PERSON_DAY if person or people is not None else MODEL_DAY
     for row in _run(session, "SELECT d.source, SUM(d.cost_nanos), SUM(d.input_tokens), SUM(d.output_tokens), "
                              "SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), SUM(d.requests) "
                              f"FROM {totals_table} d WHERE {where} GROUP BY d.source", params):
@@ -113,10 +135,10 @@ class DailySpend:
 
 
 def daily_spend(*, session: Session, period: DateRange, source: str | None = None,
-                person: str | None = None) -> list[DailySpend]:
+                person: str | None = None, people: Sequence[str] | None = None) -> list[DailySpend]:
     """Spend and tokens per day and tool, chronological (days without usage are absent)."""
-    where, params = _where(period, source=source, person=person)
-    table = PERSON_DAY if person else MODEL_DAY
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
+    table = PERSON_DAY if person or people is not None else MODEL_DAY
     rows = _run(session, f"SELECT d.day, d.source, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {table} d "
                          f"WHERE {where} GROUP BY d.day, d.source ORDER BY d.day, d.source", params)
     return [DailySpend(_d(r[0]), str(r[1]), _i(r[2]), _i(r[3])) for r in rows]
@@ -163,10 +185,11 @@ def people_usage(*, session: Session, period: DateRange, source: str | None = No
     return out
 
 
-def person_costs(*, session: Session, period: DateRange, source: str | None = None) -> list[tuple[str, int]]:
+def person_costs(*, session: Session, period: DateRange, source: str | None = None,
+                 people: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """(person, spend) for everyone with usage in the period, most expensive first. The lean
     query behind rankings: one sum per person, details are fetched for the few shown."""
-    where, params = _where(period, source=source)
+    where, params = _where(period, source=source, people=_nonempty(people))
     return sorted(_spend_per_person(session, where, params), key=lambda r: (-r[1], r[0]))
 
 
@@ -206,8 +229,8 @@ class ModelUsage:
 
 
 def models_usage(*, session: Session, period: DateRange, source: str | None = None,
-                 person: str | None = None) -> list[ModelUsage]:
-    where, params = _where(period, source=source, person=person)
+                 person: str | None = None, people: Sequence[str] | None = None) -> list[ModelUsage]:
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
     rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}), SUM(d.requests), "
                          f"COUNT(DISTINCT CASE WHEN d.person NOT LIKE '{UNMAPPED_LIKE}' THEN d.person END), "
                          f"{_SPEND_PER_TOOL}"
@@ -224,10 +247,13 @@ class ModelCost:
     total_tokens: int
 
 
-def model_costs(*, session: Session, period: DateRange, limit: int | None = None) -> list[ModelCost]:
-    """Spend per model from the per-model rollup, most expensive first (cheap: no people count)."""
-    where, params = _where(period)
-    rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {MODEL_DAY} d WHERE {where} "
+def model_costs(*, session: Session, period: DateRange, limit: int | None = None,
+                people: Sequence[str] | None = None) -> list[ModelCost]:
+    """Spend per model from the per-model rollup, most expensive first (cheap: no people count);
+    with `people`, from the full rollup for just them."""
+    where, params = _where(period, people=_nonempty(people))
+    table = FULL if people is not None else MODEL_DAY
+    rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {table} d WHERE {where} "
                          "GROUP BY d.model", params)
     out = sorted((ModelCost(str(m), _i(c), _i(t)) for m, c, t in rows),
                  key=lambda r: (-r.cost_nanos, -r.total_tokens, r.model))

@@ -282,8 +282,31 @@ class ImportBatch(SQLModel, table=True):
     inserted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    skipped: int = 0  # valid rows deliberately not imported (e.g. API keys that are not Claude Code)
+    first_day: date | None = None
+    last_day: date | None = None
+    via: str = Field(default="cli", max_length=16)  # cli | slack
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str | None = Field(default=None, max_length=320)
+
+
+class SlackFileImport(SQLModel, table=True):
+    """A CSV shared with the bot: claimed once (Slack sends `file_shared` and `message` for one
+    share, and replicas receive both), previewed, then imported or cancelled."""
+
+    __tablename__ = "slack_file_import"
+
+    file_id: str = Field(primary_key=True, max_length=32)
+    status: str = Field(default="claimed", max_length=16)  # core.importers.share.ShareStatus
+    user_id: str = Field(max_length=32)
+    channel: str | None = Field(default=None, max_length=32)
+    filename: str | None = Field(default=None, max_length=255)
+    sha256: str | None = Field(default=None, max_length=64)
+    format: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    import_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Setting(SQLModel, table=True):
@@ -414,6 +437,8 @@ class VendorCost(SQLModel, table=True):
     cost_type: str | None = Field(default=None, max_length=32)
     token_type: str | None = Field(default=None, max_length=64)
     cost_nanos: int = _big()
+    person: str | None = Field(default=None, max_length=320)  # cost export lines: whose key it was
+    api_key: str | None = Field(default=None, max_length=255)
 
 
 class SpendSnapshot(SQLModel, table=True):

@@ -256,7 +256,7 @@ def users(view: UsersView) -> list[dict]:
 def users_page(view: UsersView, offset: int, *, sort: str | None = None, descending: bool | None = None) -> str:
     return UsersPage(period=view.period_text, sort=sort or view.sort.value,
                      descending=view.descending if descending is None else descending,
-                     query=view.query, offset=offset).encode()
+                     query=view.query, offset=offset, group=view.group or "").encode()
 
 
 def users_nav(view: UsersView) -> dict:
@@ -287,7 +287,7 @@ def users_nav_block_id(view: UsersView) -> str:
     query = view.query
     while True:
         state = UsersPage(period=view.period_text, sort=view.sort.value, descending=view.descending, query=query,
-                          offset=0).encode()
+                          offset=0, group=view.group or "").encode()
         block_id = f"{BlockId.USERS_NAV}:{state}"
         if len(block_id) <= 255 or not query:
             return block_id[:255]

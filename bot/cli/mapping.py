@@ -35,7 +35,7 @@ def run_map(args) -> int:
     from storage.db import session_scope
     from storage.people_repo import map_key
 
-    ctx = open_context()
+    ctx = open_context(existing=True)
     try:
         with session_scope(ctx.engine) as session:
             key, changed = map_key(session=session, ref=ref, email=email, by=f"cli:{getpass.getuser()}")
@@ -49,11 +49,12 @@ def run_map(args) -> int:
 def run_unmapped(args) -> int:
     import json
 
-    from bot.wiring import open_context
+    from bot.wiring import open_context, require_usage
     from storage.db import session_scope
     from storage.people_repo import unmapped_keys
 
-    ctx = open_context()
+    ctx = open_context(existing=True)
+    require_usage(ctx)
     with session_scope(ctx.engine) as session:
         keys = unmapped_keys(session=session)
     if args.format == "json":

@@ -11,6 +11,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
+from bot.import_service import ImportService
 from storage import analytics_repo
 from storage.db import session_scope
 
@@ -19,6 +20,8 @@ from .admin import AdminService, SyncRunner
 from .authz import Authorizer, UserDirectory
 from .commands import CommandService
 from .delivery import Delivery
+from .file_import import SharedFileImports
+from .groups import GroupAdmin
 from .home import HomeService
 from .reports import ReportService
 from .settings import SettingsService
@@ -37,6 +40,8 @@ class Services:
     commands: CommandService
     home: HomeService
     delivery: Delivery
+    file_imports: SharedFileImports
+    groups: GroupAdmin
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
     drawing: ThreadPoolExecutor  # charts drawn alongside queries (matplotlib is serialised anyway)
 
@@ -65,7 +70,7 @@ def _lookup_user(client: WebClient) -> Callable[[str], dict]:
 
 def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], sync_runner: SyncRunner | None,
                    next_sync: Callable[[], datetime | None], sources: list[str], describe: dict[str, str],
-                   workers: int = 8) -> Services:
+                   workers: int = 8, email_domain: str | None = None) -> Services:
     directory = UserDirectory(_lookup_user(client))
     settings = SettingsService(engine)
     authorizer = Authorizer(engine=engine, env_admins=env_admins, directory=directory,
@@ -83,6 +88,10 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
                               find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins), drawing=drawing)
     home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
                        sources=sources, describe=describe)
+    delivery = Delivery(client)
+    file_imports = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=email_domain),
+                                     requester=authorizer.requester, dm_channel=delivery.dm_channel)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
-                    admin=admin, commands=commands, home=home, delivery=Delivery(client),
+                    admin=admin, commands=commands, home=home, delivery=delivery, file_imports=file_imports,
+                    groups=GroupAdmin(engine),
                     work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.blocks import admin as admin_blocks
+from bot.blocks import common as c
+from bot.blocks import groups as group_blocks
 from storage.db import session_scope
+from storage.groups_repo import list_groups
 from storage.people_repo import unmapped_keys
 
 from .authz import Requester, Role
@@ -34,6 +37,12 @@ class HomeService:
         if requester.role >= Role.VIEWER:
             with session_scope(self._engine) as session:
                 keys = unmapped_keys(session=session)
-        return admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
+        view = admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
                                  values=self._settings.values(), env_admins=self._env_admins, status=status,
                                  keys=keys, describe=self._describe)
+        if requester.role >= Role.VIEWER:
+            with session_scope(self._engine) as session:
+                groups = list_groups(session=session)
+            view["blocks"] = c.cap_blocks([*view["blocks"], *group_blocks.home_section(
+                groups, can_admin=requester.role >= Role.ADMIN)], c.MAX_VIEW_BLOCKS)
+        return view

@@ -1,16 +1,16 @@
 """vendor_analytics: the Cursor Analytics API's team-level figures per day (active users, messages
 per model, MCP tools, file extensions, client versions), for `/abacus adoption`
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
