@@ -45,17 +45,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
-from core.sources import anthropic as anth
 from core.sources import cursor as curs
 from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
+from core.sources.event_worker import event_stream
+
+if TYPE_CHECKING:
+    from core.sources import anthropic as anth
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
-from core.usage import Feed, Source, UsageRecord, natural_key
+from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
 
 class Vendor(StrEnum):
@@ -105,7 +108,8 @@ class SyncOptions:
     overlap_days: int = 2
     event_overlap: timedelta = timedelta(hours=6)
     first_sync_days: int = 7  # an incremental run with no watermark yet looks this far back
-    commit_events: int = 5_000  # Cursor events per transaction (whole pages)
+    commit_events: int = 50_000  # Cursor events per transaction (whole pages)
+    event_worker: bool = True  # fetch and convert Cursor events in a worker process where the client allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,7 @@ class Checkpoint:
 class SyncTx(Protocol):
     """Writes inside one transaction (committed on leaving the context, rolled back on error)."""
 
-    def write_usage(self, records: list[UsageRecord]) -> tuple[int, int]: ...  # (inserted, present)
+    def write_usage(self, records: list[Record]) -> tuple[int, int]: ...  # (inserted, present)
     def replace_usage_day(self, *, source: Source, feed: Feed, org: str, day: date,
                           records: list[UsageRecord]) -> DayWrite: ...
     def drop_usage_day(self, *, source: Source, feed: Feed, org: str, day: date) -> int: ...
@@ -399,6 +403,8 @@ def organisation_label(user_ids: set[str], known: dict[str, set[str]]) -> str | 
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
                    options: SyncOptions | None = None, progress: Progress | None = None) -> OrgResult:
     """Sync one Anthropic organisation. Vendor failures end up in `result.error`, never raised."""
+    from core.sources import anthropic as anth  # its wire models only where Anthropic is synced
+
     options = options or SyncOptions()
     progress = progress or NullProgress()
     result = OrgResult(vendor=Vendor.ANTHROPIC, org=client.label, mode=plan.mode)
@@ -617,15 +623,23 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
 
 def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,
                  options: SyncOptions, progress: Progress) -> None:
+    # every window's events are fetched and converted ahead, in a worker process where the
+    # client allows it, while the ones before are written here (core.sources.event_worker)
+    with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, use_worker=options.event_worker) as events:
+        _write_events(events, store, org, ev, counts, options, progress)
+
+
+def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
+                  progress: Progress) -> None:
     stream = Stream.USAGE_EVENTS.value
     watermark, contiguous = ev.watermark, ev.contiguous
     for day, start_ms, end_ms in ev.windows:
-        pending: list[UsageRecord] = []
+        pending: list[Record] = []
         covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
         attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
         attempt_from = 0  # where its records begin in `pending`
         keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
-        for batch in client.usage_events(start_ms, end_ms, org=org):
+        for batch in events.window(start_ms, end_ms):
             sub = (batch.window_start_ms, batch.window_end_ms)
             if batch.page == 1:
                 # Page 1 again of the sub-window we are in: the client re-reads it because its event

@@ -27,6 +27,7 @@ from core.telemetry import (
     series_key,
 )
 from core.usage import Source
+from storage.rollup_sql import live_days  # a read over the usage table, kept importable from here
 from storage.tables import utcnow
 from storage.usage_repo import lock_usage_writes, rebuild_rollup, write_usage
 
@@ -108,23 +109,6 @@ def remove_live(*, session: Session, person_days: Iterable[tuple[date, str]],
     if removed:
         rebuild_rollup(session=session, source=_CLAUDE, days=by_day)
     return removed
-
-
-def live_days(*, session: Session, start: date, end: date, persons: Iterable[str] | None = None) -> list[date]:
-    """The days in [start, end] whose Claude Code figures are (partly) live estimates — telemetry
-    the vendor's own figures have not replaced yet."""
-    sql = ("SELECT DISTINCT day FROM usage_event WHERE source = 'claude_code' AND day >= :a AND day <= :b "
-           "AND feed IN :feeds")
-    params: dict = {"a": start, "b": end, "feeds": [f.value for f in LIVE_FEEDS]}
-    binds = [bindparam("feeds", expanding=True)]
-    if persons is not None:
-        params["persons"] = sorted(set(persons))
-        if not params["persons"]:
-            return []
-        sql += " AND person IN :persons"
-        binds.append(bindparam("persons", expanding=True))
-    rows = session.connection().execute(text(sql + " ORDER BY day").bindparams(*binds), params)
-    return [_as_date(d) for (d,) in rows]
 
 
 def _series_state(session: Session, keys: set[str]) -> dict[str, SeriesState]:

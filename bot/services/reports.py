@@ -20,7 +20,7 @@ from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.reconciliation_repo import reconciliation
 from storage.report_repo import usage_report
-from storage.telemetry_repo import live_days
+from storage.rollup_sql import live_days
 from storage.vendor_analytics_repo import cursor_analytics
 
 from .grammar import SortField

@@ -64,8 +64,8 @@ from core.sources.http import (
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
 from core.usage import (
     EPOCH,
+    EventRecord,
     Source,
-    UsageRecord,
     cents_to_nanos,
     ms_to_datetime,
     unmapped_key,
@@ -102,7 +102,7 @@ class EventBatch:
     window_start_ms: int
     window_end_ms: int
     page: int
-    records: list[UsageRecord]
+    records: list[EventRecord]
     window_done: bool
     window_total: int | None = None
 
@@ -116,14 +116,18 @@ class CursorAdmin:
                  events_limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
                  label: str | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_wait: Callable[[str], None] | None = None, page_size: int = MAX_PAGE_SIZE,
-                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS, other_secrets: Sequence[str] = ()) -> None:
-        """`other_secrets`: every other credential the process holds, hidden from error text too."""
+                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS, other_secrets: Sequence[str] = (),
+                 http_factory: Callable[[], httpx.Client] | None = None) -> None:
+        """`other_secrets`: every other credential the process holds, hidden from error text too.
+        `http_factory`: builds another client like `client`; given, usage events may be fetched in
+        a worker process (`core.sources.event_worker`), which needs connections of its own."""
         if not api_key:
             raise ValueError("a Cursor admin key is required")
         self.admin_limiter = admin_limiter
         self.events_limiter = events_limiter
         self.page_size = min(page_size, MAX_PAGE_SIZE)
         self.max_window_events = max_window_events
+        self.http_factory = http_factory
         self.api = JsonApi(client, vendor=self.vendor, label=label or f"team{key_hint(api_key)}",
                            headers={"Authorization": basic_auth(api_key)}, secrets=[api_key, *other_secrets],
                            retry=retry, sleep=sleep, on_wait=on_wait)

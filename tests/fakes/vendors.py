@@ -403,8 +403,10 @@ class GeneratedEvents:
 
     MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "auto", "composer-1")
 
-    def __init__(self, n: int, start_ms: int, step_ms: int = 50, users: int = 300) -> None:
+    def __init__(self, n: int, start_ms: int, step_ms: int = 50, users: int = 300,
+                 models: tuple[str, ...] | None = None) -> None:
         self.n, self.start_ms, self.step_ms, self.users = n, start_ms, step_ms, users
+        self.MODELS = models or self.MODELS
         self._rendered: list[str] | None = None
 
     def prerender(self) -> None:
@@ -412,11 +414,15 @@ class GeneratedEvents:
         benchmark then times the sync, not this fake vendor (which shares the machine's cores)."""
         self._rendered = [self.event_json(i) for i in range(self.n)]
 
+    def _model(self, i: int) -> str:
+        """Every user meets every model (shifted once per round of users)."""
+        return self.MODELS[(i + i // self.users) % len(self.MODELS)]
+
     def event(self, i: int) -> dict:
         inp, out = 100 + i % 5000, 50 + i % 700
         cw, cr = (i * 7) % 3000, (i * 13) % 20000
         return {"timestamp": str(self.start_ms + i * self.step_ms), "userEmail": f"dev{i % self.users}@example.com",
-                "model": self.MODELS[i % len(self.MODELS)], "kind": "Usage-based", "maxMode": i % 3 == 0,
+                "model": self._model(i), "kind": "Usage-based", "maxMode": i % 3 == 0,
                 "requestsCosts": 1, "isTokenBasedCall": True, "isChargeable": True, "isHeadless": False,
                 "tokenUsage": {"inputTokens": inp, "outputTokens": out, "cacheWriteTokens": cw,
                                "cacheReadTokens": cr, "totalCents": round(1 + (i % 997) / 101, 5)},
@@ -427,7 +433,7 @@ class GeneratedEvents:
         inp, out = 100 + i % 5000, 50 + i % 700
         cw, cr = (i * 7) % 3000, (i * 13) % 20000
         return (f'{{"timestamp": "{self.start_ms + i * self.step_ms}", "userEmail": "dev{i % self.users}@example.com", '
-                f'"model": "{self.MODELS[i % len(self.MODELS)]}", "kind": "Usage-based", '
+                f'"model": "{self._model(i)}", "kind": "Usage-based", '
                 f'"maxMode": {"true" if i % 3 == 0 else "false"}, "requestsCosts": 1, "isTokenBasedCall": true, '
                 f'"isChargeable": true, "isHeadless": false, "tokenUsage": {{"inputTokens": {inp}, '
                 f'"outputTokens": {out}, "cacheWriteTokens": {cw}, "cacheReadTokens": {cr}, '
