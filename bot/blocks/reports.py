@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.adoption import CursorAnalyticsSummary
 from core.incidents import IncidentView, format_duration
-from core.periods import DateRange
+from core.periods import DateRange, period_text
 from core.reconciliation import Reconciliation
 from core.report import live_note
 from core.usage import NANOS_PER_USD
@@ -34,7 +34,7 @@ MAX_TABLE_ROWS = 40
 
 
 def period_label(period: DateRange) -> str:
-    return f"{period.start.isoformat()} → {period.end.isoformat()} ({period.days} day{'s' if period.days != 1 else ''})"
+    return period_text(period.start, period.end)
 
 
 def who(email: str, name: str | None = None) -> str:
@@ -98,8 +98,8 @@ def top(view: TopView) -> list[dict]:
     rows = [(r.rank, r.person, c.usd(r.cost_nanos), c.percent(r.share), c.tokens(r.total_tokens),
              r.top_model or "—", c.delta(r.cost_nanos, r.previous_nanos)) for r in view.rows]
     blocks += [c.section(chunk) for chunk in c.code_table(cols, rows)]
-    blocks.append(c.context(f"{view.people_with_usage:,} people and keys with usage, {c.usd(view.total_nanos)} in "
-                            "total. Δ compares with the previous period of the same length."))
+    blocks.append(c.context(f"Top {len(view.rows)} of {view.ranked_among()} with usage, {c.usd(view.total_nanos)} "
+                            "in total. Δ compares with the previous period of the same length."))
     return c.cap_blocks(blocks)
 
 
@@ -314,7 +314,7 @@ def _names(seats, limit: int) -> str:
 
 
 def adoption(view: AdoptionView) -> list[dict]:
-    holders = view.active_with_seat + len(view.never_used) + len(view.idle_in_period)
+    holders = view.seat_holders
     blocks = [
         c.header("Adoption"),
         c.context(period_label(view.period)),
@@ -368,8 +368,8 @@ def cursor_analytics_blocks(a: CursorAnalyticsSummary) -> list[dict]:
 def forecast(view: ForecastView) -> list[dict]:
     month = view.month_start.strftime("%B %Y")
     pairs = [
-        ("Month to date", f"{c.usd(view.mtd_nanos)} (day {view.days_elapsed} of {view.days_in_month})"),
-        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (last 7 days)"),
+        ("Month to date", f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
+        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (month to date)"),
         ("Projected month", c.usd(view.projected_nanos)),
         ("Last month", c.usd(view.previous_month_nanos)),
     ]
@@ -386,7 +386,9 @@ def forecast(view: ForecastView) -> list[dict]:
     if view.cursor_cycle:
         start, nanos = view.cursor_cycle
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
-    blocks.append(c.context("Projection = month to date + run rate × days left."))
+    left = max(0.0, view.days_in_month - view.elapsed_days)
+    blocks.append(c.context(f"Projection = month to date + run rate × the {left:.1f} days left (today counts for "
+                            "the part of it that has passed)."))
     return blocks
 
 

@@ -14,6 +14,7 @@ from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, Incid
 from core.periods import DateRange
 from core.reconciliation import Reconciliation
 from core.report import Dimension, to_csv
+from core.usage import is_unmapped
 from storage import analytics_repo as repo
 from storage import detection_repo, incident_repo
 from storage.db import session_scope
@@ -62,7 +63,20 @@ class TopView:
     n: int
     rows: list[TopRow]
     total_nanos: int
-    people_with_usage: int
+    people_with_usage: int  # people and unmapped keys
+    unmapped_keys: int = 0  # of which keys nobody owns
+
+    @property
+    def people(self) -> int:
+        """People with usage (the team size the text and chart talk about)."""
+        return self.people_with_usage - self.unmapped_keys
+
+    def ranked_among(self) -> str:
+        """`48 people and 2 unmapped keys`: what the top N is taken from, said the same way everywhere."""
+        text = f"{self.people:,} {'person' if self.people == 1 else 'people'}"
+        if self.unmapped_keys:
+            text += f" and {self.unmapped_keys:,} unmapped key{'s' if self.unmapped_keys != 1 else ''}"
+        return text
 
 
 @dataclass(slots=True)
@@ -147,6 +161,7 @@ class AdoptionView:
     never_used: list[repo.Seat]
     idle_in_period: list[repo.Seat]
     dau: list[repo.DailyActive]
+    seat_holders: int = 0  # people with a Cursor or a Claude Code seat: what adoption is measured against
     cursor_analytics: CursorAnalyticsSummary | None = None  # Cursor Analytics API (Enterprise), when synced
 
     @property
@@ -275,7 +290,7 @@ class ReportService:
                        top_model=models.get(p.person), previous_nanos=before.get(p.person, 0))
                 for i, p in enumerate(chosen)]
         return TopView(period=period, source=source, n=n, rows=rows, total_nanos=total,
-                       people_with_usage=len(everyone))
+                       people_with_usage=len(everyone), unmapped_keys=sum(1 for p, _ in everyone if is_unmapped(p)))
 
     def user(self, email: str, period: DateRange, *, must_exist: bool = True) -> UserView:
         with self._session() as s:
@@ -340,7 +355,7 @@ class ReportService:
         with self._session() as s:
             team = repo.seats(session=s)
             dau = repo.daily_active_people(session=s, period=period)
-            active = {p for p, _ in repo.person_costs(session=s, period=period) if not p.startswith("unmapped:")}
+            active = {p for p, _ in repo.person_costs(session=s, period=period) if not is_unmapped(p)}
             vendor_analytics = cursor_analytics(session=s, period=period)
         with_seat = [t for t in team if t.cursor_seat or t.claude_seat]
         never = [t for t in with_seat if t.last_day is None]
@@ -348,7 +363,8 @@ class ReportService:
         return AdoptionView(period=period, team_size=len(team), cursor_seats=sum(t.cursor_seat for t in team),
                             claude_seats=sum(t.claude_seat for t in team), active_people=len(active),
                             active_with_seat=sum(1 for t in with_seat if t.email in active), never_used=never,
-                            idle_in_period=idle, dau=dau, cursor_analytics=vendor_analytics)
+                            idle_in_period=idle, dau=dau, seat_holders=len(with_seat),
+                            cursor_analytics=vendor_analytics)
 
     def forecast(self, budget_usd: float | None, *, today: date | None = None, now: datetime | None = None,
                  cycle_start_day: int = 0) -> ForecastView:
