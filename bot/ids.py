@@ -1,7 +1,7 @@
 """Every Slack id the bot uses: slash command, action, block and callback ids.
 
 Builders and listeners share these names, so a renamed id cannot leave a button without a
-handler. `incident_ack` / `incident_resolve` are fixed by docs/contract.md.
+handler. `incident_ack` / `incident_resolve` / `incident_snooze` are fixed by docs/contract.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ class ActionId(StrEnum):
     HOME_REFRESH = "home_refresh"
     INCIDENT_ACK = "incident_ack"
     INCIDENT_RESOLVE = "incident_resolve"
+    INCIDENT_SNOOZE = "incident_snooze"  # static_select: option values are IncidentRef(id, snooze)
+    INCIDENT_DETAILS = "incident_details"  # the person's report, privately
     # inputs inside modals (their values arrive in view.state.values)
     MAP_EMAIL_INPUT = "map_email_input"
     SETTING_INPUT = "setting_input"
@@ -34,6 +36,9 @@ class BlockId(StrEnum):
     # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"
     SETTING_PREFIX = "setting:"
     UNMAPPED_KEY_PREFIX = "unmapped:"
+    # the actions block of one incident in an alert or summary message: f"{INCIDENT_PREFIX}{id}"
+    INCIDENT_PREFIX = "incident:"
+    HOME_INCIDENTS = "home_incidents"
 
 
 class CallbackId(StrEnum):
