@@ -205,4 +205,4 @@ def queue(session: Session, *, dedup_key: str, kind: str, payload: dict, now: da
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(T).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return session.execute(stmt).rowcount == 1
+    return session.execute(stmt.returning(T.c.id)).first() is not None

@@ -1,0 +1,246 @@
+"""Alert messages, built from the incident as it is now (re-render from state).
+
+Pure: `IncidentView`s in → text + blocks out. The same builder renders the first post and every
+`chat.update` after a click or a detection change, so the buttons always follow the status:
+open → Acknowledge / Resolve / Snooze / Details; acknowledged → Resolve / Snooze / Details (and
+who took it, when); resolved → Details only (who resolved it, and the MTTR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.blocks import common as c
+from bot.blocks.payloads import IncidentRef
+from bot.ids import ActionId, BlockId
+from core.incidents import (
+    SNOOZE_CHOICES,
+    TEAM_SUBJECT,
+    AlertKind,
+    IncidentStatus,
+    IncidentView,
+    Severity,
+    Signal,
+    format_duration,
+)
+
+SEVERITY_EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:",
+                  Severity.INFO: ":information_source:"}
+STATUS_LABEL = {IncidentStatus.DETECTED: "Open", IncidentStatus.ALERTED: "Open",
+                IncidentStatus.ACKNOWLEDGED: "Acknowledged", IncidentStatus.RESOLVED: "Resolved"}
+SNOOZE_LABELS = {"1h": "1 hour", "4h": "4 hours", "1d": "1 day", "7d": "7 days"}
+SUMMARY_FROM = 4  # this many first alerts of one detection run → one summary message
+SUMMARY_PER_MESSAGE = 20  # incidents per summary message: 2 blocks each + 4 stay under 50
+MARKER_EVENT = "abacus_alert"  # message metadata event_type: finds a message again after a crash
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    text: str  # the notification / screen-reader fallback
+    blocks: list[dict]
+
+
+# --- pieces -------------------------------------------------------------------------------------------
+
+def who(actor: str | None) -> str:
+    """An actor as stored (`slack:U123 (a@b.c)`, `cli`, `system`) → a mention or plain words."""
+    if not actor:
+        return "someone"
+    if actor.startswith("slack:"):
+        user_id = actor[len("slack:"):].split(" ", 1)[0]
+        if user_id.isalnum():
+            return f"<@{user_id}>"
+    if actor in ("system", "detection", "cool-down"):
+        return "Abacus (the condition cleared)"
+    return c.escape(actor)
+
+
+def subject_label(view: IncidentView) -> str:
+    if view.subject == TEAM_SUBJECT or view.user is None:
+        return "The team"
+    return c.escape(view.name or view.user)
+
+
+def value_text(value: float, unit: str) -> str:
+    if unit == "usd":
+        return c.usd_value(value)
+    if unit == "tokens":
+        return f"{c.tokens(int(value))} tokens"
+    if unit == "requests":
+        return f"{value:,.0f} requests"
+    return f"{value:,.2f}"
+
+
+def _primary_unit(view: IncidentView) -> str:
+    primary = view.primary
+    return primary.unit if primary else "usd"
+
+
+def _model_line(signal: Signal | None) -> str:
+    if signal is None or not signal.model:
+        return "—"
+    share = f" ({signal.model_share * 100:.0f} %)" if signal.model_share is not None else ""
+    return c.escape(signal.model) + share
+
+
+def status_line(view: IncidentView, now: datetime) -> str:
+    """What the incident's state is, in words: who took it, who closed it, the snooze."""
+    if view.status is IncidentStatus.RESOLVED:
+        return (f":white_check_mark: Resolved by {who(view.resolved_by)} at {c.when(view.resolved_at)}"
+                f" · MTTR {format_duration(view.mttr)}")
+    parts = []
+    if view.status is IncidentStatus.ACKNOWLEDGED:
+        parts.append(f":eyes: Acknowledged by {who(view.acknowledged_by)} at {c.when(view.acknowledged_at)}")
+    if view.is_snoozed(now):
+        parts.append(f":zzz: Snoozed until {c.when(view.snoozed_until)} by {who(view.snoozed_by)}")
+    return " · ".join(parts)
+
+
+def snooze_select(incident: int) -> dict:
+    return {"type": "static_select", "action_id": ActionId.INCIDENT_SNOOZE.value,
+            "placeholder": {"type": "plain_text", "text": "Snooze…"},
+            "options": [c.option(f"Snooze {SNOOZE_LABELS.get(k, k)}", IncidentRef(incident, k).encode())
+                        for k in SNOOZE_CHOICES]}
+
+
+def incident_actions(view: IncidentView, *, details: bool = True) -> dict | None:
+    """The buttons that fit the incident's status (None: nothing left to do and no details)."""
+    ref = IncidentRef(view.id).encode()
+    elements = []
+    if view.status in (IncidentStatus.DETECTED, IncidentStatus.ALERTED):
+        elements.append(c.button("Acknowledge", ActionId.INCIDENT_ACK, ref, style="primary"))
+    if view.status.is_open:
+        elements.append(c.button("Resolve", ActionId.INCIDENT_RESOLVE, ref))
+        elements.append(snooze_select(view.id))
+    if details and view.user is not None:
+        elements.append(c.button("Details", ActionId.INCIDENT_DETAILS, ref))
+    if not elements:
+        return None
+    return c.actions(elements, block_id=f"{BlockId.INCIDENT_PREFIX}{view.id}")
+
+
+def headline(view: IncidentView) -> str:
+    label = view.kind.label if view.signals else view.kind.value
+    state = "" if view.status.is_open else " (resolved)"
+    return f"{SEVERITY_EMOJI[view.severity]} {view.severity.value.capitalize()}: {label}{state}"
+
+
+def _story(view: IncidentView) -> str:
+    story = c.escape(view.message or "")
+    extra = [s for s in view.signals if s.kind != view.kind]
+    if extra:
+        story += "\n" + "\n".join(f"• {c.escape(s.message)}" for s in extra[:5])
+        if len(extra) > 5:
+            story += f"\n• …and {len(extra) - 5} more signals"
+    return story
+
+
+def _fields(view: IncidentView) -> list[tuple[str, str]]:
+    primary = view.primary
+    unit = _primary_unit(view)
+    baseline_label = primary.baseline_label if primary else "threshold"
+    return [
+        ("Person", "the team" if view.user is None else subject_label(view)),
+        ("Kind", f"`{view.kind.value}`" + (f" +{len(view.signals) - 1}" if len(view.signals) > 1 else "")),
+        ("Value", value_text(view.value, unit)),
+        (c.escape(baseline_label.capitalize()), value_text(view.threshold, unit)),
+        ("Tool", c.tool(primary.tool) if primary and primary.tool else "—"),
+        ("Model", _model_line(primary)),
+        ("Incident", f"#{view.id} · {STATUS_LABEL[view.status]}"),
+    ]
+
+
+def _times(view: IncidentView) -> str:
+    return (f"Data at {c.when(view.data_at)} · detected {c.when(view.opened_at)}"
+            + (f" · alerted {c.when(view.alerted_at)} (MTTD {format_duration(view.mttd)})" if view.alerted_at else ""))
+
+
+def fallback_text(view: IncidentView) -> str:
+    state = "" if view.status.is_open else f" [{STATUS_LABEL[view.status].lower()}]"
+    return c.plain_clip(f"{view.severity.value.upper()} #{view.id}{state}: {view.message}", 3000)
+
+
+# --- messages -----------------------------------------------------------------------------------------
+
+def incident_message(view: IncidentView, *, now: datetime) -> AlertMessage:
+    """The alert of one incident, in its current state."""
+    blocks = [c.header(headline(view)), c.section(f"*{_story(view)}*")]
+    blocks += c.fields(_fields(view))
+    context = [_times(view)]
+    state = status_line(view, now)
+    if state:
+        context.insert(0, state)
+    blocks.append(c.context(*context))
+    buttons = incident_actions(view)
+    if buttons:
+        blocks.append(buttons)
+    return AlertMessage(text=fallback_text(view), blocks=blocks)
+
+
+def summary_line(view: IncidentView, now: datetime) -> str:
+    state = status_line(view, now)
+    line = (f"{SEVERITY_EMOJI[view.severity]} *#{view.id} {subject_label(view)}* — {c.escape(view.message)}"
+            f"\n_{view.kind.value} · data at {c.when(view.data_at)}_")
+    return line + (f"\n{state}" if state else "")
+
+
+def summary_message(views: Sequence[IncidentView], *, now: datetime) -> AlertMessage:
+    """Several first alerts of one detection run in one message: a line and the buttons per
+    incident (≤ SUMMARY_PER_MESSAGE incidents: 2 blocks each, under Slack's 50)."""
+    views = list(views)[:SUMMARY_PER_MESSAGE]
+    open_count = sum(1 for v in views if v.is_open)
+    critical = sum(1 for v in views if v.severity is Severity.CRITICAL)
+    title = f":rotating_light: {len(views)} new incidents" if critical else f":warning: {len(views)} new incidents"
+    blocks = [c.header(title),
+              c.context(f"{open_count} open · {critical} critical · detected {c.when(max(v.opened_at for v in views))}")]
+    for view in views:
+        blocks.append(c.section(summary_line(view, now)))
+        buttons = incident_actions(view)
+        if buttons:
+            blocks.append(buttons)
+    blocks.append(c.context("Each incident is acted on separately; `/abacus incidents` lists them all."))
+    text = f"{len(views)} new incidents: " + "; ".join(f"#{v.id} {v.user or 'team'}" for v in views)
+    return AlertMessage(text=c.plain_clip(text, 3000), blocks=blocks)
+
+
+THREAD_TEXT = {
+    AlertKind.ESCALATED: ":arrow_double_up: Escalated to *{severity}*: {message}",
+    AlertKind.SIGNAL_ADDED: ":heavy_plus_sign: Another signal: {message}",
+    AlertKind.REALERT: ":alarm_clock: The snooze is over and this still holds: {message}",
+    AlertKind.RESOLVED: ":white_check_mark: Resolved — the condition has cleared. MTTR {mttr}.",
+}
+
+
+def thread_reply(view: IncidentView, kind: AlertKind, *, now: datetime) -> AlertMessage:
+    """A reply in the alert's thread: an escalation, a new signal, a re-alert or the resolution."""
+    newest = max(view.signals, key=lambda s: (s.day, s.severity.rank), default=None)
+    message = newest.message if kind is AlertKind.SIGNAL_ADDED and newest else view.message
+    template = THREAD_TEXT.get(kind, "{message}")
+    line = template.format(severity=view.severity.value, message=c.escape(message), mttr=format_duration(view.mttr))
+    blocks = [c.section(line), c.context(f"Incident #{view.id} · {_times(view)}")]
+    if kind in (AlertKind.ESCALATED, AlertKind.REALERT):
+        buttons = incident_actions(view)
+        if buttons:
+            blocks.append(buttons)
+    text = c.plain_clip(f"#{view.id}: " + line.replace("*", ""), 3000)
+    return AlertMessage(text=text, blocks=blocks)
+
+
+def standalone_update(view: IncidentView, kind: AlertKind, *, now: datetime) -> AlertMessage:
+    """A follow-up whose first alert never reached Slack (no thread to reply in): the whole
+    alert, headed by what happened."""
+    first = incident_message(view, now=now)
+    reply = thread_reply(view, kind, now=now)
+    return AlertMessage(text=reply.text, blocks=[reply.blocks[0], *first.blocks][:c.MAX_MESSAGE_BLOCKS])
+
+
+def gone_message(incident: int) -> AlertMessage:
+    text = f"Incident #{incident} no longer exists."
+    return AlertMessage(text=text, blocks=[c.section(f":ghost: {text}")])
+
+
+def marker(outbox_ids: Sequence[int], *, kind: str) -> dict:
+    """Message metadata that lets a sender recognise its own post after a crash."""
+    return {"event_type": MARKER_EVENT, "event_payload": {"outbox_ids": [int(i) for i in outbox_ids], "kind": kind}}
