@@ -193,8 +193,8 @@ def summary_message(views: Sequence[IncidentView], *, now: datetime) -> AlertMes
     open_count = sum(1 for v in views if v.is_open)
     critical = sum(1 for v in views if v.severity is Severity.CRITICAL)
     title = f":rotating_light: {len(views)} new incidents" if critical else f":warning: {len(views)} new incidents"
-    blocks = [c.header(title),
-              c.context(f"{open_count} open · {critical} critical · detected {c.when(max(v.opened_at for v in views))}")]
+    detected = c.when(max(v.opened_at for v in views))
+    blocks = [c.header(title), c.context(f"{open_count} open · {critical} critical · detected {detected}")]
     for view in views:
         blocks.append(c.section(summary_line(view, now)))
         buttons = incident_actions(view)

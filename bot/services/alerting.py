@@ -392,7 +392,8 @@ class AlertSender:
         try:
             self._email.send_alert(message_id=f"abacus-alert-{item.id}", view=view, kind=unit.kind, now=now)
         except smtplib.SMTPResponseException as exc:
-            text = f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')[:200] if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+            reason = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            text = f"SMTP {exc.smtp_code} {str(reason)[:200]}"
             if 400 <= exc.smtp_code < 500:
                 return self._retry_outcome(unit, now, text)
             return _Outcome(failed=text)

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot.services.alerting import AlertSender
-from core.incidents import AlertKind, AnomalyKind, IncidentStatus, IncidentView, Severity, Signal
+from core.incidents import AnomalyKind, IncidentStatus, IncidentView, Severity, Signal
 from storage import outbox_repo
 from storage.db import session_scope
 from storage.tables import AlertOutbox, Incident
