@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.tables import AlertOutbox
@@ -174,8 +176,8 @@ def queue_email_copies(session: Session, *, since: datetime, now: datetime) -> i
     pick = (select(*source_cols)
             .where(src.c.transport == Transport.SLACK.value, src.c.kind.in_(EMAIL_KINDS), src.c.created_at >= since,
                    ~select(existing.c.id).where(existing.c.dedup_key == key).exists()))
-    stmt = insert(T).from_select(columns, pick)
-    return session.execute(stmt).rowcount
+    stmt = _dialect_insert(session)(T).from_select(columns, pick).on_conflict_do_nothing(index_elements=["dedup_key"])
+    return len(session.execute(stmt.returning(T.c.id)).all())
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -196,13 +198,10 @@ def queue(session: Session, *, dedup_key: str, kind: str, payload: dict, now: da
               "transport": Transport.SLACK.value}
     if batch is not None and T.c.get("batch") is not None:
         values["batch"] = batch
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(T).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(T).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+    stmt = _dialect_insert(session)(T).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     return session.execute(stmt.returning(T.c.id)).first() is not None
+
+
+def _dialect_insert(session: Session):
+    """INSERT with ON CONFLICT DO NOTHING: the unique dedup key makes a repeat a no-op."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
