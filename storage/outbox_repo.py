@@ -205,3 +205,21 @@ def queue(session: Session, *, dedup_key: str, kind: str, payload: dict, now: da
 def _dialect_insert(session: Session):
     """INSERT with ON CONFLICT DO NOTHING: the unique dedup key makes a repeat a no-op."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def incident_ids_on_message(session: Session, *, channel: str, ts: str) -> list[int]:
+    """The incidents whose alert is the message (channel, ts): one, or several for a summary."""
+    from storage.tables import Incident
+
+    inc = Incident.__table__
+    rows = session.execute(select(inc.c.id).where(inc.c.slack_channel == channel, inc.c.slack_ts == ts)
+                           .order_by(inc.c.id)).scalars().all()
+    return list(rows)
+
+
+def first_alert_pending(session: Session, *, incident_id: int) -> bool:
+    """True while the incident's first alert is still to be sent (a follow-up waits for it)."""
+    row = session.execute(select(T.c.id).where(
+        T.c.incident_id == incident_id, T.c.kind == "opened", T.c.transport == Transport.SLACK.value,
+        T.c.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value))).limit(1)).first()
+    return row is not None

@@ -359,10 +359,12 @@ class JobRun(SQLModel, table=True):
     killed mid-way shows as interrupted once that has passed."""
 
     __tablename__ = "job_run"
-    __table_args__ = (Index("ix_job_run_job_started", "job", "started_at"),)
+    __table_args__ = (Index("ix_job_run_job_started", "job", "started_at"),
+                      Index("uq_job_run_tick", "job", "tick", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=64)
+    tick: datetime  # the schedule time this run serves: one run per job and tick, whichever replica
     status: str = Field(max_length=16)  # running | ok | failed | skipped
     owner: str = Field(max_length=64)
     started_at: datetime = Field(default_factory=utcnow)

@@ -110,12 +110,15 @@ def settings(values: Mapping[str, Any], *, env_admins: int, can_edit: bool) -> l
 # --- App Home --------------------------------------------------------------------------------------
 
 def home(*, role_label: str, can_admin: bool, values: Mapping[str, Any], env_admins: int,
-         status: SyncStatusView, keys: Sequence[UnmappedKey] | None, describe: Mapping[str, str]) -> dict:
+         status: SyncStatusView, keys: Sequence[UnmappedKey] | None, describe: Mapping[str, str],
+         extra: Sequence[dict] = ()) -> dict:
+    """`extra`: the alerting sections (open incidents, schedule), shown first."""
     blocks = [
         c.header("Abacus"),
         c.context(f"What AI coding tools cost, who drives it, and when something is off. You are: *{role_label}*. "
                   f"Try `{SLASH_COMMAND} help`."),
         c.divider(),
+        *extra,
         c.section("*Sync*"),
         *sync_status_fields(status),
         c.context(" · ".join(f"{c.escape(k)}: {c.escape(v)}" for k, v in describe.items())),

@@ -219,11 +219,8 @@ def thread_reply(view: IncidentView, kind: AlertKind, *, now: datetime) -> Alert
     message = newest.message if kind is AlertKind.SIGNAL_ADDED and newest else view.message
     template = THREAD_TEXT.get(kind, "{message}")
     line = template.format(severity=view.severity.value, message=c.escape(message), mttr=format_duration(view.mttr))
+    # no buttons here: the parent message carries them and is re-rendered with every change
     blocks = [c.section(line), c.context(f"Incident #{view.id} · {_times(view)}")]
-    if kind in (AlertKind.ESCALATED, AlertKind.REALERT):
-        buttons = incident_actions(view)
-        if buttons:
-            blocks.append(buttons)
     text = c.plain_clip(f"#{view.id}: " + line.replace("*", ""), 3000)
     return AlertMessage(text=text, blocks=blocks)
 
@@ -244,3 +241,45 @@ def gone_message(incident: int) -> AlertMessage:
 def marker(outbox_ids: Sequence[int], *, kind: str) -> dict:
     """Message metadata that lets a sender recognise its own post after a crash."""
     return {"event_type": MARKER_EVENT, "event_payload": {"outbox_ids": [int(i) for i in outbox_ids], "kind": kind}}
+
+
+# --- App Home -----------------------------------------------------------------------------------------
+
+def home_incidents(views: Sequence[IncidentView], *, more: bool, can_act: bool, now: datetime) -> list[dict]:
+    """Open incidents, each with its buttons (admins) — 2 blocks each."""
+    title = f"*Open incidents* · {len(views)}{'+' if more else ''}"
+    blocks = [c.section(title)]
+    if not views:
+        blocks.append(c.context(":white_check_mark: Nothing open."))
+    for view in views:
+        blocks.append(c.section(summary_line(view, now)))
+        buttons = incident_actions(view) if can_act else None
+        if buttons:
+            blocks.append(buttons)
+    if more:
+        blocks.append(c.context("More: `/abacus incidents`."))
+    blocks.append(c.divider())
+    return blocks
+
+
+RUN_LABEL = {"ok": ":white_check_mark: ok", "failed": ":x: failed", "running": ":hourglass_flowing_sand: running",
+             "interrupted": ":warning: interrupted (the process stopped mid-run)"}
+
+
+def home_schedule(lines: Sequence) -> list[dict]:
+    """Scheduled jobs: schedule, last run (and how it went), next run."""
+    rows = []
+    for line in lines:
+        last = line.last
+        if last is None:
+            last_text = "never ran"
+        else:
+            status = RUN_LABEL.get(last.status.value, last.status.value)
+            last_text = f"{c.when(last.started_at)} {status}"
+            if last.summary and last.status.value in ("ok", "failed"):
+                last_text += f" — {c.escape(c.clip(last.summary, 300))}"
+        rows.append(f"*{c.escape(line.label)}* · `{c.escape(line.schedule)}` (UTC)\n"
+                    f"last: {last_text}\nnext: {c.when(line.next) if line.next else 'not scheduled'}")
+    if not rows:
+        return []
+    return [c.section("*Schedule*"), c.section("\n".join(rows)), c.divider()]

@@ -19,7 +19,8 @@ from .admin import AdminService, SyncRunner
 from .authz import Authorizer, UserDirectory
 from .commands import CommandService
 from .delivery import Delivery
-from .home import HomeService
+from .home import HomeService, ScheduleLine
+from .incidents import IncidentService
 from .reports import ReportService
 from .settings import SettingsService
 
@@ -37,6 +38,7 @@ class Services:
     commands: CommandService
     home: HomeService
     delivery: Delivery
+    incidents: IncidentService
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
     drawing: ThreadPoolExecutor  # charts drawn alongside queries (matplotlib is serialised anyway)
 
@@ -65,7 +67,7 @@ def _lookup_user(client: WebClient) -> Callable[[str], dict]:
 
 def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], sync_runner: SyncRunner | None,
                    next_sync: Callable[[], datetime | None], sources: list[str], describe: dict[str, str],
-                   workers: int = 8) -> Services:
+                   schedule: Callable[[], list[ScheduleLine]] | None = None, workers: int = 8) -> Services:
     directory = UserDirectory(_lookup_user(client))
     settings = SettingsService(engine)
     authorizer = Authorizer(engine=engine, env_admins=env_admins, directory=directory,
@@ -81,8 +83,9 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
     drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="abacus-draw")
     commands = CommandService(reports=reports, admin=admin, settings=settings, directory=directory,
                               find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins), drawing=drawing)
+    incidents = IncidentService(engine, client)
     home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
-                       sources=sources, describe=describe)
+                       sources=sources, describe=describe, incidents=incidents, schedule=schedule)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
-                    admin=admin, commands=commands, home=home, delivery=Delivery(client),
+                    admin=admin, commands=commands, home=home, delivery=Delivery(client), incidents=incidents,
                     work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

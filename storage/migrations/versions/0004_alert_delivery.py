@@ -7,9 +7,10 @@
   mid-way leaves a lease that expires, and the next sender looks for the message in Slack (by
   its metadata marker) before posting again.
 
-`job_run` records each scheduled job run (sync → detect → deliver, the digest): when it
-started, finished or failed, and a heartbeat lease, so a run killed mid-way shows as
-interrupted once its lease has passed instead of "running" forever.
+`job_run` records each scheduled job run (sync → detect → deliver, the digest): the schedule
+tick it serves (unique per job: with several replicas, one runs each tick), when it started,
+finished or failed, and a heartbeat, so a run killed mid-way shows as interrupted once its
+heartbeat has passed instead of "running" forever.
 
 Revision ID: 0004
 Revises: 0003
@@ -35,6 +36,7 @@ def upgrade() -> None:
         "job_run",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job", sa.String(length=64), nullable=False),
+        sa.Column("tick", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("owner", sa.String(length=64), nullable=False),
         sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -45,10 +47,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("job_run", schema=None) as batch_op:
         batch_op.create_index("ix_job_run_job_started", ["job", "started_at"], unique=False)
+        batch_op.create_index("uq_job_run_tick", ["job", "tick"], unique=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("job_run", schema=None) as batch_op:
+        batch_op.drop_index("uq_job_run_tick")
         batch_op.drop_index("ix_job_run_job_started")
     op.drop_table("job_run")
     with op.batch_alter_table("alert_outbox", schema=None) as batch_op:
