@@ -40,6 +40,7 @@ MARKER_EVENT = "abacus_alert"  # message metadata event_type: finds a message ag
 class AlertMessage:
     text: str  # the notification / screen-reader fallback
     blocks: list[dict]
+    files: tuple = ()  # charts posted in the message's thread (the digest)
 
 
 # --- pieces -------------------------------------------------------------------------------------------
@@ -283,3 +284,71 @@ def home_schedule(lines: Sequence) -> list[dict]:
     if not rows:
         return []
     return [c.section("*Schedule*"), c.section("\n".join(rows)), c.divider()]
+
+
+# --- the weekly digest --------------------------------------------------------------------------------
+
+def _change(now: int, before: int) -> str:
+    if before <= 0:
+        return "new" if now > 0 else "—"
+    pct = (now - before) / before * 100
+    arrow = ":arrow_up_small:" if pct > 0 else ":arrow_down_small:" if pct < 0 else ""
+    return f"{arrow} {pct:+.0f} %".strip()
+
+
+def _timing(stat) -> str:
+    if not stat.count:
+        return "–"
+    return f"{format_duration(stat.mean_seconds)} mean · {format_duration(stat.median_seconds)} median"
+
+
+def digest_message(digest, *, now: datetime) -> AlertMessage:
+    """`digest`: bot.services.digest.Digest. ≤ 15 blocks; the chart follows in the thread."""
+    week = digest.week
+    total, before = digest.total_nanos, digest.previous_nanos
+    blocks = [c.header(f":bar_chart: Weekly digest · {week.start.isoformat()} → {week.end.isoformat()}"),
+              c.section(f"*{c.usd(total)}* spent this week ({_change(total, before)} vs {c.usd(before)} the week "
+                        "before).")]
+    tools = sorted(set(digest.by_tool) | set(digest.by_tool_previous))
+    if tools:
+        blocks += c.fields([(c.tool(t), f"{c.usd(digest.by_tool.get(t, 0))} "
+                             f"({_change(digest.by_tool.get(t, 0), digest.by_tool_previous.get(t, 0))})")
+                            for t in tools])
+    if digest.movers:
+        lines = [f"• {c.escape(m.name or m.person)}: {c.usd(m.this_week_nanos)} "
+                 f"({'+' if m.change_nanos >= 0 else '−'}{c.usd(abs(m.change_nanos))} vs {c.usd(m.last_week_nanos)})"
+                 for m in digest.movers]
+        blocks.append(c.section("*Biggest movers*\n" + "\n".join(lines)))
+    t = digest.timings
+    if digest.incidents:
+        shown = sorted(digest.incidents, key=lambda v: (-v.severity.rank, v.id))[:8]
+        lines = [f"{SEVERITY_EMOJI[v.severity]} #{v.id} {subject_label(v)} — {c.escape(c.clip(v.message, 160))} "
+                 f"_({STATUS_LABEL[v.status].lower()})_" for v in shown]
+        if len(digest.incidents) > len(shown):
+            lines.append(f"…and {len(digest.incidents) - len(shown)} more (`/abacus incidents`)")
+        blocks.append(c.section(f"*Incidents this week* · {len(digest.incidents)}\n" + "\n".join(lines)))
+        blocks.append(c.context(f"MTTD {_timing(t.mttd)}", f"MTTI {_timing(t.mtti)}", f"MTTR {_timing(t.mttr)}"))
+    else:
+        blocks.append(c.section("*Incidents this week*\nNone. :white_check_mark:"))
+    f = digest.forecast
+    if f is not None:
+        line = (f"*Forecast* for the cycle {f.month_start.isoformat()} → {f.month_end.isoformat()}: "
+                f"{c.usd(f.projected_nanos)} projected ({c.usd(f.mtd_nanos)} so far)")
+        if f.budget_nanos:
+            ratio = f.projected_nanos / f.budget_nanos
+            flag = ":warning: over" if ratio > 1 else ":white_check_mark: within"
+            line += f"; {flag} the budget of {c.usd(f.budget_nanos)} ({ratio * 100:.0f} %)"
+        else:
+            line += "; no budget set (App Home → settings)"
+        blocks.append(c.section(line))
+    productivity = []
+    if digest.pull_requests:
+        productivity.append(f"{c.usd(total // digest.pull_requests)} per pull request ({digest.pull_requests:,})")
+    if digest.commits:
+        productivity.append(f"{c.usd(total // digest.commits)} per commit ({digest.commits:,})")
+    if productivity:
+        blocks.append(c.section("*Cost per output*: " + " · ".join(productivity)))
+    blocks.append(c.context(f"Generated {c.when(now)} · the daily chart is in the thread"))
+    text = f"Weekly digest {week.start.isoformat()}..{week.end.isoformat()}: {c.usd(total)} spent, " \
+           f"{len(digest.incidents)} incidents"
+    return AlertMessage(text=text, blocks=blocks)

@@ -43,6 +43,8 @@ from storage.db import session_scope
 from storage.job_lock import try_job_lock
 from storage.outbox_repo import OutboxItem, Transport
 
+from .reply import ready
+
 log = logging.getLogger(__name__)
 
 DELIVERY_LOCK = "alert-delivery"
@@ -130,6 +132,7 @@ class _Unit:
     channel: str
     kind: AlertKind
     views: list[IncidentView] = field(default_factory=list)
+    files: tuple = ()  # charts to post in the message's thread once it is sent
 
     @property
     def ids(self) -> list[int]:
@@ -224,6 +227,9 @@ class AlertSender:
             outcome = self._slack_failure(exc, unit, now)
         except (SlackClientError, OSError, TimeoutError) as exc:
             outcome = self._retry_outcome(unit, now, f"{type(exc).__name__}: {str(exc)[:200]}")
+        except Exception as exc:  # noqa: BLE001 - rendering failed (database, chart): retried like the rest
+            log.exception("alert %s could not be rendered", ",".join(map(str, unit.ids)))
+            outcome = self._retry_outcome(unit, now, f"rendering failed: {type(exc).__name__}")
         self._record(unit, outcome, now, report)
 
     def _attempt(self, unit: _Unit, now: datetime) -> _Outcome:
@@ -233,6 +239,7 @@ class AlertSender:
                 if self._digest is None:
                     return _Outcome(failed="no digest renderer in this process")
                 message = self._digest(unit.items[0].payload, now)
+                unit.files = message.files
                 thread_ts = None
             else:
                 views = [self._store.get(session, i.incident_id) for i in unit.items if i.incident_id is not None]
@@ -352,6 +359,19 @@ class AlertSender:
                              (outcome.retry_at or now).strftime("%H:%M:%S"))
         if outcome.ts is not None and unit.kind in THREAD_KINDS and unit.views and unit.views[0].slack_ts:
             self.refresh_parent(unit.views[0].slack_channel or unit.channel, unit.views[0].slack_ts)
+        if outcome.ts and not outcome.recovered and unit.files:
+            self._upload(outcome.channel or unit.channel, outcome.ts, unit.files)
+
+    def _upload(self, channel: str, thread_ts: str, files) -> None:
+        """Charts of a posted message, in its thread. Best effort: the message is what counts."""
+        for attachment in files:
+            try:
+                attachment = ready(attachment)
+                self._client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=attachment.content,
+                                             filename=attachment.filename, title=attachment.title,
+                                             alt_txt=attachment.alt_text)
+            except (SlackApiError, SlackClientError, OSError) as exc:
+                log.warning("could not upload %s to %s: %s", attachment.filename, channel, _error_of(exc))
 
     # --- re-rendering the alert message -------------------------------------------------------------
 
