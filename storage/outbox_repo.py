@@ -38,6 +38,7 @@ class OutboxStatus(StrEnum):
 class Transport(StrEnum):
     SLACK = "slack"
     EMAIL = "email"
+    DM = "dm"  # the private nudge to the person behind an incident
 
 
 T = AlertOutbox.__table__
@@ -154,28 +155,47 @@ def extend_lease(session: Session, *, owner: str, ids: Iterable[int], until: dat
 
 
 EMAIL_KINDS = ("opened", "escalated", "signal_added", "realert", "resolved")
+DM_KINDS = ("opened",)
 
 
 def queue_email_copies(session: Session, *, since: datetime, now: datetime) -> int:
-    """One `email` row per Slack alert row created since `since` that has none yet (dedup key
-    `email:<the Slack row's key>`): one INSERT … SELECT, and the unique key makes a second run or
-    a second replica a no-op. `since` keeps an SMTP set-up made today from mailing old alerts."""
+    """One `email` row per Slack alert row created since `since` that has none yet."""
+    return queue_copies(session, transport=Transport.EMAIL, kinds=EMAIL_KINDS, since=since, now=now)
+
+
+def queue_dm_copies(session: Session, *, since: datetime, now: datetime) -> int:
+    """One `dm` row (the private nudge) per first alert about a person created since `since`."""
+    return queue_copies(session, transport=Transport.DM, kinds=DM_KINDS, since=since, now=now, people_only=True)
+
+
+def queue_copies(session: Session, *, transport: Transport, kinds: tuple[str, ...], since: datetime, now: datetime,
+                 people_only: bool = False) -> int:
+    """Copies of Slack alert rows for another transport (dedup key `<transport>:<the Slack row's
+    key>`): one INSERT … SELECT, and the unique key makes a second run or a second replica a
+    no-op. `since` keeps a transport switched on today from delivering old alerts."""
+    from storage.tables import Incident
+
     src = T.alias("src")
     existing = T.alias("existing")
-    key = literal("email:") + src.c.dedup_key if session.get_bind().dialect.name == "postgresql" else \
-        func.printf("email:%s", src.c.dedup_key)
+    inc = Incident.__table__
+    prefix = f"{transport.value}:"
+    key = literal(prefix) + src.c.dedup_key if session.get_bind().dialect.name == "postgresql" else \
+        func.printf(prefix + "%s", src.c.dedup_key)
     columns = ["dedup_key", "incident_id", "kind", "channel", "payload", "status", "attempts", "next_attempt_at",
                "created_at", "transport"]
-    batch = T.c.get("batch")
     source_cols = [key, src.c.incident_id, src.c.kind, literal(None), src.c.payload,
                    literal(OutboxStatus.PENDING.value), literal(0), literal(now), literal(now),
-                   literal(Transport.EMAIL.value)]
+                   literal(transport.value)]
+    batch = T.c.get("batch")
     if batch is not None:
         columns.append("batch")
         source_cols.append(src.c.batch)
-    pick = (select(*source_cols)
-            .where(src.c.transport == Transport.SLACK.value, src.c.kind.in_(EMAIL_KINDS), src.c.created_at >= since,
-                   ~select(existing.c.id).where(existing.c.dedup_key == key).exists()))
+    conditions = [src.c.transport == Transport.SLACK.value, src.c.kind.in_(kinds), src.c.created_at >= since,
+                  ~select(existing.c.id).where(existing.c.dedup_key == key).exists()]
+    if people_only:
+        conditions.append(src.c.incident_id.in_(select(inc.c.id).where(inc.c.user_email.is_not(None),
+                                                                       inc.c.user_email.contains("@"))))
+    pick = select(*source_cols).where(*conditions)
     stmt = _dialect_insert(session)(T).from_select(columns, pick).on_conflict_do_nothing(index_elements=["dedup_key"])
     return len(session.execute(stmt.returning(T.c.id)).all())
 

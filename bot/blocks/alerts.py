@@ -19,6 +19,7 @@ from core.incidents import (
     SNOOZE_CHOICES,
     TEAM_SUBJECT,
     AlertKind,
+    AnomalyKind,
     IncidentStatus,
     IncidentView,
     Severity,
@@ -352,3 +353,48 @@ def digest_message(digest, *, now: datetime) -> AlertMessage:
     text = f"Weekly digest {week.start.isoformat()}..{week.end.isoformat()}: {c.usd(total)} spent, " \
            f"{len(digest.incidents)} incidents"
     return AlertMessage(text=text, blocks=blocks)
+
+
+# --- the private nudge --------------------------------------------------------------------------------
+
+# Signals whose baseline is the person's own history or a set limit: their numbers may be quoted.
+# The others compare with colleagues, so the nudge says so in words, without anyone else's figures.
+OWN_BASELINE = frozenset({AnomalyKind.SPEND_SPIKE, AnomalyKind.SPEND_PER_CYCLE, AnomalyKind.REQUESTS_PER_DAY,
+                          AnomalyKind.TOKENS_PER_DAY})
+
+
+def _nudge_line(signal: Signal) -> str:
+    value = value_text(signal.value, signal.unit)
+    on = signal.day.isoformat()
+    if signal.kind is AnomalyKind.SPEND_SPIKE:
+        ratio = f", {signal.ratio:.1f}× " if signal.ratio else ", above "
+        return f"• You spent *{value}* on {on}{ratio}your usual {value_text(signal.baseline, signal.unit)} a day."
+    if signal.kind in OWN_BASELINE:
+        return (f"• {signal.kind.label}: *{value}* ({on}), above the limit of "
+                f"{value_text(signal.baseline, signal.unit)} your team set.")
+    return f"• Your {'spend' if signal.unit == 'usd' else signal.unit} on {on} (*{value}*) is well above what is " \
+           "typical on the team."
+
+
+def nudge_message(view: IncidentView, alternative: tuple[str, float] | None) -> AlertMessage:
+    """A friendly DM to the person behind an incident, about their own usage only."""
+    first = (view.name or "").split(" ")[0] or "there"
+    signals = [s for s in view.signals if s.kind is not AnomalyKind.TEAM_BUDGET
+               and s.kind is not AnomalyKind.FORECAST_BUDGET][:4]
+    lines = [_nudge_line(s) for s in signals]
+    primary = view.primary
+    if primary and primary.model:
+        share = f"{primary.model_share * 100:.0f} % of it" if primary.model_share is not None else "Most of it"
+        where = f" in {c.tool(primary.tool)}" if primary.tool else ""
+        lines.append(f"• {share} went to *{c.escape(primary.model)}*{where}.")
+    blocks = [c.section(f"Hi {c.escape(first)} :wave: A friendly heads-up about your own AI coding usage — only "
+                        "you see this message."),
+              c.section("\n".join(lines) or "• Your usage today is well above your usual.")]
+    if alternative and primary and primary.model:
+        model, share = alternative
+        blocks.append(c.section(f":bulb: *{c.escape(model)}* costs about {(1 - share) * 100:.0f} % less per token "
+                                f"than {c.escape(primary.model)} — often plenty for everyday edits and questions."))
+    blocks.append(c.context("No action needed: this is so the number doesn't surprise you. Your admins see the "
+                            f"alert as incident #{view.id}."))
+    text = f"A heads-up about your AI coding usage: {lines[0].lstrip('• ').replace('*', '') if lines else ''}"
+    return AlertMessage(text=c.plain_clip(text, 3000), blocks=blocks)

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from bot.blocks import alerts as alert_blocks
 from bot.blocks.alerts import SUMMARY_FROM, SUMMARY_PER_MESSAGE, AlertMessage
 from core.incidents import AlertKind, IncidentView
+from core.pricing import cheaper_alternative
 from storage import outbox_repo
 from storage.db import session_scope
 from storage.job_lock import try_job_lock
@@ -133,6 +134,7 @@ class _Unit:
     kind: AlertKind
     views: list[IncidentView] = field(default_factory=list)
     files: tuple = ()  # charts to post in the message's thread once it is sent
+    dm: bool = False  # the private nudge: to the incident's person, not the channel
 
     @property
     def ids(self) -> list[int]:
@@ -142,6 +144,7 @@ class _Unit:
 class AlertSender:
     def __init__(self, engine: Engine, client: WebClient | None, *, channel: str | None, store: IncidentStore,
                  email: EmailChannel | None = None, digest: DigestRenderer | None = None,
+                 nudge: Callable[[], bool] | None = None,
                  owner: str | None = None, lease: timedelta = timedelta(minutes=2), max_attempts: int = 8,
                  backoff: float = 5.0, backoff_cap: float = 900.0, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -150,6 +153,7 @@ class AlertSender:
         self._store = store
         self._email = email
         self._digest = digest
+        self._nudge = nudge  # is the private nudge on (a setting, read at each round)?
         self.owner = owner or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lease = lease
         self._max_attempts = max_attempts
@@ -191,13 +195,17 @@ class AlertSender:
         with session_scope(self._engine) as session:
             if self._email is not None:
                 outbox_repo.queue_email_copies(session, since=now - timedelta(days=1), now=now)
+            if self._nudge is not None and self._nudge():
+                outbox_repo.queue_dm_copies(session, since=now - timedelta(days=1), now=now)
             items = outbox_repo.claim_due(session, owner=self.owner, now=now, lease=self._lease,
                                           transport=Transport.SLACK, with_default_channel=bool(self._channel))
-        if not items:
-            return 0
+            nudges = outbox_repo.claim_due(session, owner=self.owner, now=now, lease=self._lease,
+                                           transport=Transport.DM)
         for unit in self._units(items):
             self._deliver(unit, report)
-        return len(items)
+        for item in nudges:
+            self._deliver(_Unit([item], "", AlertKind.OPENED, dm=True), report)
+        return len(items) + len(nudges)
 
     def _units(self, items: list[OutboxItem]) -> list[_Unit]:
         """Group claimed rows into messages: 1–3 first alerts of a run → one message each; 4+ →
@@ -234,6 +242,8 @@ class AlertSender:
 
     def _attempt(self, unit: _Unit, now: datetime) -> _Outcome:
         kind = unit.kind
+        if unit.dm:
+            return self._attempt_nudge(unit, now)
         with session_scope(self._engine) as session:
             if kind is AlertKind.DIGEST:
                 if self._digest is None:
@@ -275,6 +285,32 @@ class AlertSender:
             channel=unit.channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts,
             metadata=alert_blocks.marker(unit.ids, kind=unit.kind.value), unfurl_links=False, unfurl_media=False)
         return _Outcome(ts=response.get("ts"), channel=response.get("channel") or unit.channel)
+
+    def _attempt_nudge(self, unit: _Unit, now: datetime) -> _Outcome:
+        """The person's own DM: found by email (`users.lookupByEmail`), posted once like any alert."""
+        item = unit.items[0]
+        with session_scope(self._engine) as session:
+            view = self._store.get(session, item.incident_id) if item.incident_id is not None else None
+        if view is None:
+            return _Outcome(failed="the incident no longer exists")
+        if not view.user or "@" not in view.user:
+            return _Outcome(failed="no person to nudge")
+        try:
+            user_id = self._client.users_lookupByEmail(email=view.user)["user"]["id"]
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("users_not_found", "user_not_found", "account_inactive"):
+                return _Outcome(failed=f"no Slack user for this email ({exc.response.get('error')})")
+            raise
+        unit.channel = self._client.conversations_open(users=user_id)["channel"]["id"]
+        primary = view.primary
+        message = alert_blocks.nudge_message(view, cheaper_alternative(primary.model if primary else None))
+        if item.retried:
+            found = self._find_posted(unit, None)
+            if found is not None:
+                return _Outcome(ts=found, channel=unit.channel, recovered=True)
+        response = self._client.chat_postMessage(channel=unit.channel, text=message.text, blocks=message.blocks,
+                                                 metadata=alert_blocks.marker(unit.ids, kind="nudge"))
+        return _Outcome(ts=response.get("ts"), channel=unit.channel)
 
     def _find_posted(self, unit: _Unit, thread_ts: str | None) -> str | None:
         """The message an earlier attempt posted for these rows, if Slack has it."""
@@ -337,7 +373,7 @@ class AlertSender:
             if outcome.ts is not None:
                 marked = outbox_repo.mark_sent(session, owner=self.owner, sent=[(i, outcome.ts) for i in unit.ids],
                                                at=now)
-                if marked and unit.kind is AlertKind.OPENED:
+                if marked and unit.kind is AlertKind.OPENED and not unit.dm:
                     for view in unit.views:
                         self._store.mark_alerted(session, view.id, at=now, channel=outcome.channel or unit.channel,
                                                  ts=outcome.ts)

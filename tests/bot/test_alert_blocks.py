@@ -10,7 +10,6 @@ import pytest
 
 from bot.blocks import alerts
 from bot.blocks.payloads import IncidentRef
-from bot.ids import ActionId
 from core.incidents import (
     AlertKind,
     AnomalyKind,

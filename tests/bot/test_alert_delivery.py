@@ -78,8 +78,8 @@ class MemoryStore:
 def add_incidents(engine, ids) -> None:
     with session_scope(engine) as s:
         for i in ids:
-            s.add(Incident(id=i, dedup_key=f"person:alice{i}", kind="spend_spike", severity="warning",
-                           data_at=T0 - timedelta(hours=9)))
+            s.add(Incident(id=i, dedup_key=f"alice{i}@example.com", user_email=f"alice{i}@example.com",
+                           kind="spend_spike", severity="warning", data_at=T0 - timedelta(hours=9)))
 
 
 def queue(engine, incident_id: int, kind: str = "opened", *, batch: str | None = None, now: datetime = T0) -> None:
@@ -307,3 +307,39 @@ def test_two_senders_on_one_postgres_post_each_alert_once(pg_database_url, slack
         assert all(r.status == "sent" for r in rows(engine))
     finally:
         engine.dispose()
+
+
+def test_the_private_nudge_goes_to_the_person_once_with_only_their_numbers(engine, slack):
+    add_incidents(engine, [1])
+    queue(engine, 1)
+    slack.register_user("U0ALICE", "alice@example.com", real_name="Alice Liddell")
+    slack.register_user("U0BOB", "bob@example.com")
+    store, clock = MemoryStore([view(1)]), Clock()
+    on = sender(engine, slack, store, clock, nudge=lambda: True)
+    on.drain()
+    on.drain()
+    dms = [c for c in posts(slack) if c["channel"] == slack.dm_channel("U0ALICE")]
+    assert len(dms) == 1 and len(posts(slack)) == 2  # the alert in the channel, the nudge in her DM
+    nudge = dms[0]
+    assert validate_message(nudge.body) == []
+    text = "\n".join(b["text"]["text"] for b in nudge["blocks"] if b["type"] == "section")
+    assert text.startswith("Hi Alice :wave:")
+    assert "You spent *$214.00* on 2026-03-01, 4.2× your usual $51.00 a day." in text
+    assert "81 % of it went to *opus-4.5* in Cursor." in text
+    assert "*sonnet-4.5* costs about 40 % less per token than opus-4.5" in text  # $15 vs $25 output
+    assert [r.transport for r in rows(engine) if r.status == "sent"] == ["slack", "dm"]
+
+
+def test_no_nudge_when_the_setting_is_off_or_the_person_is_unknown(engine, slack):
+    add_incidents(engine, [1, 2])
+    queue(engine, 1)
+    store, clock = MemoryStore([view(1)]), Clock()
+    sender(engine, slack, store, clock, nudge=lambda: False).drain()
+    assert [r.transport for r in rows(engine)] == ["slack"]
+    queue(engine, 2)
+    store.views[2] = view(2, user="ghost@example.com")
+    report = sender(engine, slack, store, clock, nudge=lambda: True).drain()
+    # one nudge copy per first alert about a person; ghost has no Slack account → failed, said why
+    dm_rows = [r for r in rows(engine) if r.transport == "dm"]
+    assert len(dm_rows) == 2 and report.failed == 2
+    assert all("no Slack user for this email" in r.last_error for r in dm_rows)

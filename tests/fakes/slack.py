@@ -202,6 +202,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "conversations.replies": self._conversations_replies,
         }
         self._clear()
@@ -1406,6 +1407,13 @@ class FakeSlack:
         return {"ok": False, "error": "channel_not_found"}
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _users_lookup_by_email(self, body: dict) -> dict:
+        wanted = str(body.get("email") or "").strip().lower()
+        for user in self._users.values():
+            if str((user.get("profile") or {}).get("email") or "").lower() == wanted and wanted:
+                return {"ok": True, "user": copy.deepcopy(user)}
+        return {"ok": False, "error": "users_not_found"}
 
     def _history_page(self, body: dict, keep: Callable[[dict], bool]) -> dict:
         """Messages newest first, `oldest`/`latest` bounds, cursor paging; metadata only with
