@@ -15,10 +15,9 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -28,6 +27,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.cron import cron_trigger
 from bot.detect_service import run_detection
 from bot.listeners import register_all
 from bot.scheduler import DELIVER_EVERY, DELIVER_JOB, DIGEST_JOB, MISFIRE_GRACE, SYNC_JOB, Jobs
@@ -39,6 +39,7 @@ from bot.services.email import SmtpConfig, SmtpEmailChannel
 from bot.services.home import ScheduleLine
 from bot.services.incidents import RepoIncidentStore
 from bot.services.reports import ReportService
+from bot.services.settings import NUDGE_SETTING, SettingsService
 from bot.sync_service import run_sync
 from bot.wiring import Context, open_context
 from core.errors import ConfigError, RuntimeFailure
@@ -124,9 +125,11 @@ def make_sender(ctx: Context, client: WebClient | None, reports: ReportService |
                                                      recipients=settings.alert_email_to))
     if client is None and email is None:
         return None
-    digest = DigestService(ctx.engine, reports or ReportService(ctx.engine), client=client)
+    settings_service = SettingsService(ctx.engine)
+    digest = DigestService(ctx.engine, reports or ReportService(ctx.engine), settings_service)
     return AlertSender(ctx.engine, client, channel=settings.alert_channel, store=RepoIncidentStore(), email=email,
-                       digest=digest.render)
+                       digest=digest.render, nudge=lambda: bool(settings_service.values().get(NUDGE_SETTING)),
+                       lease=timedelta(seconds=settings.alert_lease_seconds), backoff=settings.alert_backoff_seconds)
 
 
 def make_jobs(ctx: Context, *, sync_runner: SyncRunner | None, sender: AlertSender | None) -> Jobs:
@@ -147,19 +150,26 @@ def make_jobs(ctx: Context, *, sync_runner: SyncRunner | None, sender: AlertSend
 
     digest_trigger = None
     if settings.digest_schedule != "off" and settings.alert_channel:
-        digest_trigger = CronTrigger.from_crontab(settings.digest_schedule, timezone=UTC)
+        digest_trigger = cron_trigger(settings.digest_schedule)
     return Jobs(ctx.engine, sync=sync if sync_runner else None, detect=detect,
                 deliver=deliver if sender else None, queue_digest=queue_digest if digest_trigger else None,
-                sync_trigger=CronTrigger.from_crontab(settings.sync_schedule, timezone=UTC),
+                sync_trigger=cron_trigger(settings.sync_schedule),
                 digest_trigger=digest_trigger, sync_schedule=settings.sync_schedule,
                 digest_schedule=(settings.digest_schedule if settings.alert_channel
                                  else f"{settings.digest_schedule} (off: no ABACUS_ALERT_CHANNEL)"))
 
 
 def schedule(scheduler: BackgroundScheduler, jobs: Jobs) -> None:
-    scheduler.add_job(jobs.sync_detect_deliver, jobs.sync_trigger, id=SYNC_JOB, name="sync → detect → deliver")
+    """Register the jobs. A tick missed while no replica ran (a deploy, an outage) runs once at
+    start-up: the first sync does not wait up to an hour, a Monday digest is not lost."""
+    now = datetime.now(UTC)
+    catch_up = {"next_run_time": now} if jobs.missed(SYNC_JOB, jobs.sync_trigger) else {}
+    scheduler.add_job(jobs.sync_detect_deliver, jobs.sync_trigger, id=SYNC_JOB, name="sync → detect → deliver",
+                      **catch_up)
     if jobs.digest_trigger is not None:
-        scheduler.add_job(jobs.digest, jobs.digest_trigger, id=DIGEST_JOB, name="weekly digest")
+        catch_up = ({"next_run_time": now} if jobs.missed(DIGEST_JOB, jobs.digest_trigger,
+                                                           within=timedelta(days=1)) else {})
+        scheduler.add_job(jobs.digest, jobs.digest_trigger, id=DIGEST_JOB, name="weekly digest", **catch_up)
     scheduler.add_job(jobs.deliver, IntervalTrigger(seconds=DELIVER_EVERY), id=DELIVER_JOB, name="deliver alerts",
                       misfire_grace_time=DELIVER_EVERY)
 

@@ -28,10 +28,10 @@ def _split(value: str | None) -> list[str]:
 
 
 def _check_cron(v: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    from bot.cron import cron_trigger
 
     try:
-        CronTrigger.from_crontab(v, timezone="UTC")
+        cron_trigger(v)
     except ValueError as exc:
         raise ValueError(f"not a cron expression ({exc})") from None
     return v
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = Field(default=None, validation_alias="ABACUS_SMTP_URL")
     alert_email_to_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_TO")
     alert_email_from_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_FROM")
+    # delivery tuning (rarely needed): how long a sender's claim on an alert lasts before another
+    # process may take it over, and the first retry delay after a 5xx or a timeout (doubling)
+    alert_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, validation_alias="ABACUS_ALERT_LEASE")
+    alert_backoff_seconds: float = Field(default=5.0, ge=0.01, le=3600.0, validation_alias="ABACUS_ALERT_BACKOFF")
     log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
 
     @field_validator("log_level")
@@ -228,6 +232,7 @@ _ENV_NAMES = {
     "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
     "digest_schedule": "ABACUS_DIGEST_SCHEDULE", "smtp_url": "ABACUS_SMTP_URL",
     "alert_email_to_raw": "ABACUS_ALERT_EMAIL_TO", "alert_email_from_raw": "ABACUS_ALERT_EMAIL_FROM",
+    "alert_lease_seconds": "ABACUS_ALERT_LEASE", "alert_backoff_seconds": "ABACUS_ALERT_BACKOFF",
 }
 
 

@@ -57,6 +57,16 @@ def latest_tick(trigger: CronTrigger, now: datetime, *, grace: float = MISFIRE_G
     return (last or now.replace(second=0, microsecond=0)).astimezone(UTC)
 
 
+def previous_fire(trigger: CronTrigger, now: datetime, *, lookback: timedelta = timedelta(days=8)) -> datetime | None:
+    """The newest fire time ≤ now, looking back at most `lookback`."""
+    fire = trigger.get_next_fire_time(None, now - lookback)
+    last = None
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
 @dataclass
 class RunHandle:
     id: int
@@ -180,6 +190,19 @@ class Jobs:
             log.warning("%s failed: %s", job, exc)
         except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
             log.exception("%s failed", job)
+
+    def missed(self, job: str, trigger: CronTrigger | None, *, within: timedelta = timedelta(days=8)) -> bool:
+        """True when the newest tick of `job` (within `within`) has no run: the process was down
+        at that time. The composition root then runs it once at start-up instead of waiting for
+        the next tick."""
+        if trigger is None:
+            return False
+        now = self._clock()
+        tick = previous_fire(trigger, now, lookback=within)
+        if tick is None:
+            return False
+        last = self.last_run(job)
+        return last is None or last.started_at < tick - timedelta(seconds=MISFIRE_GRACE)
 
     def last_run(self, job: str) -> job_repo.JobRunView | None:
         with session_scope(self._engine) as session:

@@ -7,15 +7,15 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.triggers.cron import CronTrigger
 
+from bot.cron import cron_trigger
 from bot.scheduler import DIGEST_JOB, HEARTBEAT, SYNC_JOB, Jobs, claimed_run, latest_tick
 from core.errors import RuntimeFailure
 from storage import job_repo
 from storage.db import session_scope
 
-HOURLY = CronTrigger.from_crontab("5 * * * *", timezone=UTC)
-MONDAYS = CronTrigger.from_crontab("0 9 * * 1", timezone=UTC)
+HOURLY = cron_trigger("5 * * * *")
+MONDAYS = cron_trigger("0 9 * * 1")
 
 
 class Clock:
@@ -176,7 +176,7 @@ def test_misfires_are_coalesced_into_one_run():
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": 600})
     start = datetime.now(UTC) - timedelta(minutes=3, seconds=30)
-    trigger = CronTrigger.from_crontab("* * * * *", timezone=UTC)
+    trigger = cron_trigger("* * * * *")
     scheduler.add_job(lambda: (runs.append(1), done.set()), trigger, next_run_time=start, id="j")
     scheduler.start()
     try:
@@ -185,3 +185,18 @@ def test_misfires_are_coalesced_into_one_run():
         assert runs == [1]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_tick_missed_while_down_is_caught_up_once_at_start(engine):
+    clock = Clock(datetime(2026, 3, 2, 10, 30, 0, tzinfo=UTC))
+    jobs = make_jobs(engine, [], clock)
+    assert jobs.missed(SYNC_JOB, HOURLY)  # never ran: the 10:05 tick was missed
+    jobs.sync_detect_deliver()  # the catch-up run (its tick: 10:30, outside 10:05's grace)
+    assert not jobs.missed(SYNC_JOB, HOURLY)
+    clock.now = datetime(2026, 3, 2, 13, 0, 0, tzinfo=UTC)  # down through 11:05 and 12:05
+    assert jobs.missed(SYNC_JOB, HOURLY)
+    # the digest looks back one day only: last Monday's is not sent on a Wednesday
+    clock.now = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
+    assert not jobs.missed(DIGEST_JOB, MONDAYS, within=timedelta(days=1))
+    clock.now = datetime(2026, 3, 2, 11, 0, 0, tzinfo=UTC)
+    assert jobs.missed(DIGEST_JOB, MONDAYS, within=timedelta(days=1))
