@@ -21,5 +21,9 @@ class DataRejected(RuntimeFailure):
     """The database refused a value or a sum as out of range; that transaction was rolled back."""
 
 
+class LockLost(RuntimeFailure):
+    """A job found that its lock (one sync at a time) is no longer its own; it stopped."""
+
+
 class PermissionDenied(AbacusError):
     """The person may not do this."""

@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from core.errors import DataRejected
+from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import anthropic as anth
@@ -73,6 +73,15 @@ class Vendor(StrEnum):
 class Mode(StrEnum):
     SYNC = "sync"
     BACKFILL = "backfill"
+
+
+class RunStatus(StrEnum):
+    """A sync run's state (`sync_run.status`)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its process died before it finished (found by the next sync, or shown so)
 
 
 class Stream(StrEnum):
@@ -435,6 +444,9 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                 progress.advance(1, f"cost_report {day}")
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
+    except LockLost as exc:  # another process took over the sync lock: stop every organisation
+        result.error = str(exc)
+        raise
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise
@@ -534,6 +546,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                     progress.advance(1, f"daily_usage {day}")
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
+    except LockLost as exc:  # another process took over the sync lock: stop every organisation
+        result.error = str(exc)
+        raise
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise

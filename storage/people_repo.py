@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from core.identity import IdentityResolver, KeyOwner, MappedHow
 from core.usage import Source
 from storage.tables import ApiKey, Person, utcnow
-from storage.usage_repo import reattribute
+from storage.usage_repo import lock_usage_writes, reattribute
 
 
 def upsert_person(*, session: Session, email: str, name: str | None = None, **fields) -> Person:
@@ -62,6 +62,7 @@ def map_key(*, session: Session, ref: str, email: str, by: str | None,
     Returns the key and the number of usage records that changed owner. The key need not be
     known from the vendor's key list: usage seen under that reference is enough.
     """
+    lock_usage_writes(session=session)  # before the owner changes: see storage.usage_repo._apply_key_owners
     key = find_key(session=session, ref=ref, source=source)
     if key is None:
         seen = session.connection().execute(

@@ -21,9 +21,10 @@ from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
-from core.sync import Checkpoint, DayWrite, Mode, OrgResult, Vendor
+from core.sync import Checkpoint, DayWrite, Mode, OrgResult, RunStatus, Vendor
 from core.usage import Feed, Source, UsageRecord
 from storage.db import session_scope
+from storage.job_lock import SYNC_LOCK, fence, held_by_this_process
 from storage.people_repo import identity_resolver, upsert_key, upsert_person
 from storage.tables import (
     ApiKey,
@@ -36,7 +37,7 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
-from storage.usage_repo import delete_usage, has_usage, prune_events, reattribute, write_usage
+from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
 
@@ -195,6 +196,7 @@ class SqlSyncTx:
     def save_keys(self, *, org: str, records: list[KeyRecord]) -> int:
         """Store keys and their vendor-known owners; re-attribute stored usage whose owner changed.
         A manual mapping is never overwritten (upsert_key keeps it)."""
+        lock_usage_writes(session=self.session)  # owners change here: serialised with usage writes
         moved = 0
         source = Source.CLAUDE_CODE.value
         for rec in records:
@@ -289,6 +291,7 @@ class SqlSyncStore:
         try:
             with session_scope(self.engine) as session:
                 yield SqlSyncTx(session)
+                fence(session, SYNC_LOCK)  # the sync lock is still ours at commit, or nothing is written
         except Exception as exc:
             if not _out_of_range(exc):
                 raise
@@ -310,9 +313,18 @@ class SqlSyncStore:
 
     def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None, window_to: date | None,
                   trigger: str) -> int:
+        holder = held_by_this_process(self.engine, SYNC_LOCK)
         with session_scope(self.engine) as s:
+            if holder is not None:
+                # one sync at a time: a run still "running" under another holder is one whose process died
+                s.connection().execute(text(
+                    "UPDATE sync_run SET status = :interrupted, error = :why WHERE status = :running "
+                    "AND (holder IS NULL OR holder <> :h)"),
+                    {"interrupted": RunStatus.INTERRUPTED.value, "running": RunStatus.RUNNING.value, "h": holder,
+                     "why": "interrupted: its process stopped before the run finished (found by the next sync)"})
             run = SyncRun(source=vendor.value, org=org, stream=mode.value, window_from=_midnight(window_from),
-                          window_to=_midnight(window_to), trigger=trigger[:32], status="running")
+                          window_to=_midnight(window_to), trigger=trigger[:32], status=RunStatus.RUNNING.value,
+                          holder=holder)
             s.add(run)
             s.flush()
             return int(run.id)
@@ -327,7 +339,7 @@ class SqlSyncStore:
             run.window_from = run.window_from or _midnight(result.window_from)
             run.window_to = run.window_to or _midnight(result.window_to)
             run.finished_at = utcnow()
-            run.status = "failed" if result.error else "ok"
+            run.status = (RunStatus.FAILED if result.error else RunStatus.OK).value
             run.records_read, run.inserted, run.duplicates = usage.read, usage.inserted, usage.present
             run.error = one_line(result.error, 1000) if result.error else None
 

@@ -238,12 +238,24 @@ class SyncRun(SQLModel, table=True):
     window_to: datetime | None = None
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    status: str = Field(default="running", max_length=16)  # running | ok | failed
+    status: str = Field(default="running", max_length=16)  # core.sync.RunStatus
     records_read: int = 0
     inserted: int = 0
     duplicates: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     trigger: str = Field(default="cli", max_length=32)  # cli | schedule | slack
+    holder: str | None = Field(default=None, max_length=128)  # the sync lock's holder that ran it (job_lease)
+
+
+class JobLease(SQLModel, table=True):
+    """Who holds a job lock (storage.job_lock) and until when, in epoch ms by the database's clock."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    acquired_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ImportBatch(SQLModel, table=True):

@@ -26,6 +26,7 @@ from operator import add, attrgetter, itemgetter, le
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
+from core.identity import MappedHow
 from core.usage import CostBasis, Feed, Source, UsageRecord
 
 _WRITE_LOCK_ID = 0x0AB4C06
@@ -111,14 +112,9 @@ def _write_batch(batch: dict[tuple[str, int, str], UsageRecord], *, session: Ses
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     raw = conn.connection.driver_connection
-    if postgres:
-        raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
-    else:
-        # Take SQLite's write lock now, before the look-up: sqlite3 opens the transaction only at
-        # the first write, so what we read before it could change under us (another writer
-        # committing between our look-up and our insert would then be counted twice).
-        raw.execute("DELETE FROM usage_event WHERE 0")
+    _lock_writes(raw, postgres=postgres)
     records = list(batch.values())
+    _apply_key_owners(raw, records, postgres=postgres)
     times = [r.ts_ms for r in records]
     if not all(map(le, times, islice(times, 1, None))):
         records.sort(key=attrgetter("ts_ms"))  # time order: appends at the right edge of the index
@@ -132,6 +128,57 @@ def _write_batch(batch: dict[tuple[str, int, str], UsageRecord], *, session: Ses
     rows = _rows(records, import_batch_id, sums, postgres=postgres)  # sums fill as the rows are consumed
     inserted, days = (_insert_postgres if postgres else _insert_sqlite)(raw, rows, len(records), sums)
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
+
+
+def _lock_writes(raw, *, postgres: bool) -> None:
+    """Take the usage write lock for the rest of the transaction (re-entrant within it).
+
+    Postgres: a transaction-level advisory lock, so writers on every replica take turns. SQLite:
+    its database write lock, taken now rather than at the first insert — sqlite3 opens the
+    transaction only at the first write, so what we read before it could change under us (another
+    writer committing between our look-up and our insert would then be counted twice)."""
+    if postgres:
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+    else:
+        raw.execute("DELETE FROM usage_event WHERE 0")
+
+
+def lock_usage_writes(*, session: Session) -> None:
+    """Serialise this transaction with every usage write (see `_lock_writes`). A key mapping takes
+    it before it changes an owner, so a batch is written either wholly before the mapping (and
+    then re-attributed by it) or wholly after it (and then written under the new owner)."""
+    conn = session.connection()
+    _lock_writes(conn.connection.driver_connection, postgres=conn.dialect.name == "postgresql")
+
+
+_OWNER_RANK = {MappedHow.PATTERN: 0, MappedHow.VENDOR: 1, MappedHow.MANUAL: 2}
+
+
+def _apply_key_owners(raw, records: list[UsageRecord], *, postgres: bool) -> None:
+    """Attribute the batch's keyed records to their keys' owners as stored now, under the write lock.
+
+    The vendor converters resolve owners once, when a sync starts; a key mapped while that sync
+    runs would otherwise leave the rest of the run's records of that key with the old owner (for
+    good: a re-sync finds them present). Read here, the mapping holds for every record written after
+    it, and `reattribute` (under the same lock) for every record written before it. A manual mapping
+    beats the vendor's owner, as in `core.identity.IdentityResolver`."""
+    if not any(r.api_key for r in records):
+        return
+    owners: dict[tuple[str, str], tuple[int, str]] = {}
+    for source, external_id, name, email, how in raw.execute(
+            "SELECT source, external_id, name, email, mapped_how FROM api_key WHERE email IS NOT NULL"):
+        rank = _OWNER_RANK.get(how, _OWNER_RANK[MappedHow.VENDOR])
+        for ref in (external_id, name):
+            if ref and owners.get((source, ref), (-1, ""))[0] < rank:
+                owners[(source, ref)] = (rank, email)
+    if not owners:
+        return
+    plain = _PLAIN
+    for r in records:
+        if r.api_key:
+            owner = owners.get((plain[r.source], r.api_key))
+            if owner is not None:
+                r.person = owner[1]
 
 
 def _stored_keys(raw, records: list[UsageRecord], times: list[int], *,
@@ -402,6 +449,7 @@ def reattribute(*, session: Session, source: str, key_refs: Sequence[str], perso
     refs = [r for r in key_refs if r]
     if not refs:
         return 0
+    lock_usage_writes(session=session)
     conn = session.connection()
     days = [_as_date(d) for (d,) in conn.execute(
         text("SELECT DISTINCT day FROM usage_event WHERE source = :source AND api_key IN :refs AND person <> :p")

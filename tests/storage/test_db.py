@@ -68,6 +68,14 @@ def test_migrations_match_the_models(engine):
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
 
 
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import MIGRATIONS_DIR
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
     """Upgrading a 0001 database with events moves `ts` to `ts_ms` exactly, and down again."""
     from alembic import command
@@ -89,7 +97,7 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
                     f":k, {':ts' if engine.dialect.name == 'sqlite' else 'CAST(:ts AS TIMESTAMPTZ)'}, "
                     ":day, 'a@x.io', 'm', 'm', 1, 0, 0, 0, 1, 0, 'vendor', 0, 1)"),
                     {"k": key, "ts": ts + ("" if engine.dialect.name == "sqlite" else "+00"), "day": ts[:10]})
-        assert upgrade(engine) == "0003"
+        assert upgrade(engine) == _head()
         with engine.connect() as conn:
             got = dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all())
         # 2026-01-05T00:00:00Z = 1767571200 s
@@ -100,7 +108,7 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
             command.downgrade(cfg, "0001")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 3
-        assert upgrade(engine) == "0003"  # and up again: the same times
+        assert upgrade(engine) == _head()  # and up again: the same times
         with engine.connect() as conn:
             assert dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all()) == got
     finally:
@@ -136,3 +144,31 @@ def test_a_job_lock_held_by_another_process_is_waited_for(engine, tmp_path):
             assert held is True and len(waited) == 1 and time.monotonic() - started < 30
     finally:
         holder.wait(timeout=30)
+
+
+@pytest.mark.postgres
+def test_a_sync_whose_lease_was_taken_over_commits_nothing_more(pg_database_url):
+    """Should another process take the sync lease (this one lost contact for longer than the lease
+    lasts), the first one's next transaction is refused with LockLost and rolled back."""
+    from core.errors import LockLost
+    from storage.job_lock import try_job_lock
+    from storage.sync_repo import SqlSyncStore
+    from storage.tables import Person
+
+    engine = make_engine(pg_database_url)
+    upgrade(engine)
+    try:
+        store = SqlSyncStore(engine)
+        with try_job_lock(engine, "sync") as held:
+            assert held
+            with store.transaction() as tx:  # still ours: commits
+                tx.session.add(Person(email="kept@example.com"))
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE job_lease SET holder = 'replica-2:7:cafe' WHERE name = 'sync'"))
+            with pytest.raises(LockLost, match="lost the sync lock"), store.transaction() as tx:
+                tx.session.add(Person(email="lost@example.com"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["kept@example.com"]
+            assert conn.execute(text("SELECT holder FROM job_lease")).scalars().all() == ["replica-2:7:cafe"]
+    finally:
+        engine.dispose()
