@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from core.identity import KeyOwner, MappedHow
+from core.incidents import format_duration
 from core.periods import DateRange
 from core.synthetic import SyntheticTeam, build_team
 from core.usage import Source
@@ -62,16 +63,58 @@ def seed_demo(engine: Engine, *, people: int, days: int, end: date, seed: int, d
     if batch:
         with session_scope(engine) as session:
             total += write_usage(batch, session=session)
-    return Seeded(team=team, result=total, detection_summary=_run_detection(engine, end))
+    return Seeded(team=team, result=total, detection_summary=_run_detection(engine, team))
 
 
-def _run_detection(engine: Engine, as_of: date) -> str | None:
-    """Detection lands in a later issue; the demo runs it when it exists."""
-    try:
-        from bot.detect_service import run_detection  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return run_detection(engine, as_of=as_of, alert=False).summary()
+DEMO_DETECTION_DAYS = 30  # the demo replays the scheduler's detection over this many days
+
+
+def _run_detection(engine: Engine, team: SyntheticTeam) -> str:
+    """Detection as the hourly scheduler would have run it over the last DEMO_DETECTION_DAYS
+    days: each day is examined five minutes after it ends, and its alerts are recorded as
+    delivered to the demo (there is no Slack here) a few seconds later, so that incidents carry
+    real MTTD/MTTI figures. The summary says which planted anomalies were found."""
+    from bot.detect_service import record_demo_delivery, run_detection
+
+    end = team.end
+    now = datetime.now(UTC)
+    start = max(team.start + timedelta(days=7), end - timedelta(days=DEMO_DETECTION_DAYS - 1))
+    opened: list[int] = []
+    day = start
+    while day <= end:
+        run_at = min(now, datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, minutes=5))
+        run = run_detection(engine, as_of=day, alert=True, now=run_at)
+        record_demo_delivery(engine, batch=run.batch, at=run_at + timedelta(seconds=3))
+        opened.extend(run.opened)
+        day += timedelta(days=1)
+    found = planted_found(engine, team)
+    lines = [f"{len(opened)} incidents over the last {(end - start).days + 1} days (replayed as the hourly "
+             "scheduler would have run it)"]
+    for anomaly, incident in found:
+        if incident is None:
+            lines.append(f"    {anomaly.kind:<16} {anomaly.day}  not found")
+        else:
+            lines.append(f"    {anomaly.kind:<16} {anomaly.day}  found: incident #{incident.id} "
+                         f"({', '.join(s.kind.value for s in incident.signals)}), MTTD "
+                         f"{format_duration(incident.mttd)}")
+    return "\n".join(lines)
+
+
+def planted_found(engine: Engine, team: SyntheticTeam) -> list:
+    """Each planted anomaly with the incident that caught it (about that person, with data from
+    the planted day or the week after it), or None."""
+    from storage.incident_repo import incidents_since
+
+    with session_scope(engine) as session:
+        incidents = incidents_since(session=session, since=datetime.combine(team.start, datetime.min.time(), UTC))
+    out = []
+    for a in team.anomalies:
+        window = (a.day - timedelta(days=31), a.day + timedelta(days=6)) if a.kind == "cycle_outlier" else (
+            a.day, a.day + timedelta(days=6))
+        match = next((i for i in incidents if i.subject == a.email and any(
+            window[0] <= s.day <= window[1] for s in i.signals)), None)
+        out.append((a, match))
+    return out
 
 
 def render_demo_charts(engine: Engine, out: Path, period: DateRange) -> list[Path]:

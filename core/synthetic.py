@@ -102,7 +102,7 @@ class SyntheticTeam:
             if a.kind == "runaway_context" and a.day <= day <= a.day + timedelta(days=6):
                 return 3.0 + 2.0 * (day - a.day).days
             if a.kind == "cycle_outlier" and day.month == a.day.month and day.year == a.day.year:
-                return 14.0
+                return 30.0
         return 1.0
 
     def _person_records(self, p: SyntheticPerson) -> Iterator[UsageRecord]:
@@ -233,6 +233,6 @@ def _plant(members: list[SyntheticPerson], start: date, end: date) -> list[Plant
                        f"{cursor_users[len(cursor_users) // 2].name}'s context grows for a week from {runaway}: "
                        "cost per request climbs every day"),
         PlantedAnomaly(members[-1].email, "cycle_outlier", end,
-                       f"{members[-1].name} spends ~14x the team median this month"),
+                       f"{members[-1].name} spends over 10x the team median this month"),
     ]
     return out

@@ -392,56 +392,6 @@ def productivity(*, session: Session, period: DateRange, person: str) -> Product
     return Productivity(*(_i(v) for v in row))
 
 
-# --- incidents -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class IncidentRow:
-    id: int
-    kind: str
-    user_email: str | None
-    severity: str
-    status: str
-    value: float
-    threshold: float
-    message: str
-    data_at: datetime | None
-    opened_at: datetime | None
-    alerted_at: datetime | None
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-
-
-_INCIDENT_COLUMNS = ("id, kind, user_email, severity, status, value, threshold, message, data_at, opened_at, "
-                     "alerted_at, acknowledged_at, resolved_at")
-
-
-def _incident(r) -> IncidentRow:
-    return IncidentRow(int(r[0]), str(r[1]), r[2], str(r[3]), str(r[4]), float(r[5] or 0), float(r[6] or 0),
-                       str(r[7] or ""), _ts(r[8]), _ts(r[9]), _ts(r[10]), _ts(r[11]), _ts(r[12]))
-
-
-def open_incidents(*, session: Session, person: str | None = None, limit: int = 20) -> list[IncidentRow]:
-    sql = f"SELECT {_INCIDENT_COLUMNS} FROM incident WHERE status <> :resolved"
-    params: dict = {"resolved": "resolved", "limit": limit}
-    if person:
-        sql += " AND user_email = :p"
-        params["p"] = person
-    sql += " ORDER BY opened_at DESC, id DESC LIMIT :limit"
-    return [_incident(r) for r in session.connection().execute(text(sql), params)]
-
-
-def count_open_incidents(*, session: Session) -> int:
-    return _i(session.connection().execute(text("SELECT COUNT(*) FROM incident WHERE status <> :r"),
-                                           {"r": "resolved"}).scalar_one())
-
-
-def incidents_since(*, session: Session, since: datetime) -> list[IncidentRow]:
-    """Incidents whose problem showed in the data at or after `since` (for MTTD/MTTI/MTTR)."""
-    rows = session.connection().execute(text(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incident WHERE data_at >= :since ORDER BY id"), {"since": since})
-    return [_incident(r) for r in rows]
-
-
 # --- sync runs -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -283,26 +283,40 @@ class Setting(SQLModel, table=True):
 
 
 class Incident(SQLModel, table=True):
+    """One problem of one subject (a person, an unmapped key or the team): every detection layer
+    that fires for the subject joins it as a signal (core/detection/engine.py)."""
+
     __tablename__ = "incident"
+    __table_args__ = (
+        # one open incident per subject, enforced by the database (two replicas cannot open two)
+        Index("uq_incident_open_subject", "dedup_key", unique=True,
+              sqlite_where=text("status <> 'resolved'"), postgresql_where=text("status <> 'resolved'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    dedup_key: str = Field(max_length=255, index=True)
-    kind: str = Field(max_length=32)
+    dedup_key: str = Field(max_length=255, index=True)  # the subject: an email, unmapped:<key> or "team"
+    kind: str = Field(max_length=32)  # core.incidents.AnomalyKind of the primary signal
     user_email: str | None = Field(default=None, max_length=320)
-    severity: str = Field(max_length=16)
-    status: str = Field(default="open", max_length=16)  # open | alerted | acknowledged | resolved
+    severity: str = Field(max_length=16)  # core.incidents.Severity (high-water mark)
+    status: str = Field(default="detected", max_length=16)  # core.incidents.IncidentStatus
     value: float = 0.0
     threshold: float = 0.0
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    signals: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON: latest per kind
     data_at: datetime  # when the data first showed the problem (MTTD is measured from here)
     opened_at: datetime = Field(default_factory=utcnow)
+    first_day: date | None = None
     alerted_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = Field(default=None, max_length=320)
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=320)
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = Field(default=None, max_length=320)
     last_seen_day: date | None = None
-    clear_streak: int = 0  # consecutive detection days without the anomaly (no flapping)
+    last_checked_day: date | None = None
+    clear_streak: int = 0  # consecutive detection days without the condition (cool-down)
+    alert_queued: bool = False  # its first alert is in the outbox
     slack_channel: str | None = Field(default=None, max_length=32)
     slack_ts: str | None = Field(default=None, max_length=32)
     version: int = 0
@@ -336,7 +350,14 @@ class Anomaly(SQLModel, table=True):
     value: float
     threshold: float
     message: str = Field(sa_column=Column(Text, nullable=False))
-    incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    baseline_label: str | None = Field(default=None, max_length=64)
+    unit: str | None = Field(default=None, max_length=16)
+    ratio: float | None = None
+    tool: str | None = Field(default=None, max_length=32)
+    model: str | None = Field(default=None, max_length=255)
+    model_share: float | None = None
+    data_at: datetime | None = None
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     detected_at: datetime = Field(default_factory=utcnow)
 
 
@@ -350,7 +371,8 @@ class AlertOutbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(max_length=255)
     incident_id: int | None = Field(default=None, foreign_key="incident.id")
-    kind: str = Field(max_length=32)  # opened | escalated | resolved | digest
+    kind: str = Field(max_length=32)  # core.incidents.AlertKind
+    batch: str | None = Field(default=None, max_length=64, index=True)  # one detection run
     channel: str | None = Field(default=None, max_length=32)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
     status: str = Field(default="pending", max_length=16, index=True)  # pending | sent | failed

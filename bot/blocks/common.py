@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
+from core.incidents import format_duration
 from core.report import human_tokens
 from core.usage import NANOS_PER_USD
 
@@ -97,16 +98,8 @@ def when(ts: datetime | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    """Durations are written one way everywhere (core.incidents.format_duration)."""
+    return format_duration(None if seconds is None else max(0.0, seconds))
 
 
 def tool(source: str | None) -> str:

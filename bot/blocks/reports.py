@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from core.incidents import IncidentView, format_duration
 from core.periods import DateRange
 from core.usage import NANOS_PER_USD
 
@@ -337,26 +339,32 @@ def forecast_text(view: ForecastView) -> str:
 
 # --- incidents -------------------------------------------------------------------------------------
 
-def incident_line(i) -> str:
-    icon = SEVERITY_ICON.get(i.severity, ":white_circle:")
-    subject = c.escape(i.user_email) if i.user_email else "team"
+def incident_line(i: IncidentView) -> str:
+    icon = SEVERITY_ICON.get(i.severity.value, ":white_circle:")
+    subject = c.escape(i.user) if i.user else "team"
     message = c.escape(c.clip(i.message, 300)) if i.message else ""
-    return f"{icon} *#{i.id}* {c.escape(i.kind)} · {subject} · _{c.escape(i.status)}_" + (f"\n{message}" if message
-                                                                                        else "")
+    extra = f" · MTTD {format_duration(i.mttd)}" if i.mttd is not None else ""
+    if i.snoozed_until is not None and i.snoozed_until > datetime.now(UTC):
+        extra += f" · snoozed until {i.snoozed_until:%Y-%m-%d %H:%M} UTC"
+    return (f"{icon} *#{i.id}* {c.escape(i.kind.label)} · {subject} · _{i.status.value}_{extra}"
+            + (f"\n{message}" if message else ""))
+
+
+def _timing(stat) -> str:
+    if not stat.count:
+        return "–"
+    return f"{format_duration(stat.mean_seconds)} (median {format_duration(stat.median_seconds)})"
 
 
 def incidents(view: IncidentsView) -> list[dict]:
-    t = view.timings
-    blocks = [
-        c.header("Incidents"),
-        *c.fields([
-            ("Open", f"{view.open_count:,}"),
-            (f"Incidents (last {t.window_days} days)", f"{t.count:,}"),
-            ("MTTD (data → alert)", c.duration(t.mttd_seconds)),
-            ("MTTI (data → acknowledged)", c.duration(t.mtti_seconds)),
-            ("MTTR (data → resolved)", c.duration(t.mttr_seconds)),
-        ]),
-    ]
+    blocks = [c.header("Incidents"), c.section(f"*Open:* {view.open_count:,}")]
+    rows = []
+    for t in view.timings:
+        rows.append(f"*Last {t.window_days} days:* {t.incidents:,} incidents · MTTD {_timing(t.mttd)} · "
+                    f"MTTI {_timing(t.mtti)} · MTTR {_timing(t.mttr)}")
+    blocks.append(c.section("\n".join(rows)))
+    blocks.append(c.context("MTTD: data → alert · MTTI: alert → acknowledged · MTTR: data → resolved; "
+                            "mean (median)"))
     if not view.open:
         blocks.append(c.section(":white_check_mark: No open incidents."))
     else:

@@ -109,9 +109,10 @@ def forecast(view: ForecastView) -> list[Attachment]:
         running += per_day[d]
         cumulative.append(_usd(running))
     projected_days, projected = [], []
-    for i in range(1, (view.month_end - view.today).days + 1):
+    remaining = (view.month_end - view.today).days
+    for i in range(1, remaining + 1):  # a straight line to the projection the text gives
         projected_days.append(view.today + timedelta(days=i))
-        projected.append(_usd(running + view.run_rate_nanos * i))
+        projected.append(_usd(running + (view.projected_nanos - running) * i / remaining))
     budget = _usd(view.budget_nanos) if view.budget_nanos else None
     return [_attachment(charts.forecast(actual_days, cumulative, projected_days, projected, budget,
                                         title=f"Spend forecast · {view.month_start:%B %Y}"))]

@@ -122,7 +122,9 @@ class CommandService:
                      files=charting.adoption(view))
 
     def _forecast(self, cmd: Command, who: Requester) -> Reply:
-        view = self.reports.forecast(self.settings.values().get("monthly_budget_usd"))
+        values = self.settings.values()
+        view = self.reports.forecast(values.get("monthly_budget_usd"),
+                                     cycle_start_day=int(values.get("detection.cycle_start_day") or 0))
         return Reply(text=report_blocks.forecast_text(view), blocks=report_blocks.forecast(view),
                      files=charting.forecast(view))
 

@@ -3,14 +3,17 @@ Slack, no SQL here), reading through storage/analytics_repo.py in one session.""
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from core.detection.config import cycle_containing, resolve_cycle_start_day
+from core.detection.layers import day_fraction, project
 from core.errors import InputError
-from core.periods import DateRange, utc_today
+from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
+from core.periods import DateRange
 from core.report import Dimension, to_csv
 from storage import analytics_repo as repo
+from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.report_repo import usage_report
@@ -19,7 +22,6 @@ from .grammar import SortField
 
 USERS_PAGE_SIZE = 15
 NEVER_USED_SHOWN = 30
-INCIDENT_WINDOW_DAYS = 30
 
 
 # --- view models -----------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ class UserView:
     daily: list[repo.DailySpend]
     models: list[repo.ModelUsage]
     productivity: repo.Productivity
-    incidents: list[repo.IncidentRow]
+    incidents: list[IncidentView]
     team_rank: int | None = None
     team_size: int = 0
 
@@ -150,12 +152,12 @@ class AdoptionView:
 @dataclass(slots=True)
 class ForecastView:
     today: date
-    month_start: date
-    month_end: date
+    month_start: date  # the billing cycle's first day (calendar month unless Cursor's cycle is used)
+    month_end: date  # its last day
     mtd_nanos: int
     mtd_by_source: dict[str, int]
-    run_rate_nanos: int  # per day, mean of the last 7 complete days
-    projected_nanos: int
+    run_rate_nanos: int  # per day: the cycle-to-date pace (today counted as the share elapsed)
+    projected_nanos: int  # core.detection.layers.project: the same figure detection alerts on
     budget_nanos: int | None
     daily: list[repo.DailySpend]
     previous_month_nanos: int
@@ -169,6 +171,8 @@ class ForecastView:
     def days_elapsed(self) -> int:
         return (self.today - self.month_start).days + 1
 
+    elapsed_days: float = 0.0  # complete days + today's elapsed share
+
     @property
     def budget_used(self) -> float | None:
         return None if not self.budget_nanos else self.mtd_nanos / self.budget_nanos
@@ -179,19 +183,10 @@ class ForecastView:
 
 
 @dataclass(slots=True)
-class IncidentTimings:
-    window_days: int
-    count: int
-    mttd_seconds: float | None
-    mtti_seconds: float | None
-    mttr_seconds: float | None
-
-
-@dataclass(slots=True)
 class IncidentsView:
-    open: list[repo.IncidentRow]
+    open: list[IncidentView]
     open_count: int
-    timings: IncidentTimings
+    timings: list[IncidentTimings]  # one per window of TIMING_WINDOWS (7, 30, 90 days)
 
 
 @dataclass(slots=True)
@@ -266,7 +261,7 @@ class ReportService:
             daily = repo.daily_spend(session=s, period=period, person=email)
             models = repo.models_usage(session=s, period=period, person=email)
             prod = repo.productivity(session=s, period=period, person=email)
-            incidents = repo.open_incidents(session=s, person=email, limit=10)
+            incidents = incident_repo.open_incidents(session=s, person=email, limit=10)
             ranking = repo.person_costs(session=s, period=period)
         rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
@@ -318,37 +313,41 @@ class ReportService:
                             active_with_seat=sum(1 for t in with_seat if t.email in active), never_used=never,
                             idle_in_period=idle, dau=dau)
 
-    def forecast(self, budget_usd: float | None, *, today: date | None = None) -> ForecastView:
-        today = today or utc_today()
-        month_start = today.replace(day=1)
-        month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-        rate_window = DateRange(today - timedelta(days=7), today - timedelta(days=1))
-        prev_end = month_start - timedelta(days=1)
+    def forecast(self, budget_usd: float | None, *, today: date | None = None, now: datetime | None = None,
+                 cycle_start_day: int = 0) -> ForecastView:
+        """Cycle-to-date spend and the cycle-end projection (core.detection.layers.project, the
+        figure the forecast_budget alert uses)."""
+        now = now or datetime.now(UTC)
+        today = today or now.date()
         with self._session() as s:
-            daily = repo.daily_spend(session=s, period=DateRange(month_start, today))
-            rate_days = repo.daily_spend(session=s, period=rate_window)
-            prev = repo.period_summary(session=s, period=DateRange(prev_end.replace(day=1), prev_end))
-            cycle = repo.cursor_cycle_spend(session=s)
+            anchor = resolve_cycle_start_day(cycle_start_day, detection_repo.vendor_cycle_start(session=s))
+            cycle = cycle_containing(today, anchor)
+            daily = repo.daily_spend(session=s, period=DateRange(cycle.start, today))
+            prev_end = cycle.start - timedelta(days=1)
+            prev = repo.period_summary(session=s, period=DateRange(cycle_containing(prev_end, anchor).start, prev_end))
+            cycle_spend = repo.cursor_cycle_spend(session=s)
         mtd = sum(d.cost_nanos for d in daily)
         by_source: dict[str, int] = {}
         for d in daily:
             by_source[d.source] = by_source.get(d.source, 0) + d.cost_nanos
-        run_rate = sum(d.cost_nanos for d in rate_days) // rate_window.days
-        remaining = (month_end - today).days
+        p = project(mtd, today, cycle, day_fraction(today, now))
+        pace = round(mtd / p.elapsed_days) if p.elapsed_days > 0 else 0
         budget = None if budget_usd in (None, 0) else int(round(float(budget_usd) * 1_000_000_000))
-        return ForecastView(today=today, month_start=month_start, month_end=month_end, mtd_nanos=mtd,
-                            mtd_by_source=by_source, run_rate_nanos=run_rate,
-                            projected_nanos=mtd + run_rate * remaining, budget_nanos=budget, daily=daily,
-                            previous_month_nanos=prev.cost_nanos, cursor_cycle=cycle)
+        return ForecastView(today=today, month_start=cycle.start, month_end=cycle.end, mtd_nanos=mtd,
+                            mtd_by_source=by_source, run_rate_nanos=pace, projected_nanos=p.projected_nanos,
+                            budget_nanos=budget, daily=daily, previous_month_nanos=prev.cost_nanos,
+                            cursor_cycle=cycle_spend, elapsed_days=p.elapsed_days)
 
     def incidents(self, *, now: datetime | None = None) -> IncidentsView:
         now = now or datetime.now(UTC)
-        since = now - timedelta(days=INCIDENT_WINDOW_DAYS)
+        since = now - timedelta(days=max(TIMING_WINDOWS))
         with self._session() as s:
-            open_rows = repo.open_incidents(session=s, limit=20)
-            open_count = repo.count_open_incidents(session=s)
-            recent = repo.incidents_since(session=s, since=since)
-        return IncidentsView(open=open_rows, open_count=open_count, timings=incident_timings(recent))
+            open_rows = incident_repo.open_incidents(session=s, limit=20)
+            open_count = incident_repo.count_open(session=s)
+            recent = incident_repo.incidents_since(session=s, since=since)
+        timings = [incident_timings([_times(v) for v in recent if v.data_at >= now - timedelta(days=w)], w)
+                   for w in TIMING_WINDOWS]
+        return IncidentsView(open=open_rows, open_count=open_count, timings=timings)
 
     def unmapped(self) -> UnmappedView:
         with self._session() as s:
@@ -379,22 +378,5 @@ _SORT_KEYS = {
 }
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def incident_timings(rows: list[repo.IncidentRow], window_days: int = INCIDENT_WINDOW_DAYS) -> IncidentTimings:
-    """MTTD: data_at → alerted_at; MTTI: data_at → acknowledged_at; MTTR: data_at → resolved_at.
-
-    Measured from when the data showed the problem (not from row insert, which made the
-    tracker we replace report MTTD ≈ 0). Incidents missing the later timestamp are left out."""
-    def spans(attr: str) -> list[float]:
-        out = []
-        for r in rows:
-            end = getattr(r, attr)
-            if r.data_at is not None and end is not None:
-                out.append((end - r.data_at).total_seconds())
-        return out
-
-    return IncidentTimings(window_days=window_days, count=len(rows), mttd_seconds=_mean(spans("alerted_at")),
-                           mtti_seconds=_mean(spans("acknowledged_at")), mttr_seconds=_mean(spans("resolved_at")))
+def _times(v: IncidentView) -> IncidentTimes:
+    return IncidentTimes(v.status, v.data_at, v.alerted_at, v.acknowledged_at, v.resolved_at)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core.detection.config import DetectionSettings
 from core.errors import InputError
 from core.identity import normalise_email
 from storage import settings_repo
@@ -32,29 +33,61 @@ class SettingSpec:
     group: str = "general"  # general | access | thresholds
 
 
+_D = DetectionSettings()  # detection defaults live in core (one definition)
+
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("monthly_budget_usd", "Monthly budget (USD)", "usd", None,
-                "Team budget per calendar month, for `forecast`. Empty = no budget."),
+    SettingSpec("monthly_budget_usd", "Team budget per billing cycle (USD)", "usd", None,
+                "For `forecast` and the team_budget / forecast_budget alerts. Empty = no budget."),
     SettingSpec("viewers", "Viewers", "ids", [],
                 "Slack user ids or emails, comma-separated, who may see team-wide figures.", group="access"),
     SettingSpec("admins", "Extra admins", "ids", [],
                 "Slack user ids or emails, comma-separated, added to ABACUS_ADMINS.", group="access"),
-    SettingSpec("threshold.max_spend_per_cycle_usd", "Max spend per person per cycle (USD)", "usd", 0,
-                "0 = off.", group="thresholds"),
-    SettingSpec("threshold.max_requests_per_day", "Max requests per person per day", "int", 0,
-                "0 = off.", group="thresholds"),
-    SettingSpec("threshold.max_tokens_per_day", "Max tokens per person per day", "int", 0,
-                "0 = off.", group="thresholds"),
-    SettingSpec("threshold.zscore_multiplier", "Z-score multiplier (σ)", "float", 2.5,
-                "Daily spend/requests this many σ above the team mean.", minimum=0.5, maximum=100,
+    SettingSpec("threshold.max_spend_per_cycle_usd", "Max spend per person per cycle (USD)", "usd",
+                _D.max_spend_per_cycle_usd, "0 = off. Critical above the factor below × the limit.",
                 group="thresholds"),
-    SettingSpec("threshold.spend_spike_multiplier", "Spend spike multiplier (×)", "float", 5.0,
-                "Today's spend above N× the person's recent daily mean.", minimum=1, maximum=1000,
+    SettingSpec("threshold.max_requests_per_day", "Max requests per person per day", "int", _D.max_requests_per_day,
+                "0 = off.", group="thresholds"),
+    SettingSpec("threshold.max_tokens_per_day", "Max tokens per person per day", "int", _D.max_tokens_per_day,
+                "0 = off.", group="thresholds"),
+    SettingSpec("threshold.threshold_critical_factor", "Limits: critical at N× the limit", "float",
+                _D.threshold_critical_factor, "Spend, requests, tokens and budget limits.", minimum=1, maximum=100,
                 group="thresholds"),
-    SettingSpec("threshold.spend_spike_min_usd", "Spend spike floor (USD)", "usd", 50,
+    SettingSpec("threshold.zscore_multiplier", "Z-score multiplier (σ)", "float", _D.zscore_multiplier,
+                "Daily spend/requests this many σ above the people active that day.", minimum=0.5, maximum=100,
+                group="thresholds"),
+    SettingSpec("threshold.zscore_min_population", "Z-score: minimum active people", "int", _D.zscore_min_population,
+                "Fewer people active that day: no z-score.", minimum=2, maximum=100_000, group="thresholds"),
+    SettingSpec("threshold.zscore_min_spend_usd", "Z-score: spend floor (USD)", "usd", _D.zscore_min_spend_usd,
+                "Days under this count in the mean but are never flagged.", group="thresholds"),
+    SettingSpec("threshold.zscore_min_requests", "Z-score: requests floor", "int", _D.zscore_min_requests,
+                "Days under this many requests are never flagged.", group="thresholds"),
+    SettingSpec("threshold.spend_spike_multiplier", "Spend spike multiplier (×)", "float", _D.spend_spike_multiplier,
+                "Today's spend above N× the person's mean over their recent days with data.", minimum=1,
+                maximum=1000, group="thresholds"),
+    SettingSpec("threshold.spend_spike_min_usd", "Spend spike floor (USD)", "usd", _D.spend_spike_min_usd,
                 "Days under this are never spikes.", group="thresholds"),
-    SettingSpec("threshold.cycle_outlier_multiplier", "Cycle outlier multiplier (×)", "float", 10.0,
-                "Cycle spend above N× the team median.", minimum=1, maximum=1000, group="thresholds"),
+    SettingSpec("threshold.spend_spike_lookback_days", "Spend spike: days with data averaged", "int",
+                _D.spend_spike_lookback_days, "Days without usage are skipped, not counted as $0.", minimum=1,
+                maximum=60, group="thresholds"),
+    SettingSpec("threshold.cycle_outlier_multiplier", "Cycle outlier multiplier (×)", "float",
+                _D.cycle_outlier_multiplier, "Cycle spend above N× the median of the people with spend.", minimum=1,
+                maximum=1000, group="thresholds"),
+    SettingSpec("threshold.cycle_outlier_min_people", "Cycle outlier: minimum people with spend", "int",
+                _D.cycle_outlier_min_people, "Fewer: no cycle outlier.", minimum=1, maximum=100_000,
+                group="thresholds"),
+    SettingSpec("threshold.cycle_outlier_min_median_usd", "Cycle outlier: minimum median (USD)", "usd",
+                _D.cycle_outlier_min_median_usd, "A lower team median: no cycle outlier.", group="thresholds"),
+    SettingSpec("threshold.critical_factor", "Z-score/spike/outlier: critical at N× the multiplier", "float",
+                _D.critical_factor, "E.g. 3: a 5× spike setting turns critical at 15×.", minimum=1, maximum=100,
+                group="thresholds"),
+    SettingSpec("detection.forecast_min_days", "Forecast: days of the cycle before it speaks", "float",
+                _D.forecast_min_days, "Early projections are noisy.", minimum=0.1, maximum=31, group="thresholds"),
+    SettingSpec("detection.cycle_start_day", "Billing cycle starts on day (0 = auto)", "int", _D.cycle_start_day,
+                "0: Cursor's cycle where the vendor gives it, else the 1st of the month.", minimum=0, maximum=31,
+                group="thresholds"),
+    SettingSpec("detection.cooldown_days", "Incident cool-down (detection days)", "int", _D.cooldown_days,
+                "An incident resolves itself after its condition was absent this many days.", minimum=1,
+                maximum=60, group="thresholds"),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
 

@@ -94,13 +94,13 @@ def seed(engine, today: date) -> None:
         day = today - timedelta(days=1)
         s.add(PersonActivity(source="claude_code", day=day, person="alice@example.com", lines_added=200,
                              accepted_lines_added=100, commits=3, pull_requests=1, sessions=4))
-        s.add(Incident(dedup_key="spend_spike:bob", kind="spend_spike", user_email="bob@example.com",
+        s.add(Incident(dedup_key="bob@example.com", kind="spend_spike", user_email="bob@example.com",
                        severity="warning", status="alerted", value=20.0, threshold=5.0,
                        message="daily spend $20 is 5.0x the 7-day average of <@U0ALICE>",
                        data_at=now - timedelta(hours=2), opened_at=now - timedelta(hours=1),
                        alerted_at=now - timedelta(hours=1)))
         base = now - timedelta(days=3)
-        s.add(Incident(dedup_key="zscore:carol", kind="zscore_spend", user_email="carol@example.com",
+        s.add(Incident(dedup_key="carol@example.com", kind="zscore_spend", user_email="carol@example.com",
                        severity="critical", status="resolved", value=9.0, threshold=3.0, message="resolved one",
                        data_at=base, opened_at=base, alerted_at=base + timedelta(minutes=30),
                        acknowledged_at=base + timedelta(hours=1), resolved_at=base + timedelta(hours=5)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from bot.services.reports import ReportService
 from core.periods import DateRange
 from core.usage import usd_to_nanos
 from storage import analytics_repo as repo
+from storage import incident_repo
 from storage.db import session_scope
 from storage.job_lock import try_job_lock
 
@@ -78,12 +80,12 @@ def test_models_groups_seats_dau(seeded):
 
 def test_incidents_productivity_sync(seeded):
     with session_scope(seeded) as s:
-        open_rows = repo.open_incidents(session=s)
-        bob_open = repo.open_incidents(session=s, person="bob@example.com")
+        open_rows = incident_repo.open_incidents(session=s)
+        bob_open = incident_repo.open_incidents(session=s, person="bob@example.com")
         prod = repo.productivity(session=s, period=LAST_7, person="alice@example.com")
         runs = repo.sync_status(session=s)
         person = repo.find_person(session=s, slack_user_id=seed.CAROL)
-    assert [i.kind for i in open_rows] == ["spend_spike"] and len(bob_open) == 1
+    assert [i.kind.value for i in open_rows] == ["spend_spike"] and len(bob_open) == 1
     assert (prod.rows, prod.accepted_lines_added, prod.commits, prod.accept_rate) == (1, 100, 3, 0.5)
     assert [(r.source, r.status, r.inserted) for r in runs] == [("cursor", "ok", 42)]
     assert person.email == "carol@example.com" and person.role == "viewer" and person.group == "Data"
@@ -106,22 +108,28 @@ def test_report_service(seeded):
     assert [s.email for s in adoption.never_used] == ["dave@example.com"]
     assert adoption.active_people == 4 and adoption.cursor_seats == 4
     incidents = service.incidents()
-    assert incidents.open_count == 1 and incidents.timings.count == 2
-    assert round(incidents.timings.mttd_seconds) == 2700  # (60 min + 30 min) / 2
-    assert round(incidents.timings.mttr_seconds) == 5 * 3600
+    week, month, quarter = incidents.timings
+    assert (week.window_days, month.window_days, quarter.window_days) == (7, 30, 90)
+    assert incidents.open_count == 1 and month.incidents == 2
+    assert round(month.mttd.mean_seconds) == 2700  # (60 min + 30 min) / 2
+    assert round(month.mttd.median_seconds) == 2700
+    assert round(month.mtti.mean_seconds) == 1800  # carol: acknowledged 30 min after the alert
+    assert round(month.mttr.mean_seconds) == 5 * 3600
 
 
 def test_forecast_by_hand(seeded):
     service = ReportService(seeded)
     today = TODAY
-    view = service.forecast(100.0, today=today)
+    noon = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
+    view = service.forecast(100.0, today=today, now=noon)
     month_start = today.replace(day=1)
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
     mtd = sum(USD(r.usd) for r in seed.ROWS if today - timedelta(days=r.days_ago) >= month_start)
-    window = [today - timedelta(days=d) for d in range(1, 8)]
-    rate = sum(USD(r.usd) for r in seed.ROWS if today - timedelta(days=r.days_ago) in window) // 7
+    elapsed = (today - month_start).days + 0.5  # today at noon counts as half a day
     assert view.mtd_nanos == mtd
-    assert view.run_rate_nanos == rate
-    assert view.projected_nanos == mtd + rate * (view.month_end - today).days
+    assert view.run_rate_nanos == round(mtd / elapsed)
+    assert view.projected_nanos == max(mtd, round(mtd / elapsed * days_in_month))
+    assert (view.month_start, view.month_end.day) == (month_start, days_in_month)
     assert view.budget_nanos == USD("100")
 
 
@@ -130,10 +138,16 @@ def test_forecast_fixed_day(engine):
     view = ReportService(engine).forecast(None, today=date(2026, 1, 20))
     # Jan 1…20: every seed row (days_ago ≤ 20 → Dec 31 for the extras is outside): 41.50 + 8 + 4 + 0.40
     assert view.mtd_nanos == USD("53.90")
-    # last 7 complete days (Jan 13…19 = 1…7 days ago): alice 10 + 5, bob 20, carol 2.50, eve 1, ci key 3
-    assert view.run_rate_nanos == USD("41.50") // 7
-    assert view.projected_nanos == USD("53.90") + (USD("41.50") // 7) * 11
+    # seen afterwards, Jan 20 is a complete day: 20 days elapsed → $2.695 a day → 31 days: $83.545
+    assert view.run_rate_nanos == USD("2.695")
+    assert view.projected_nanos == USD("83.545")
     assert view.budget_nanos is None
+    # at 06:00 on the day itself only a quarter of Jan 20 is over: 19.25 days → 53.90 / 19.25 × 31
+    early = ReportService(engine).forecast(None, today=date(2026, 1, 20), now=datetime(2026, 1, 20, 6, tzinfo=UTC))
+    assert early.projected_nanos == round(USD("53.90") * 31 / 19.25)
+    # the last day of the month still projects (the old run-rate forecast projected nothing there)
+    last = ReportService(engine).forecast(None, today=date(2026, 1, 31), now=datetime(2026, 1, 31, 12, tzinfo=UTC))
+    assert last.projected_nanos == round(last.mtd_nanos * 31 / 30.5)
 
 
 def test_job_lock_is_exclusive(engine):

@@ -25,9 +25,17 @@ from bot.services.reports import (
     UnmappedView,
     UsersView,
     UserView,
-    incident_timings,
 )
 from bot.services.settings import SPECS
+from core.incidents import (
+    AnomalyKind,
+    IncidentStatus,
+    IncidentTimes,
+    IncidentView,
+    Severity,
+    Signal,
+    incident_timings,
+)
 from core.periods import DateRange
 from storage import analytics_repo as repo
 from storage.people_repo import UnmappedKey
@@ -124,8 +132,7 @@ def test_top_table_fifty_rows_is_valid():
 
 def test_user_page_with_productivity_and_incidents():
     now = datetime(2026, 1, 30, tzinfo=UTC)
-    incident = repo.IncidentRow(1, "spend_spike", "bob@example.com", "critical", "alerted", 214.0, 51.0,
-                                EVIL, now, now, now, None, None)
+    incident = incident_view(1, "bob@example.com", message=EVIL, at=now, alerted=now)
     view = UserView(email="bob@example.com", name=EVIL, group=EVIL, period=PERIOD,
                     current=summary(20 * B, 1, cursor=20 * B), previous=summary(4 * B, 1, cursor=4 * B), daily=[],
                     models=[repo.ModelUsage(EVIL, 20 * B, 3000, 2, 1, 0, 20 * B)],
@@ -146,9 +153,9 @@ def test_models_groups_incidents_unmapped_adoption():
     groups = [repo.GroupUsage(EVIL, 3, 2, 5 * B, 100, 4 * B), repo.GroupUsage("(no group)", 1, 1, B, 1, None)]
     assert_safe(reports.groups(GroupsView(PERIOD, groups, 6 * B)))
     now = datetime(2026, 1, 30, tzinfo=UTC)
-    open_rows = [repo.IncidentRow(i, EVIL, EVIL, "warning", "open", 1.0, 1.0, EVIL * 20, now, now, None, None, None)
-                 for i in range(30)]
-    assert_safe(reports.incidents(IncidentsView(open_rows, 30, incident_timings(open_rows))))
+    open_rows = [incident_view(i, EVIL, message=EVIL * 20, at=now) for i in range(30)]
+    timings = [incident_timings([], w) for w in (7, 30, 90)]
+    assert_safe(reports.incidents(IncidentsView(open_rows, 30, timings)))
     keys = [UnmappedKey("claude_code", EVIL, EVIL, 3, B, 10, date(2026, 1, 1), date(2026, 1, 2)) for _ in range(45)]
     assert_safe(admin.unmapped(UnmappedView(keys)))
     seats = [repo.Seat(f"{EVIL}{i}@x", EVIL, True, False, None) for i in range(40)]
@@ -236,18 +243,33 @@ def test_payloads_are_tolerant():
     assert incident_id("drop table") is None and incident_id(None) is None
 
 
-@pytest.mark.parametrize("seconds,text", [(None, "—"), (30, "30s"), (3600, "60 min"), (5 * 3600, "5.0 h"),
-                                          (3 * 86400, "3.0 d")])
+@pytest.mark.parametrize("seconds,text", [(None, "–"), (30, "30s"), (3600, "1h"), (5 * 3600 + 60, "5h 1m"),
+                                          (3 * 86400, "3d"), (3 * 86400 + 7200, "3d 2h")])
 def test_duration(seconds, text):
     assert common.duration(seconds) == text
 
 
 def test_incident_timings_by_hand():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [
-        repo.IncidentRow(1, "k", None, "info", "resolved", 0, 0, "", t0, t0, t0 + timedelta(minutes=30),
-                         t0 + timedelta(hours=1), t0 + timedelta(hours=5)),
-        repo.IncidentRow(2, "k", None, "info", "alerted", 0, 0, "", t0, t0, t0 + timedelta(hours=1), None, None),
-    ]
-    t = incident_timings(rows)
-    assert (t.count, t.mttd_seconds, t.mtti_seconds, t.mttr_seconds) == (2, 2700.0, 3600.0, 18000.0)
+    m = timedelta(minutes=1)
+    rows = [IncidentTimes(IncidentStatus.RESOLVED, t0, t0 + 30 * m, t0 + 60 * m, t0 + 300 * m),
+            IncidentTimes(IncidentStatus.ALERTED, t0, t0 + 60 * m, None, None),
+            IncidentTimes(IncidentStatus.ACKNOWLEDGED, t0, t0 + 120 * m, t0 + 180 * m, None)]
+    t = incident_timings(rows, 30)
+    # MTTD: 30, 60, 120 min → mean 70 min, median 60; MTTI: 30, 60 → 45; MTTR: 300 min
+    assert (t.incidents, t.mttd.count, t.mttd.mean_seconds, t.mttd.median_seconds) == (3, 3, 4200.0, 3600.0)
+    assert (t.mtti.count, t.mtti.mean_seconds, t.mtti.median_seconds) == (2, 2700.0, 2700.0)
+    assert (t.mttr.count, t.mttr.mean_seconds) == (1, 18000.0)
+    assert t.by_status == {"resolved": 1, "alerted": 1, "acknowledged": 1}
+
+
+
+
+def incident_view(number: int, user: str, *, message: str, at: datetime, alerted: datetime | None = None,
+                  status: IncidentStatus = IncidentStatus.DETECTED) -> IncidentView:
+    signal = Signal(AnomalyKind.SPEND_SPIKE, Severity.CRITICAL, at.date(), 214.0, 51.0, "7-day average", "usd",
+                    message, at, ratio=4.2, tool="cursor", model=EVIL, model_share=0.81)
+    return IncidentView(id=number, subject=user, user=user, name=EVIL, kind=AnomalyKind.SPEND_SPIKE,
+                        severity=Severity.CRITICAL, status=status, message=message, value=214.0, threshold=51.0,
+                        signals=(signal,), data_at=at, opened_at=at, first_day=at.date(), last_seen_day=at.date(),
+                        alerted_at=alerted)

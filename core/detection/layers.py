@@ -1,0 +1,294 @@
+"""The detection layers: pure functions over a person × day usage matrix.
+
+Every layer looks at one day `d` (a column of the matrix) and returns `Finding`s: what it saw,
+the value, the baseline it compared with and how severe. They know nothing of storage or Slack;
+`core.detection.explain` turns findings into sentences, `core.detection.engine` into incidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from core.incidents import TEAM_SUBJECT, AnomalyKind, Severity
+
+from .config import NANOS_PER_USD, Cycle, DetectionSettings
+
+MAX_LOOKBACK_DAYS = 60  # calendar days searched for a person's last days with data
+
+
+@dataclass(slots=True)
+class UsageMatrix:
+    """Per subject (an email or `unmapped:<key>`) and UTC day, across both tools: spend in
+    nano-dollars, requests, tokens (the four kinds summed). Day j of the arrays is `start + j`."""
+
+    subjects: list[str]
+    start: date
+    cost: np.ndarray  # (P, D) int64 nanos
+    requests: np.ndarray  # (P, D) int64
+    tokens: np.ndarray  # (P, D) int64
+    limits_nanos: dict[str, int] = field(default_factory=dict)  # personal cycle limits (Cursor)
+
+    @property
+    def days(self) -> int:
+        return int(self.cost.shape[1])
+
+    def index(self, day: date) -> int:
+        return (day - self.start).days
+
+    def day(self, index: int) -> date:
+        return self.start + timedelta(days=index)
+
+    @classmethod
+    def empty(cls, start: date, days: int) -> UsageMatrix:
+        z = np.zeros((0, days), dtype=np.int64)
+        return cls([], start, z, z.copy(), z.copy())
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: AnomalyKind
+    subject: str  # an email, `unmapped:<key>`, or TEAM_SUBJECT
+    severity: Severity
+    day: date
+    value: float  # usd, requests or tokens
+    baseline: float  # the figure it was compared with, same unit
+    baseline_label: str
+    unit: str  # usd | requests | tokens
+    ratio: float | None = None  # value / baseline, or σ for z-scores
+    extra: dict = field(default_factory=dict)  # numbers the sentence needs (population, days…)
+
+    @property
+    def is_team(self) -> bool:
+        return self.subject == TEAM_SUBJECT
+
+
+def _usd(nanos: float) -> float:
+    return float(nanos) / NANOS_PER_USD
+
+
+def _sev(critical: bool) -> Severity:
+    return Severity.CRITICAL if critical else Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class DayContext:
+    """The day looked at, its billing cycle and how much of the day the data can cover."""
+
+    index: int  # column of the day in the matrix
+    day: date
+    cycle: Cycle
+    cycle_first_index: int  # column of max(cycle start, matrix start)
+    day_fraction: float  # 1.0 for a complete day; today: the share of the day elapsed
+
+    @classmethod
+    def build(cls, matrix: UsageMatrix, day: date, cycle: Cycle, now: datetime | None) -> DayContext:
+        index = matrix.index(day)
+        return cls(index, day, cycle, max(0, matrix.index(cycle.start)), day_fraction(day, now))
+
+
+def cycle_spend(matrix: UsageMatrix, ctx: DayContext) -> np.ndarray:
+    return matrix.cost[:, ctx.cycle_first_index:ctx.index + 1].sum(axis=1)
+
+
+# --- thresholds ------------------------------------------------------------------------------------
+
+def thresholds(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """Spend per cycle (the global limit, or a person's own Cursor limit), requests and tokens per
+    day, and the team's budget per cycle. Warning above the limit, critical above
+    `threshold_critical_factor` × the limit. Off while a limit is 0."""
+    out: list[Finding] = []
+    d, f = ctx.index, s.threshold_critical_factor
+    cyc = cycle_spend(matrix, ctx)
+    global_limit = s.nanos(s.max_spend_per_cycle_usd) or 0
+    for i, subject in enumerate(matrix.subjects):
+        limit = matrix.limits_nanos.get(subject) or global_limit
+        if limit > 0 and cyc[i] > limit:
+            label = "their own limit" if matrix.limits_nanos.get(subject) else "limit"
+            out.append(Finding(AnomalyKind.SPEND_PER_CYCLE, subject, _sev(cyc[i] > f * limit), ctx.day,
+                               _usd(cyc[i]), _usd(limit), label, "usd", float(cyc[i]) / limit,
+                               {"cycle_start": ctx.cycle.start.isoformat()}))
+    for kind, values, limit, unit in ((AnomalyKind.REQUESTS_PER_DAY, matrix.requests[:, d], s.max_requests_per_day,
+                                       "requests"),
+                                      (AnomalyKind.TOKENS_PER_DAY, matrix.tokens[:, d], s.max_tokens_per_day,
+                                       "tokens")):
+        if limit <= 0:
+            continue
+        for i in np.flatnonzero(values > limit):
+            out.append(Finding(kind, matrix.subjects[i], _sev(values[i] > f * limit), ctx.day, float(values[i]),
+                               float(limit), "limit", unit, float(values[i]) / limit))
+    budget = s.nanos(s.cycle_budget_usd)
+    if budget:
+        team = int(cyc.sum())
+        if team > budget:
+            out.append(Finding(AnomalyKind.TEAM_BUDGET, TEAM_SUBJECT, _sev(team > f * budget), ctx.day, _usd(team),
+                               _usd(budget), "budget", "usd", team / budget,
+                               {"cycle_start": ctx.cycle.start.isoformat(), "cycle_end": ctx.cycle.end.isoformat()}))
+    return out
+
+
+# --- z-scores --------------------------------------------------------------------------------------
+
+def _zscore(values: np.ndarray, floor: float, s: DetectionSettings) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+    """(flagged, z, mean, σ, population) over the people with a value > 0 that day."""
+    x = values.astype(np.float64)
+    active = x > 0
+    n = int(active.sum())
+    none = np.zeros(len(x), dtype=bool)
+    if n < max(2, s.zscore_min_population):
+        return none, np.zeros(len(x)), 0.0, 0.0, n
+    mean = float(x[active].mean())
+    sigma = float(x[active].std())
+    if not sigma > 0:
+        return none, np.zeros(len(x)), mean, sigma, n
+    z = (x - mean) / sigma
+    return active & (x >= floor) & (z > s.zscore_multiplier), z, mean, sigma, n
+
+
+def zscores(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """Each person's daily spend and requests against the people active that day: needs at least
+    `zscore_min_population` of them and σ > 0; people under the floor count in the mean and σ
+    but are never flagged; critical at `critical_factor` × the multiplier."""
+    out: list[Finding] = []
+    d = ctx.index
+    for kind, values, floor, unit in (
+            (AnomalyKind.ZSCORE_SPEND, matrix.cost[:, d], s.zscore_min_spend_usd * NANOS_PER_USD, "usd"),
+            (AnomalyKind.ZSCORE_REQUESTS, matrix.requests[:, d], float(s.zscore_min_requests), "requests")):
+        flagged, z, mean, sigma, n = _zscore(values, floor, s)
+        scale = NANOS_PER_USD if unit == "usd" else 1
+        for i in np.flatnonzero(flagged):
+            out.append(Finding(kind, matrix.subjects[i],
+                               _sev(z[i] > s.zscore_multiplier * s.critical_factor), ctx.day,
+                               float(values[i]) / scale, mean / scale, "team mean", unit, float(z[i]),
+                               {"sigma": sigma / scale, "population": n}))
+    return out
+
+
+# --- trends ----------------------------------------------------------------------------------------
+
+def own_baseline(matrix: UsageMatrix, index: int, lookback_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean daily spend in nanos, days used) over each person's last `lookback_days` days *with
+    data* before column `index` (days without any usage are skipped, not counted as zeros),
+    searched at most MAX_LOOKBACK_DAYS back."""
+    lo = max(0, index - MAX_LOOKBACK_DAYS)
+    window = slice(lo, index)
+    cost = matrix.cost[:, window][:, ::-1]
+    has_data = ((matrix.cost[:, window] > 0) | (matrix.requests[:, window] > 0)
+                | (matrix.tokens[:, window] > 0))[:, ::-1]
+    rank = np.cumsum(has_data, axis=1)
+    chosen = has_data & (rank <= lookback_days)
+    days = chosen.sum(axis=1)
+    sums = np.where(chosen, cost, 0).sum(axis=1)
+    mean = np.divide(sums, days, out=np.zeros(len(days), dtype=np.float64), where=days > 0)
+    return mean, days
+
+
+def spend_spikes(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """Today's spend ≥ the floor and > multiplier × the person's own mean over their last days
+    with data (that mean ≥ the minimum baseline). A person's first day has no baseline."""
+    d = ctx.index
+    today = matrix.cost[:, d].astype(np.float64)
+    mean, days = own_baseline(matrix, d, s.spend_spike_lookback_days)
+    floor = s.spend_spike_min_usd * NANOS_PER_USD
+    ok = (days > 0) & (mean >= s.spend_spike_min_baseline_usd * NANOS_PER_USD) & (today >= floor)
+    flagged = ok & (today > s.spend_spike_multiplier * mean)
+    out = []
+    for i in np.flatnonzero(flagged):
+        ratio = today[i] / mean[i]
+        out.append(Finding(AnomalyKind.SPEND_SPIKE, matrix.subjects[i],
+                           _sev(ratio > s.spend_spike_multiplier * s.critical_factor), ctx.day, _usd(today[i]),
+                           _usd(mean[i]), f"{int(days[i])}-day average", "usd", float(ratio),
+                           {"baseline_days": int(days[i])}))
+    return out
+
+
+def cycle_outliers(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """Cycle-to-date spend > multiplier × the median of the people with spend this cycle (at
+    least `cycle_outlier_min_people` of them, median ≥ the minimum)."""
+    cyc = cycle_spend(matrix, ctx)
+    spenders = cyc[cyc > 0]
+    if len(spenders) < max(1, s.cycle_outlier_min_people):
+        return []
+    median = float(np.median(spenders))
+    if median < s.cycle_outlier_min_median_usd * NANOS_PER_USD or median <= 0:
+        return []
+    out = []
+    for i in np.flatnonzero(cyc > s.cycle_outlier_multiplier * median):
+        ratio = float(cyc[i]) / median
+        out.append(Finding(AnomalyKind.CYCLE_OUTLIER, matrix.subjects[i],
+                           _sev(ratio > s.cycle_outlier_multiplier * s.critical_factor), ctx.day, _usd(cyc[i]),
+                           _usd(median), "team median", "usd", ratio,
+                           {"population": int(len(spenders)), "cycle_start": ctx.cycle.start.isoformat()}))
+    return out
+
+
+# --- forecast --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    spent_nanos: int
+    elapsed_days: float  # complete days of the cycle + the elapsed share of the day looked at
+    projected_nanos: int  # at the same pace until the cycle's last day
+    cycle: Cycle
+
+
+def day_fraction(day: date, now: datetime | None) -> float:
+    """How much of `day` the data can cover at `now`: 1.0 for a past day, the elapsed share for
+    today (at least a minute, so a projection never divides by zero)."""
+    if now is None or now.date() > day:
+        return 1.0
+    if now.date() < day:
+        return 1 / 1440
+    midnight = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+    return min(1.0, max(1 / 1440, (now - midnight).total_seconds() / 86400))
+
+
+def project(spent_nanos: int, day: date, cycle: Cycle, fraction: float) -> Projection:
+    """Cycle-end spend at the cycle-to-date pace: the one forecast (detection, `/abacus forecast`,
+    the digest). The day looked at counts only for the share of it that has elapsed (today at
+    06:00 is a quarter of a day, not a whole one), so the last day of a cycle still projects."""
+    elapsed = (day - cycle.start).days + fraction
+    projected = spent_nanos if elapsed <= 0 else round(spent_nanos / elapsed * cycle.days)
+    return Projection(int(spent_nanos), elapsed, int(max(projected, spent_nanos)), cycle)
+
+
+def forecasts(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """The team's (and each person's with a personal limit) projected cycle-end spend crosses the
+    budget while the spend so far has not: days before the budget itself is crossed."""
+    out: list[Finding] = []
+    cyc = cycle_spend(matrix, ctx)
+    candidates: list[tuple[str, int, int]] = []
+    budget = s.nanos(s.cycle_budget_usd)
+    if budget:
+        candidates.append((TEAM_SUBJECT, int(cyc.sum()), budget))
+    index = {p: i for i, p in enumerate(matrix.subjects)}
+    for subject, limit in sorted(matrix.limits_nanos.items()):
+        if limit and subject in index:
+            candidates.append((subject, int(cyc[index[subject]]), limit))
+    for subject, spent, limit in candidates:
+        p = project(spent, ctx.day, ctx.cycle, ctx.day_fraction)
+        if p.elapsed_days < s.forecast_min_days or spent > limit or p.projected_nanos <= limit:
+            continue
+        label = "budget" if subject == TEAM_SUBJECT else "their own limit"
+        out.append(Finding(AnomalyKind.FORECAST_BUDGET, subject,
+                           _sev(p.projected_nanos > s.threshold_critical_factor * limit), ctx.day,
+                           _usd(p.projected_nanos), _usd(limit), label, "usd", p.projected_nanos / limit,
+                           {"spent": _usd(spent), "elapsed_days": round(p.elapsed_days, 2),
+                            "cycle_start": ctx.cycle.start.isoformat(), "cycle_end": ctx.cycle.end.isoformat()}))
+    return out
+
+
+LAYERS = (thresholds, zscores, spend_spikes, cycle_outliers, forecasts)
+
+
+def detect_day(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+    """Every layer for one day, in a stable order (subject, kind)."""
+    found: list[Finding] = []
+    if 0 <= ctx.index < matrix.days:
+        for layer in LAYERS:
+            found.extend(layer(matrix, ctx, s))
+    order = {k: i for i, k in enumerate(AnomalyKind)}
+    found.sort(key=lambda f: (f.subject, order[f.kind]))
+    return found
