@@ -35,13 +35,9 @@ from bot.services.admin import SyncOutcome, SyncRunner
 from bot.services.alerting import AlertSender
 from bot.services.container import Services, build_services
 from bot.services.digest import DigestService
-from bot.services.email import SmtpConfig, SmtpEmailChannel
 from bot.services.home import ScheduleLine
-from bot.services.incidents import RepoIncidentStore
-from bot.services.reports import ReportService
-from bot.services.settings import NUDGE_SETTING, SettingsService
 from bot.sync_service import run_sync
-from bot.wiring import Context, open_context
+from bot.wiring import Context, make_delivery_client, make_sender, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
 from storage.job_lock import SYNC_LOCK, try_job_lock
@@ -49,7 +45,6 @@ from storage.job_lock import SYNC_LOCK, try_job_lock
 log = logging.getLogger("bot.app")
 
 SLACK_TIMEOUT = 30  # seconds per Web API call
-ALERT_TIMEOUT = 15  # seconds per alert post: a slow Slack is retried from the outbox, not waited for
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -104,32 +99,6 @@ def make_sync_runner(ctx: Context) -> SyncRunner | None:
         return SyncOutcome(ok=summary.ok, lines=list(summary.lines()))
 
     return run
-
-
-def make_delivery_client(settings: Settings) -> WebClient:
-    """The WebClient that posts alerts: no retry handlers of its own — the outbox retries (429
-    after Retry-After, 5xx and timeouts with backoff) and checks for a post that went through."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=ALERT_TIMEOUT, retry_handlers=[])
-
-
-def make_sender(ctx: Context, client: WebClient | None, reports: ReportService | None = None) -> AlertSender | None:
-    """The outbox sender this process runs, or None when there is nowhere to deliver to (no Slack
-    tokens or alert channel, and no email)."""
-    settings = ctx.settings
-    settings.require_email()
-    email = None
-    if settings.email_configured:
-        email = SmtpEmailChannel(SmtpConfig.from_url(settings.smtp_url.get_secret_value(),
-                                                     sender=settings.alert_email_from,
-                                                     recipients=settings.alert_email_to))
-    if client is None and email is None:
-        return None
-    settings_service = SettingsService(ctx.engine)
-    digest = DigestService(ctx.engine, reports or ReportService(ctx.engine), settings_service)
-    return AlertSender(ctx.engine, client, channel=settings.alert_channel, store=RepoIncidentStore(), email=email,
-                       digest=digest.render, nudge=lambda: bool(settings_service.values().get(NUDGE_SETTING)),
-                       lease=timedelta(seconds=settings.alert_lease_seconds), backoff=settings.alert_backoff_seconds)
 
 
 def make_jobs(ctx: Context, *, sync_runner: SyncRunner | None, sender: AlertSender | None) -> Jobs:

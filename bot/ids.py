@@ -16,6 +16,7 @@ class ActionId(StrEnum):
     USERS_NEXT = "users_next"
     USERS_SORT = "users_sort"
     SETTINGS_EDIT = "settings_edit"
+    SETTINGS_PREVIEW = "settings_preview"  # in the settings modal: backtest the typed values
     KEY_MAP = "key_map"
     HOME_REFRESH = "home_refresh"
     INCIDENT_ACK = "incident_ack"
@@ -31,6 +32,7 @@ class BlockId(StrEnum):
     USERS_TABLE = "users_table"
     USERS_NAV = "users_nav"
     SETTINGS_ACTIONS = "settings_actions"
+    SETTINGS_BACKTEST = "settings_backtest"
     HOME_ACTIONS = "home_actions"
     MAP_EMAIL = "map_email"
     # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"

@@ -169,8 +169,12 @@ def map_key_modal(ref: KeyRef) -> dict:
     }
 
 
-def settings_modal(values: Mapping[str, Any]) -> dict:
-    blocks = []
+def settings_modal(values: Mapping[str, Any], *, backtest: str | None = None) -> dict:
+    """`backtest`: what the last 30 days would have raised with these values (None: computing)."""
+    blocks = [c.section(backtest or ":hourglass_flowing_sand: Working out what the last 30 days would have raised "
+                                    "with these values…", block_id=BlockId.SETTINGS_BACKTEST),
+              c.actions([c.button("Preview the last 30 days with these values", ActionId.SETTINGS_PREVIEW)],
+                        block_id=BlockId.SETTINGS_ACTIONS)]
     for spec in SPECS:
         element: dict = {"type": "plain_text_input", "action_id": ActionId.SETTING_INPUT, "max_length": 3000,
                          "multiline": spec.kind == "ids"}

@@ -20,7 +20,6 @@ from core.periods import DateRange
 from storage import analytics_repo, digest_repo, incident_repo, outbox_repo
 from storage.db import session_scope
 
-from . import charting
 from .reports import ForecastView, ReportService
 from .settings import SettingsService
 
@@ -116,5 +115,7 @@ class DigestService:
             week_end = now.date() - timedelta(days=1)
         digest = self.build(week_end, now=now)
         message = alert_blocks.digest_message(digest, now=now)
+        from . import charting  # matplotlib: loaded when a digest is drawn, not by every CLI command
+
         chart = charting.daily_spend(digest.week, digest.daily)
         return AlertMessage(text=message.text, blocks=message.blocks, files=(chart,))
