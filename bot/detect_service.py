@@ -12,10 +12,19 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from core.detection.config import DetectionSettings, cycle_containing, resolve_cycle_start_day
+from core.detection.config import Cycle, DetectionSettings, cycle_containing, resolve_cycle_start_day
 from core.detection.engine import COUNTED_ALERTS, MemoryBook, plan_day
 from core.detection.explain import DAY_KINDS, to_signal
-from core.detection.layers import MAX_LOOKBACK_DAYS, DayContext, Finding, UsageMatrix, detect_day
+from core.detection.layers import (
+    MAX_LOOKBACK_DAYS,
+    DayContext,
+    Finding,
+    UsageMatrix,
+    day_fraction,
+    detect,
+    detect_day,
+    spike_floor,
+)
 from core.errors import RuntimeFailure
 from core.incidents import AlertKind, AnomalyKind, Signal
 from storage import detection_repo, incident_repo, settings_repo
@@ -104,18 +113,19 @@ def _load(session: Session, start: date, end: date, anchor: int) -> UsageMatrix:
 _METRIC = {"usd": "cost_nanos", "requests": "requests", "tokens": "tokens"}
 
 
-def explain(session: Session, findings: list[Finding], ctx: DayContext, now: datetime) -> list[tuple[str, Signal]]:
+def explain(session: Session, findings: list[Finding], day: date, cycle: Cycle,
+            now: datetime) -> list[tuple[str, Signal]]:
     """Findings → signals: the driving tool and model, the data time, a sentence."""
     if not findings:
         return []
     subjects = sorted({f.subject for f in findings})
     names = detection_repo.names(session=session, subjects=subjects)
-    times = detection_repo.data_times(session=session, subjects=subjects, day=ctx.day, now=now)
+    times = detection_repo.data_times(session=session, subjects=subjects, day=day, now=now)
     drivers: dict[tuple[str, str], dict] = {}
     for scope, metric in {("day" if f.kind in DAY_KINDS else "cycle", _METRIC[f.unit]) for f in findings}:
-        start = ctx.day if scope == "day" else ctx.cycle.start
+        start = day if scope == "day" else cycle.start
         wanted = [f.subject for f in findings if ("day" if f.kind in DAY_KINDS else "cycle") == scope]
-        drivers[(scope, metric)] = detection_repo.drivers(session=session, subjects=wanted, start=start, end=ctx.day,
+        drivers[(scope, metric)] = detection_repo.drivers(session=session, subjects=wanted, start=start, end=day,
                                                           metric=metric)
     today = now.date()
     out = []
@@ -145,9 +155,12 @@ def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | N
         with session_scope(engine) as session:
             s = _settings(session, settings_values)
             anchor = _cycle_start_day(session, s)
-            matrix = _load(session, as_of, as_of, anchor)
-            ctx = DayContext.build(matrix, as_of, cycle_containing(as_of, anchor), now)
-            signals = explain(session, detect_day(matrix, ctx, s), ctx, now)
+            cycle = cycle_containing(as_of, anchor)
+            inputs = detection_repo.load_day_inputs(session=session, day=as_of, cycle=cycle,
+                                                    fraction=day_fraction(as_of, now),
+                                                    lookback_days=s.spend_spike_lookback_days,
+                                                    spike_floor_nanos=spike_floor(s))
+            signals = explain(session, detect(inputs, s), inputs.day, inputs.cycle, now)
             plan = plan_day(incident_repo.open_states(session=session), signals, day=as_of, now=now,
                             cooldown_days=s.cooldown_days, alert=alert,
                             closed_today=incident_repo.closed_today(session=session, day=as_of))
@@ -177,7 +190,7 @@ def backtest(engine: Engine, start: date, end: date, *, settings_values: dict | 
         while day <= end:
             run_at = min(now, datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1))
             ctx = DayContext.build(matrix, day, cycle_containing(day, anchor), run_at)
-            signals = explain(session, detect_day(matrix, ctx, s), ctx, run_at)
+            signals = explain(session, detect_day(matrix, ctx, s), ctx.day, ctx.cycle, run_at)
             plan = plan_day(list(book.open.values()), signals, day=day, now=run_at, cooldown_days=s.cooldown_days,
                             alert=True, closed_today=book.closed_signals.get(day, set()))
             book.apply(plan)

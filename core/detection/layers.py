@@ -16,7 +16,7 @@ from core.incidents import TEAM_SUBJECT, AnomalyKind, Severity
 
 from .config import NANOS_PER_USD, Cycle, DetectionSettings
 
-MAX_LOOKBACK_DAYS = 60  # calendar days searched for a person's last days with data
+MAX_LOOKBACK_DAYS = 35  # calendar days searched for a person's last days with data (5 weeks)
 
 
 @dataclass(slots=True)
@@ -89,43 +89,70 @@ class DayContext:
         return cls(index, day, cycle, max(0, matrix.index(cycle.start)), day_fraction(day, now))
 
 
-def cycle_spend(matrix: UsageMatrix, ctx: DayContext) -> np.ndarray:
-    return matrix.cost[:, ctx.cycle_first_index:ctx.index + 1].sum(axis=1)
+@dataclass(frozen=True, slots=True)
+class DayInputs:
+    """Everything the layers need about one day, one entry per subject: the day's spend,
+    requests and tokens, the cycle-to-date spend (the day included), and the mean of the
+    subject's last days with data before it. Built from a matrix (`from_matrix`, the backtest)
+    or straight from the database's rollups (storage.detection_repo.load_day_inputs, one day)."""
+
+    subjects: list[str]
+    day: date
+    cycle: Cycle
+    day_fraction: float
+    cost: np.ndarray  # (P,) int64 nanos on the day
+    requests: np.ndarray  # (P,) int64
+    tokens: np.ndarray  # (P,) int64
+    cycle_cost: np.ndarray  # (P,) int64 nanos, cycle start … day
+    baseline_mean: np.ndarray  # (P,) float64 nanos per day over `baseline_days`
+    baseline_days: np.ndarray  # (P,) int64: days with data used (0: no baseline)
+    limits_nanos: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_matrix(cls, matrix: UsageMatrix, ctx: DayContext, lookback_days: int,
+                    spike_floor_nanos: int) -> DayInputs:
+        """The baseline is kept only for the people whose spend that day reaches the spike floor
+        (nobody else can spike), as the database read does."""
+        d = ctx.index
+        mean, days = own_baseline(matrix, d, lookback_days)
+        candidate = matrix.cost[:, d] >= max(1, spike_floor_nanos)
+        mean, days = np.where(candidate, mean, 0.0), np.where(candidate, days, 0)
+        return cls(list(matrix.subjects), ctx.day, ctx.cycle, ctx.day_fraction, matrix.cost[:, d],
+                   matrix.requests[:, d], matrix.tokens[:, d],
+                   matrix.cost[:, ctx.cycle_first_index:d + 1].sum(axis=1), mean, days, dict(matrix.limits_nanos))
 
 
 # --- thresholds ------------------------------------------------------------------------------------
 
-def thresholds(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+def thresholds(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     """Spend per cycle (the global limit, or a person's own Cursor limit), requests and tokens per
     day, and the team's budget per cycle. Warning above the limit, critical above
     `threshold_critical_factor` × the limit. Off while a limit is 0."""
     out: list[Finding] = []
-    d, f = ctx.index, s.threshold_critical_factor
-    cyc = cycle_spend(matrix, ctx)
+    f = s.threshold_critical_factor
+    cyc = x.cycle_cost
     global_limit = s.nanos(s.max_spend_per_cycle_usd) or 0
-    for i, subject in enumerate(matrix.subjects):
-        limit = matrix.limits_nanos.get(subject) or global_limit
+    for i, subject in enumerate(x.subjects):
+        limit = x.limits_nanos.get(subject) or global_limit
         if limit > 0 and cyc[i] > limit:
-            label = "their own limit" if matrix.limits_nanos.get(subject) else "limit"
-            out.append(Finding(AnomalyKind.SPEND_PER_CYCLE, subject, _sev(cyc[i] > f * limit), ctx.day,
+            label = "their own limit" if x.limits_nanos.get(subject) else "the limit"
+            out.append(Finding(AnomalyKind.SPEND_PER_CYCLE, subject, _sev(cyc[i] > f * limit), x.day,
                                _usd(cyc[i]), _usd(limit), label, "usd", float(cyc[i]) / limit,
-                               {"cycle_start": ctx.cycle.start.isoformat()}))
-    for kind, values, limit, unit in ((AnomalyKind.REQUESTS_PER_DAY, matrix.requests[:, d], s.max_requests_per_day,
-                                       "requests"),
-                                      (AnomalyKind.TOKENS_PER_DAY, matrix.tokens[:, d], s.max_tokens_per_day,
-                                       "tokens")):
+                               {"cycle_start": x.cycle.start.isoformat()}))
+    for kind, values, limit, unit in ((AnomalyKind.REQUESTS_PER_DAY, x.requests, s.max_requests_per_day, "requests"),
+                                      (AnomalyKind.TOKENS_PER_DAY, x.tokens, s.max_tokens_per_day, "tokens")):
         if limit <= 0:
             continue
         for i in np.flatnonzero(values > limit):
-            out.append(Finding(kind, matrix.subjects[i], _sev(values[i] > f * limit), ctx.day, float(values[i]),
+            out.append(Finding(kind, x.subjects[i], _sev(values[i] > f * limit), x.day, float(values[i]),
                                float(limit), "limit", unit, float(values[i]) / limit))
     budget = s.nanos(s.cycle_budget_usd)
     if budget:
         team = int(cyc.sum())
         if team > budget:
-            out.append(Finding(AnomalyKind.TEAM_BUDGET, TEAM_SUBJECT, _sev(team > f * budget), ctx.day, _usd(team),
+            out.append(Finding(AnomalyKind.TEAM_BUDGET, TEAM_SUBJECT, _sev(team > f * budget), x.day, _usd(team),
                                _usd(budget), "budget", "usd", team / budget,
-                               {"cycle_start": ctx.cycle.start.isoformat(), "cycle_end": ctx.cycle.end.isoformat()}))
+                               {"cycle_start": x.cycle.start.isoformat(), "cycle_end": x.cycle.end.isoformat()}))
     return out
 
 
@@ -133,34 +160,32 @@ def thresholds(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> li
 
 def _zscore(values: np.ndarray, floor: float, s: DetectionSettings) -> tuple[np.ndarray, np.ndarray, float, float, int]:
     """(flagged, z, mean, σ, population) over the people with a value > 0 that day."""
-    x = values.astype(np.float64)
-    active = x > 0
+    v = values.astype(np.float64)
+    active = v > 0
     n = int(active.sum())
-    none = np.zeros(len(x), dtype=bool)
+    none = np.zeros(len(v), dtype=bool)
     if n < max(2, s.zscore_min_population):
-        return none, np.zeros(len(x)), 0.0, 0.0, n
-    mean = float(x[active].mean())
-    sigma = float(x[active].std())
+        return none, np.zeros(len(v)), 0.0, 0.0, n
+    mean = float(v[active].mean())
+    sigma = float(v[active].std())
     if not sigma > 0:
-        return none, np.zeros(len(x)), mean, sigma, n
-    z = (x - mean) / sigma
-    return active & (x >= floor) & (z > s.zscore_multiplier), z, mean, sigma, n
+        return none, np.zeros(len(v)), mean, sigma, n
+    z = (v - mean) / sigma
+    return active & (v >= floor) & (z > s.zscore_multiplier), z, mean, sigma, n
 
 
-def zscores(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+def zscores(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     """Each person's daily spend and requests against the people active that day: needs at least
     `zscore_min_population` of them and σ > 0; people under the floor count in the mean and σ
     but are never flagged; critical at `critical_factor` × the multiplier."""
     out: list[Finding] = []
-    d = ctx.index
     for kind, values, floor, unit in (
-            (AnomalyKind.ZSCORE_SPEND, matrix.cost[:, d], s.zscore_min_spend_usd * NANOS_PER_USD, "usd"),
-            (AnomalyKind.ZSCORE_REQUESTS, matrix.requests[:, d], float(s.zscore_min_requests), "requests")):
+            (AnomalyKind.ZSCORE_SPEND, x.cost, s.zscore_min_spend_usd * NANOS_PER_USD, "usd"),
+            (AnomalyKind.ZSCORE_REQUESTS, x.requests, float(s.zscore_min_requests), "requests")):
         flagged, z, mean, sigma, n = _zscore(values, floor, s)
         scale = NANOS_PER_USD if unit == "usd" else 1
         for i in np.flatnonzero(flagged):
-            out.append(Finding(kind, matrix.subjects[i],
-                               _sev(z[i] > s.zscore_multiplier * s.critical_factor), ctx.day,
+            out.append(Finding(kind, x.subjects[i], _sev(z[i] > s.zscore_multiplier * s.critical_factor), x.day,
                                float(values[i]) / scale, mean / scale, "team mean", unit, float(z[i]),
                                {"sigma": sigma / scale, "population": n}))
     return out
@@ -185,29 +210,28 @@ def own_baseline(matrix: UsageMatrix, index: int, lookback_days: int) -> tuple[n
     return mean, days
 
 
-def spend_spikes(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
-    """Today's spend ≥ the floor and > multiplier × the person's own mean over their last days
+def spend_spikes(x: DayInputs, s: DetectionSettings) -> list[Finding]:
+    """The day's spend ≥ the floor and > multiplier × the person's own mean over their last days
     with data (that mean ≥ the minimum baseline). A person's first day has no baseline."""
-    d = ctx.index
-    today = matrix.cost[:, d].astype(np.float64)
-    mean, days = own_baseline(matrix, d, s.spend_spike_lookback_days)
+    today = x.cost.astype(np.float64)
+    mean, days = x.baseline_mean, x.baseline_days
     floor = s.spend_spike_min_usd * NANOS_PER_USD
     ok = (days > 0) & (mean >= s.spend_spike_min_baseline_usd * NANOS_PER_USD) & (today >= floor)
     flagged = ok & (today > s.spend_spike_multiplier * mean)
     out = []
     for i in np.flatnonzero(flagged):
         ratio = today[i] / mean[i]
-        out.append(Finding(AnomalyKind.SPEND_SPIKE, matrix.subjects[i],
-                           _sev(ratio > s.spend_spike_multiplier * s.critical_factor), ctx.day, _usd(today[i]),
+        out.append(Finding(AnomalyKind.SPEND_SPIKE, x.subjects[i],
+                           _sev(ratio > s.spend_spike_multiplier * s.critical_factor), x.day, _usd(today[i]),
                            _usd(mean[i]), f"{int(days[i])}-day average", "usd", float(ratio),
                            {"baseline_days": int(days[i])}))
     return out
 
 
-def cycle_outliers(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+def cycle_outliers(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     """Cycle-to-date spend > multiplier × the median of the people with spend this cycle (at
     least `cycle_outlier_min_people` of them, median ≥ the minimum)."""
-    cyc = cycle_spend(matrix, ctx)
+    cyc = x.cycle_cost
     spenders = cyc[cyc > 0]
     if len(spenders) < max(1, s.cycle_outlier_min_people):
         return []
@@ -217,10 +241,10 @@ def cycle_outliers(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -
     out = []
     for i in np.flatnonzero(cyc > s.cycle_outlier_multiplier * median):
         ratio = float(cyc[i]) / median
-        out.append(Finding(AnomalyKind.CYCLE_OUTLIER, matrix.subjects[i],
-                           _sev(ratio > s.cycle_outlier_multiplier * s.critical_factor), ctx.day, _usd(cyc[i]),
+        out.append(Finding(AnomalyKind.CYCLE_OUTLIER, x.subjects[i],
+                           _sev(ratio > s.cycle_outlier_multiplier * s.critical_factor), x.day, _usd(cyc[i]),
                            _usd(median), "team median", "usd", ratio,
-                           {"population": int(len(spenders)), "cycle_start": ctx.cycle.start.isoformat()}))
+                           {"population": int(len(spenders)), "cycle_start": x.cycle.start.isoformat()}))
     return out
 
 
@@ -254,41 +278,51 @@ def project(spent_nanos: int, day: date, cycle: Cycle, fraction: float) -> Proje
     return Projection(int(spent_nanos), elapsed, int(max(projected, spent_nanos)), cycle)
 
 
-def forecasts(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
+def forecasts(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     """The team's (and each person's with a personal limit) projected cycle-end spend crosses the
     budget while the spend so far has not: days before the budget itself is crossed."""
     out: list[Finding] = []
-    cyc = cycle_spend(matrix, ctx)
+    cyc = x.cycle_cost
     candidates: list[tuple[str, int, int]] = []
     budget = s.nanos(s.cycle_budget_usd)
     if budget:
         candidates.append((TEAM_SUBJECT, int(cyc.sum()), budget))
-    index = {p: i for i, p in enumerate(matrix.subjects)}
-    for subject, limit in sorted(matrix.limits_nanos.items()):
+    index = {p: i for i, p in enumerate(x.subjects)}
+    for subject, limit in sorted(x.limits_nanos.items()):
         if limit and subject in index:
             candidates.append((subject, int(cyc[index[subject]]), limit))
     for subject, spent, limit in candidates:
-        p = project(spent, ctx.day, ctx.cycle, ctx.day_fraction)
+        p = project(spent, x.day, x.cycle, x.day_fraction)
         if p.elapsed_days < s.forecast_min_days or spent > limit or p.projected_nanos <= limit:
             continue
         label = "budget" if subject == TEAM_SUBJECT else "their own limit"
         out.append(Finding(AnomalyKind.FORECAST_BUDGET, subject,
-                           _sev(p.projected_nanos > s.threshold_critical_factor * limit), ctx.day,
+                           _sev(p.projected_nanos > s.threshold_critical_factor * limit), x.day,
                            _usd(p.projected_nanos), _usd(limit), label, "usd", p.projected_nanos / limit,
                            {"spent": _usd(spent), "elapsed_days": round(p.elapsed_days, 2),
-                            "cycle_start": ctx.cycle.start.isoformat(), "cycle_end": ctx.cycle.end.isoformat()}))
+                            "cycle_start": x.cycle.start.isoformat(), "cycle_end": x.cycle.end.isoformat()}))
     return out
 
 
+def spike_floor(s: DetectionSettings) -> int:
+    return int(round(s.spend_spike_min_usd * NANOS_PER_USD))
+
+
 LAYERS = (thresholds, zscores, spend_spikes, cycle_outliers, forecasts)
+_KIND_ORDER = {k: i for i, k in enumerate(AnomalyKind)}
+
+
+def detect(x: DayInputs, s: DetectionSettings) -> list[Finding]:
+    """Every layer for one day, in a stable order (subject, kind)."""
+    found: list[Finding] = []
+    for layer in LAYERS:
+        found.extend(layer(x, s))
+    found.sort(key=lambda f: (f.subject, _KIND_ORDER[f.kind]))
+    return found
 
 
 def detect_day(matrix: UsageMatrix, ctx: DayContext, s: DetectionSettings) -> list[Finding]:
-    """Every layer for one day, in a stable order (subject, kind)."""
-    found: list[Finding] = []
-    if 0 <= ctx.index < matrix.days:
-        for layer in LAYERS:
-            found.extend(layer(matrix, ctx, s))
-    order = {k: i for i, k in enumerate(AnomalyKind)}
-    found.sort(key=lambda f: (f.subject, order[f.kind]))
-    return found
+    """Every layer for the day `ctx` points at in the matrix (nothing outside it)."""
+    if not 0 <= ctx.index < matrix.days:
+        return []
+    return detect(DayInputs.from_matrix(matrix, ctx, s.spend_spike_lookback_days, spike_floor(s)), s)

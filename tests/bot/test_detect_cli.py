@@ -134,3 +134,45 @@ def test_bad_arguments_exit_2_and_write_nothing(env, capsys):
                  ["--days", "3"]):
         assert main(["detect", *args]) == 2, args
     assert counts(env) == before
+
+
+def test_settings_an_admin_stores_are_what_detection_reads(env, capsys):
+    from storage.settings_repo import set_setting
+
+    with session_scope(env) as s:  # App Home → setting table; by hand: dev0 made 2 requests that day, others 1
+        set_setting(session=s, key="threshold.max_requests_per_day", value=1, by="U0ADMIN")
+        set_setting(session=s, key="threshold.spend_spike_multiplier", value=40.0, by="U0ADMIN")  # 36× is under
+    out = detect(capsys, "--as-of", SPIKE_DAY.isoformat())
+    got = {(a["user"], a["kind"]): (a["severity"], a["value"], a["threshold"]) for a in out["anomalies"]}
+    assert got == {("dev0@example.com", "requests_per_day"): ("warning", 2.0, 1.0),
+                   ("dev0@example.com", "zscore_spend"): ("warning", 360.0, 57.25)}
+
+
+def test_the_database_aggregates_match_the_matrix_the_backtest_uses(env):
+    """`abacus detect` reads one day's inputs aggregated by the database; the backtest builds them
+    from the person × day matrix. Both must be the same numbers, on every day."""
+    import numpy as np
+
+    from core.detection.config import cycle_containing
+    from core.detection.layers import DayContext, DayInputs
+    from storage import detection_repo
+
+    with session_scope(env) as s:
+        # a gap in dev3's history (days without data are skipped by the baseline)
+        s.connection().execute(text("DELETE FROM usage_person_total_day WHERE person = 'dev3@example.com' "
+                                    "AND day IN (:a, :b)"),
+                               {"a": DAY0 + timedelta(days=12), "b": DAY0 + timedelta(days=13)})
+        matrix = detection_repo.load_matrix(session=s, start=DAY0 - timedelta(days=40), end=DAY0 + timedelta(days=20))
+        for offset in (0, 1, 7, 13, 14, 20):
+            day = DAY0 + timedelta(days=offset)
+            cycle = cycle_containing(day, 1)
+            floor = 12 * 10 ** 9  # $12: dev2 … dev7 (and dev0 on the spike day) have baselines
+            a = detection_repo.load_day_inputs(session=s, day=day, cycle=cycle, fraction=1.0, lookback_days=7,
+                                               spike_floor_nanos=floor)
+            b = DayInputs.from_matrix(matrix, DayContext.build(matrix, day, cycle, None), 7, floor)
+            assert a.baseline_days.sum() > 0 or offset == 0
+            keep = [i for i, p in enumerate(b.subjects) if p in a.subjects]
+            assert a.subjects == [b.subjects[i] for i in keep]
+            for field in ("cost", "requests", "tokens", "cycle_cost", "baseline_days"):
+                assert np.array_equal(getattr(a, field), getattr(b, field)[keep]), (day, field)
+            assert np.allclose(a.baseline_mean, b.baseline_mean[keep]), day

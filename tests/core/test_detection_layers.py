@@ -7,18 +7,16 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from core.detection import layers
 from core.detection.config import DetectionSettings, cycle_containing, resolve_cycle_start_day
 from core.detection.layers import (
     DayContext,
+    DayInputs,
     UsageMatrix,
-    cycle_outliers,
     detect_day,
-    forecasts,
     own_baseline,
     project,
-    spend_spikes,
-    thresholds,
-    zscores,
+    spike_floor,
 )
 from core.incidents import TEAM_SUBJECT, AnomalyKind, Severity
 
@@ -48,6 +46,17 @@ def ctx(m: UsageMatrix, index: int, now: datetime | None = None, start_day: int 
 
 
 S = DetectionSettings()
+
+
+def _on_matrix(layer):
+    """The layer run on the day `ctx` points at, with its inputs built from the matrix."""
+    def run(m: UsageMatrix, c: DayContext, s: DetectionSettings = S):
+        return layer(DayInputs.from_matrix(m, c, s.spend_spike_lookback_days, spike_floor(s)), s)
+    return run
+
+
+thresholds, zscores, spend_spikes, cycle_outliers, forecasts = map(_on_matrix, (
+    layers.thresholds, layers.zscores, layers.spend_spikes, layers.cycle_outliers, layers.forecasts))
 
 
 # --- z-score ---------------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ def steady_team() -> tuple[np.ndarray, np.ndarray]:
     return cost, req
 
 
-def replay(cost, req, settings=DetectionSettings(), snoozes=None):
+DEFAULTS = DetectionSettings()
+
+
+def replay(cost, req, settings=DEFAULTS, snoozes=None):
     """Detection at five past midnight after each day; returns (book, alerts by kind, log)."""
     m = UsageMatrix(PEOPLE, START, cost, req, np.zeros_like(cost))
     book = MemoryBook()
