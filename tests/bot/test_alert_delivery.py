@@ -343,3 +343,47 @@ def test_no_nudge_when_the_setting_is_off_or_the_person_is_unknown(engine, slack
     dm_rows = [r for r in rows(engine) if r.transport == "dm"]
     assert len(dm_rows) == 2 and report.failed == 2
     assert all("no Slack user for this email" in r.last_error for r in dm_rows)
+
+
+def test_three_first_alerts_of_a_run_are_three_messages_four_are_one_summary(engine, slack):
+    add_incidents(engine, range(1, 8))
+    for i in (1, 2, 3):
+        queue(engine, i, batch="run-a")
+    for i in (4, 5, 6, 7):
+        queue(engine, i, batch="run-b")
+    store, clock = MemoryStore([view(i, user=f"p{i}@example.com") for i in range(1, 8)]), Clock()
+    s = sender(engine, slack, store, clock)
+    assert s.drain().sent == 7
+    single, summary = posts(slack)[:3], posts(slack)[3:]
+    assert [p["blocks"][0]["text"]["text"] for p in single] == [":warning: Warning: Spend spike"] * 3
+    [summary] = summary
+    assert summary["blocks"][0]["text"]["text"] == ":warning: 4 new incidents"
+    assert summary["metadata"]["event_payload"]["outbox_ids"] == [r.id for r in rows(engine)][3:]
+    assert validate_message(summary.body) == []
+    ts = summary.response["ts"]
+    assert [r.slack_ts for r in rows(engine)][3:] == [ts] * 4  # each row marked with the summary's ts
+    assert [a for a in store.alerted if a[2] == ts] == [(i, CHANNEL, ts) for i in (4, 5, 6, 7)]
+    # a change to one incident of the summary re-renders the whole summary from the incidents on it
+    store.views[5] = dataclasses.replace(store.views[5], status=IncidentStatus.ACKNOWLEDGED,
+                                         acknowledged_by="slack:U0BOB", acknowledged_at=clock())
+    s.refresh_parent(CHANNEL, ts)
+    [update] = slack.calls("chat.update")
+    assert update["blocks"][0]["text"]["text"] == ":warning: 4 new incidents"
+    text = "\n".join(b["text"]["text"] for b in update["blocks"] if b["type"] == "section")
+    assert "Acknowledged by <@U0BOB>" in text
+    assert validate_message(update.body) == []
+
+
+def test_an_alert_for_a_snoozed_incident_waits_until_the_snooze_ends(engine, slack):
+    add_incidents(engine, [1])
+    queue(engine, 1)
+    store, clock = MemoryStore([view(1)]), Clock()
+    s = sender(engine, slack, store, clock)
+    s.drain()
+    store.views[1] = dataclasses.replace(store.views[1], snoozed_until=T0 + timedelta(hours=1), snoozed_by="x")
+    queue(engine, 1, "realert")
+    assert s.drain().waiting == 1
+    assert len(posts(slack)) == 1
+    clock.advance(hours=1, seconds=1)
+    assert s.drain().sent == 1
+    assert posts(slack)[-1]["thread_ts"] == posts(slack)[0].response["ts"]
