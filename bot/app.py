@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -29,7 +28,9 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.config import Settings
 from bot.cron import cron_trigger
 from bot.detect_service import run_detection
+from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
+from bot.otlp_server import OtlpReceiver
 from bot.scheduler import DELIVER_EVERY, DELIVER_JOB, DIGEST_JOB, MISFIRE_GRACE, SYNC_JOB, Jobs
 from bot.services.admin import SyncOutcome, SyncRunner
 from bot.services.alerting import AlertSender
@@ -143,6 +144,18 @@ def schedule(scheduler: BackgroundScheduler, jobs: Jobs) -> None:
                       misfire_grace_time=DELIVER_EVERY)
 
 
+def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
+    """The live-telemetry receiver on ABACUS_OTLP_PORT (bot/otlp_server.py), serving on its own threads."""
+    settings = ctx.settings
+    try:
+        receiver = OtlpReceiver(ctx.engine, token=settings.otlp_token.get_secret_value().strip(),
+                                port=settings.otlp_port, host=settings.otlp_host, email_domain=settings.email_domain)
+    except OSError as exc:
+        raise ConfigError(f"ABACUS_OTLP_PORT: cannot listen on {settings.otlp_host}:{settings.otlp_port} "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    return receiver.start()
+
+
 # --- the running bot -------------------------------------------------------------------------------
 
 @dataclass
@@ -182,7 +195,7 @@ def build_bot(settings: Settings) -> Bot:
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
     services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
                               next_sync=lambda: next_run(scheduler), sources=sources, describe=describe,
-                              schedule=lambda: schedule_status(scheduler, jobs))
+                              schedule=lambda: schedule_status(scheduler, jobs), email_domain=settings.email_domain)
     listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
     try:
         app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,
@@ -238,7 +251,8 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     bot = build_bot(settings)
     stop = stop or threading.Event()
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    handler = SocketModeHandler(bot.app, app_token, ping_interval=10, concurrency=16)
+    handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
+                                    concurrency=16)
     try:
         handler.connect()
     except SlackApiError as exc:
@@ -249,6 +263,7 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
         handler.close()
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
+    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     _tune_runtime()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -264,6 +279,8 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     finally:
         log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
         handler.close()  # no new envelopes; waits for the ones being dispatched
+        if receiver is not None:
+            receiver.stop()  # no new batches; waits for the ones being stored
         log.debug("socket closed")
         bot.listener_executor.shutdown(wait=True)
         bot.services.shutdown(wait=True)

@@ -6,7 +6,7 @@ echoed (pydantic's SecretStr keeps them out of reprs and logs).
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     alert_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, validation_alias="ABACUS_ALERT_LEASE")
     alert_backoff_seconds: float = Field(default=5.0, ge=0.01, le=3600.0, validation_alias="ABACUS_ALERT_BACKOFF")
     log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
+    otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
+    otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
+    otlp_host: str = Field(default="0.0.0.0", validation_alias="ABACUS_OTLP_HOST")
+
+    @model_validator(mode="after")
+    def _otlp_needs_token(self) -> Settings:
+        token = self.otlp_token.get_secret_value().strip() if self.otlp_token else ""
+        if self.otlp_port is not None and not token:
+            raise ValueError("ABACUS_OTLP_TOKEN must be set when ABACUS_OTLP_PORT is (every OTLP request "
+                             "must carry it as 'Authorization: Bearer …')")
+        if token and len(token) < 16:
+            raise ValueError("ABACUS_OTLP_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -215,6 +228,7 @@ class Settings(BaseSettings):
             "digest_schedule": self.digest_schedule,
             "email": (f"{len(self.alert_email_to)} recipient(s) via {self._smtp_host()}" if self.email_configured
                       else "off"),
+            "otlp_receiver": f"port {self.otlp_port}" if self.otlp_port else "off",
         }
 
     def _smtp_host(self) -> str:
@@ -233,6 +247,7 @@ _ENV_NAMES = {
     "digest_schedule": "ABACUS_DIGEST_SCHEDULE", "smtp_url": "ABACUS_SMTP_URL",
     "alert_email_to_raw": "ABACUS_ALERT_EMAIL_TO", "alert_email_from_raw": "ABACUS_ALERT_EMAIL_FROM",
     "alert_lease_seconds": "ABACUS_ALERT_LEASE", "alert_backoff_seconds": "ABACUS_ALERT_BACKOFF",
+    "otlp_port": "ABACUS_OTLP_PORT", "otlp_token": "ABACUS_OTLP_TOKEN", "otlp_host": "ABACUS_OTLP_HOST",
 }
 
 
@@ -250,5 +265,5 @@ def load_settings(**overrides) -> Settings:
             loc = err.get("loc") or ("?",)
             name = _ENV_NAMES.get(str(loc[0]), str(loc[0]).upper())
             msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            lines.append(f"{name}: {msg}")
+            lines.append(f"{name}: {msg}" if err.get("loc") else msg)  # model-level checks name their variables
         raise ConfigError("\n".join(lines)) from None

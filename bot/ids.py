@@ -23,6 +23,15 @@ class ActionId(StrEnum):
     INCIDENT_RESOLVE = "incident_resolve"
     INCIDENT_SNOOZE = "incident_snooze"  # static_select: option values are IncidentRef(id, snooze)
     INCIDENT_DETAILS = "incident_details"  # the person's report, privately
+    IMPORT_CONFIRM = "import_confirm"  # a shared CSV's preview: Import …
+    IMPORT_CANCEL = "import_cancel"  # … or Cancel
+    IMPORT_MOVES = "import_moves"  # HiBob preview: checkboxes of the moves to apply
+    GROUP_CREATE = "group_create"  # App Home: groups
+    GROUP_RENAME = "group_rename"
+    GROUP_ASSIGN = "group_assign"
+    GROUP_NAME_INPUT = "group_name_input"
+    GROUP_EMAIL_INPUT = "group_email_input"
+    GROUP_SELECT = "group_select"
     # inputs inside modals (their values arrive in view.state.values)
     MAP_EMAIL_INPUT = "map_email_input"
     SETTING_INPUT = "setting_input"
@@ -41,8 +50,17 @@ class BlockId(StrEnum):
     # the actions block of one incident in an alert or summary message: f"{INCIDENT_PREFIX}{id}"
     INCIDENT_PREFIX = "incident:"
     HOME_INCIDENTS = "home_incidents"
+    IMPORT_ACTIONS = "import_actions"
+    GROUP_ACTIONS = "group_actions"
+    GROUP_NAME = "group_name"
+    GROUP_EMAIL = "group_email"
+    GROUP_CHOICE = "group_choice"
+    # one checkbox block per ten HiBob moves: f"{IMPORT_MOVES_PREFIX}{n}"
+    IMPORT_MOVES_PREFIX = "import_moves:"
 
 
 class CallbackId(StrEnum):
     MAP_KEY_MODAL = "map_key_modal"
     SETTINGS_MODAL = "settings_modal"
+    GROUP_NAME_MODAL = "group_name_modal"  # create or rename (private_metadata says which)
+    GROUP_ASSIGN_MODAL = "group_assign_modal"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from core.periods import DateRange
@@ -74,6 +76,7 @@ class Report:
     totals: UsageTotals
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    live_days: list[date] = field(default_factory=list)  # Claude Code days still on live telemetry estimates
 
     def as_contract(self) -> dict:
         return {
@@ -82,7 +85,17 @@ class Report:
             "by": self.by.value,
             "rows": [{"key": r.key, **r.totals.as_contract()} for r in self.rows],
             "totals": self.totals.as_contract(),
+            "live_estimate_days": [d.isoformat() for d in self.live_days],
         }
+
+
+def live_note(days: list[date]) -> str | None:
+    """The sentence every report carries while some Claude Code figures are live telemetry."""
+    if not days:
+        return None
+    shown = ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+    return (f"Claude Code figures for {shown} are live estimates from Claude Code telemetry (list price) "
+            "until Anthropic's own figures for those days arrive")
 
 
 def to_json(report: Report) -> str:
@@ -90,6 +103,18 @@ def to_json(report: Report) -> str:
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
+# C0 controls (ESC starts terminal sequences: clear screen, window titles, hyperlinks), DEL, C1
+# controls (0x9b is a one-byte CSI) and the bidirectional overrides that reorder what is shown
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """Text from a vendor or a file made safe to print on a terminal or in a CSV cell: every
+    control character shown as a visible escape (`\\x1b`) instead of acting on the terminal."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                            else f"\\u{ord(m.group(0)):04x}", str(text))
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -106,7 +131,7 @@ def to_csv(report: Report) -> str:
     writer.writerow([report.by.value, *NUMERIC_FIELDS])
     for row in report.rows:
         c = row.totals.as_contract()
-        writer.writerow([spreadsheet_safe(row.key), *(c[f] for f in NUMERIC_FIELDS)])
+        writer.writerow([spreadsheet_safe(printable(row.key)), *(c[f] for f in NUMERIC_FIELDS)])
     c = report.totals.as_contract()
     writer.writerow(["TOTAL", *(c[f] for f in NUMERIC_FIELDS)])
     return buf.getvalue()
@@ -124,7 +149,7 @@ def to_table(report: Report) -> str:
               "requests", "days"]
 
     def cells(key: str, t: UsageTotals) -> list[str]:
-        return [key, f"${t.cost_usd:,.2f}", human_tokens(t.total_tokens), human_tokens(t.input_tokens),
+        return [printable(key), f"${t.cost_usd:,.2f}", human_tokens(t.total_tokens), human_tokens(t.input_tokens),
                 human_tokens(t.output_tokens), human_tokens(t.cache_write_tokens),
                 human_tokens(t.cache_read_tokens), f"{t.requests:,}", str(t.active_days)]
 

@@ -32,7 +32,10 @@ vendor's cost) and the messages usage report (per key, priced from our table). T
 
 So: writing analytics rows for a day deletes that day's messages-derived records of the same
 organisation (in the same transaction), and messages rows for a day the analytics feed covers are
-skipped (counted as `superseded`). Messages rows only count as Claude Code for keys in the
+skipped (counted as `superseded`). Live telemetry (Claude Code's own OTLP export, core.telemetry)
+fills a person-day until either vendor feed has figures for it; writing those figures deletes
+the person-day's live records in the same transaction (counted as `live_superseded`).
+Messages rows only count as Claude Code for keys in the
 "Claude Code" workspace or named `claude_code_key_*`; other API usage is not a coding tool.
 """
 
@@ -129,6 +132,7 @@ class Counts:
     replaced: int = 0  # stored figures of a day the vendor revised, removed
     superseded: int = 0  # messages-report rows of a day covered by Claude Code analytics
     dropped: int = 0  # messages-report rows of keys that are not Claude Code keys
+    live_superseded: int = 0  # live telemetry records of person-days the vendor's figures now cover
 
     def __iadd__(self, other: Counts) -> Counts:
         for name in self.__slots__:
@@ -227,6 +231,7 @@ class SyncTx(Protocol):
     def prune_events(self, *, org: str, start_ms: int, end_ms: int,
                      keep: set[tuple[int, str]]) -> int: ...  # Cursor events of the range not in keep, removed
     def analytics_covers(self, *, org: str, day: date) -> bool: ...
+    def drop_live_usage(self, *, day: date, persons: set[str]) -> int: ...  # live telemetry of these person-days
     def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None: ...
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None: ...
     def save_spend(self, *, org: str, records: list[SpendRecord]) -> None: ...
@@ -407,6 +412,10 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                 w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS, org=org,
                                          day=day, records=usage)
                 tx.replace_activity_day(source=Source.CLAUDE_CODE.value, org=org, day=day, records=activity)
+                # precedence: the vendor's figures for a person-day supersede live telemetry (core.telemetry)
+                persons = {r.person for r in usage} | {a.person for a in activity}
+                if persons:
+                    counts.live_superseded += tx.drop_live_usage(day=day, persons=persons)
                 if rows:  # precedence: analytics rows are the day's Claude Code usage
                     msg_counts.replaced += tx.drop_usage_day(source=Source.CLAUDE_CODE,
                                                              feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
@@ -429,6 +438,9 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                         w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.ANTHROPIC_MESSAGES, org=org,
                                                  day=day, records=usage)
                         _count(msg_counts, len(usage), w)
+                        persons = {r.person for r in usage}
+                        if persons:
+                            msg_counts.live_superseded += tx.drop_live_usage(day=day, persons=persons)
                     ms.done(tx, day)
                 progress.advance(1, f"messages {day}")
 

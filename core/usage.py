@@ -53,6 +53,8 @@ class Feed(StrEnum):
     CLAUDE_USAGE_CSV = "claude_usage_csv"
     CLAUDE_COST_CSV = "claude_cost_csv"
     CURSOR_EVENTS = "cursor_events"  # filtered-usage-events and the Cursor CSV share keys
+    CLAUDE_CODE_OTEL_EVENTS = "cc_otel_events"  # live: Claude Code's own OTLP `api_request` events
+    CLAUDE_CODE_OTEL_METRICS = "cc_otel_metrics"  # live: Claude Code's OTLP cost/token metrics
     SYNTHETIC = "synthetic"
 
 
@@ -60,6 +62,7 @@ class CostBasis(StrEnum):
     VENDOR = "vendor"  # the vendor's own figure
     ESTIMATED = "estimated"  # our dated price table
     UNKNOWN_MODEL = "unknown_model"  # no price known: cost left at 0 and flagged
+    LIST_ESTIMATE = "list_estimate"  # the client's own estimate at list price (Claude Code telemetry)
 
 
 def usd_to_nanos(value: Decimal | str | int | float) -> int:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from core.periods import DateRange
 from core.report import NO_GROUP
+from core.sync import RunStatus
 from core.usage import Source
+from storage.job_lock import SYNC_LOCK, live_holders
 from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY
 from storage.rollup_sql import period_where as _where
 from storage.rollup_sql import run_rollup_query as _run
@@ -43,6 +45,27 @@ def _ts(value) -> datetime | None:
 
 def _i(value) -> int:
     return int(value or 0)
+
+
+def _nonempty(people: Sequence[str] | None) -> list[str] | None:
+    """A people filter that SQL can take: an empty group matches nobody (not everybody)."""
+    if people is None:
+        return None
+    return list(people) or [""]
+
+
+def group_members(*, session: Session, name: str) -> list[str] | None:
+    """The emails of a group's members (case-insensitive name); None when there is no such group."""
+    group = session.connection().execute(
+        text("SELECT id FROM billing_group WHERE LOWER(name) = LOWER(:n)"), {"n": name.strip()}).first()
+    if group is None:
+        return None
+    return [e for (e,) in session.connection().execute(
+        text("SELECT email FROM person WHERE group_id = :g ORDER BY email"), {"g": group[0]})]
+
+
+def group_names(*, session: Session) -> list[str]:
+    return [n for (n,) in session.connection().execute(text("SELECT name FROM billing_group ORDER BY name"))]
 
 
 def _tool_params(params: dict) -> dict:
@@ -84,10 +107,11 @@ class PeriodSummary:
 
 
 def period_summary(*, session: Session, period: DateRange, source: str | None = None,
-                   person: str | None = None) -> PeriodSummary:
-    where, params = _where(period, source=source, person=person)
+                   person: str | None = None, people: Sequence[str] | None = None) -> PeriodSummary:
+    """`people`: only these people (a group's members)."""
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
     by_source: dict[str, SourceTotals] = {}
-    totals_table = PERSON_DAY if person else MODEL_DAY
+    totals_table = PERSON_DAY if person or people is not None else MODEL_DAY
     for row in _run(session, "SELECT d.source, SUM(d.cost_nanos), SUM(d.input_tokens), SUM(d.output_tokens), "
                              "SUM(d.cache_write_tokens), SUM(d.cache_read_tokens), SUM(d.requests) "
                              f"FROM {totals_table} d WHERE {where} GROUP BY d.source", params):
@@ -111,10 +135,10 @@ class DailySpend:
 
 
 def daily_spend(*, session: Session, period: DateRange, source: str | None = None,
-                person: str | None = None) -> list[DailySpend]:
+                person: str | None = None, people: Sequence[str] | None = None) -> list[DailySpend]:
     """Spend and tokens per day and tool, chronological (days without usage are absent)."""
-    where, params = _where(period, source=source, person=person)
-    table = PERSON_DAY if person else MODEL_DAY
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
+    table = PERSON_DAY if person or people is not None else MODEL_DAY
     rows = _run(session, f"SELECT d.day, d.source, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {table} d "
                          f"WHERE {where} GROUP BY d.day, d.source ORDER BY d.day, d.source", params)
     return [DailySpend(_d(r[0]), str(r[1]), _i(r[2]), _i(r[3])) for r in rows]
@@ -161,10 +185,11 @@ def people_usage(*, session: Session, period: DateRange, source: str | None = No
     return out
 
 
-def person_costs(*, session: Session, period: DateRange, source: str | None = None) -> list[tuple[str, int]]:
+def person_costs(*, session: Session, period: DateRange, source: str | None = None,
+                 people: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """(person, spend) for everyone with usage in the period, most expensive first. The lean
     query behind rankings: one sum per person, details are fetched for the few shown."""
-    where, params = _where(period, source=source)
+    where, params = _where(period, source=source, people=_nonempty(people))
     return sorted(_spend_per_person(session, where, params), key=lambda r: (-r[1], r[0]))
 
 
@@ -204,8 +229,8 @@ class ModelUsage:
 
 
 def models_usage(*, session: Session, period: DateRange, source: str | None = None,
-                 person: str | None = None) -> list[ModelUsage]:
-    where, params = _where(period, source=source, person=person)
+                 person: str | None = None, people: Sequence[str] | None = None) -> list[ModelUsage]:
+    where, params = _where(period, source=source, person=person, people=_nonempty(people))
     rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}), SUM(d.requests), "
                          f"COUNT(DISTINCT CASE WHEN d.person NOT LIKE '{UNMAPPED_LIKE}' THEN d.person END), "
                          f"{_SPEND_PER_TOOL}"
@@ -222,10 +247,13 @@ class ModelCost:
     total_tokens: int
 
 
-def model_costs(*, session: Session, period: DateRange, limit: int | None = None) -> list[ModelCost]:
-    """Spend per model from the per-model rollup, most expensive first (cheap: no people count)."""
-    where, params = _where(period)
-    rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {MODEL_DAY} d WHERE {where} "
+def model_costs(*, session: Session, period: DateRange, limit: int | None = None,
+                people: Sequence[str] | None = None) -> list[ModelCost]:
+    """Spend per model from the per-model rollup, most expensive first (cheap: no people count);
+    with `people`, from the full rollup for just them."""
+    where, params = _where(period, people=_nonempty(people))
+    table = FULL if people is not None else MODEL_DAY
+    rows = _run(session, f"SELECT d.model, SUM(d.cost_nanos), SUM({_TOKENS}) FROM {table} d WHERE {where} "
                          "GROUP BY d.model", params)
     out = sorted((ModelCost(str(m), _i(c), _i(t)) for m, c, t in rows),
                  key=lambda r: (-r.cost_nanos, -r.total_tokens, r.model))
@@ -397,24 +425,47 @@ def productivity(*, session: Session, period: DateRange, person: str) -> Product
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
     source: str
-    status: str
+    status: str  # core.sync.RunStatus; "running" only while its process still holds the sync lock
     started_at: datetime | None
     finished_at: datetime | None
     inserted: int
     error: str | None
     last_ok_at: datetime | None
+    org: str | None = None  # the organisation (Anthropic) or team (Cursor) label
+
+
+_STALE_ORG = timedelta(days=7)  # an organisation not synced for a week longer than its source's newest: gone
 
 
 def sync_status(*, session: Session) -> list[SyncStatus]:
-    """The newest run per source, with when that source last synced successfully."""
+    """The newest run of every organisation/team, with when it last synced successfully — one
+    failing organisation is not hidden behind a healthy one of the same vendor. A run still marked
+    running whose process no longer holds the sync lock (it died) is reported as interrupted."""
     conn = session.connection()
-    last_ok = {str(s): _ts(t) for s, t in conn.execute(text(
-        "SELECT source, MAX(finished_at) FROM sync_run WHERE status = :ok GROUP BY source"), {"ok": "ok"})}
+    last_ok = {(str(s), o): _ts(t) for s, o, t in conn.execute(text(
+        "SELECT source, org, MAX(finished_at) FROM sync_run WHERE status = :ok GROUP BY source, org"),
+        {"ok": RunStatus.OK.value})}
     rows = conn.execute(text(
-        "SELECT r.source, r.status, r.started_at, r.finished_at, r.inserted, r.error FROM sync_run r "
-        "WHERE r.id IN (SELECT MAX(id) FROM sync_run GROUP BY source) ORDER BY r.source"))
-    return [SyncStatus(str(r[0]), str(r[1]), _ts(r[2]), _ts(r[3]), _i(r[4]), r[5], last_ok.get(str(r[0])))
-            for r in rows]
+        "SELECT r.source, r.org, r.status, r.started_at, r.finished_at, r.inserted, r.error, r.holder "
+        "FROM sync_run r WHERE r.id IN (SELECT MAX(id) FROM sync_run GROUP BY source, org) "
+        "ORDER BY r.source, r.org")).all()
+    holder = live_holders(session).get(SYNC_LOCK)
+    newest: dict[str, datetime] = {}
+    for r in rows:
+        started = _ts(r[3])
+        if started is not None and (r[0] not in newest or started > newest[r[0]]):
+            newest[r[0]] = started
+    out = []
+    for source, org, status, started_at, finished_at, inserted, error, run_holder in rows:
+        started = _ts(started_at)
+        if started is not None and started < newest[source] - _STALE_ORG:
+            continue
+        if status == RunStatus.RUNNING.value and (holder is None or (run_holder is not None and run_holder != holder)):
+            status = RunStatus.INTERRUPTED.value
+            error = error or "interrupted: its process stopped before the run finished"
+        out.append(SyncStatus(str(source), str(status), started, _ts(finished_at), _i(inserted), error,
+                              last_ok.get((str(source), org)), org))
+    return out
 
 
 def cursor_cycle_spend(*, session: Session) -> tuple[date, int] | None:

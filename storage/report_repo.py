@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import text
 from sqlmodel import Session
 
 from core.periods import DateRange
-from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals
-from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where
+from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals, live_note
+from core.usage import Source
+from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where, run_rollup_query
+from storage.telemetry_repo import live_days
 
 
 def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
@@ -34,10 +36,10 @@ def _totals(row) -> UsageTotals:
                        estimated_cost_nanos=vals[7], unpriced_records=vals[8])
 
 
-def _table_for(by: Dimension, person: str | None, source: str | None) -> str:
+def _table_for(by: Dimension, person: str | None, source: str | None, people: bool = False) -> str:
     """The smallest rollup that can answer: per person (across tools when no tool is chosen) for
     users and groups, per model otherwise."""
-    if person is not None:
+    if person is not None or people:
         return FULL if by is Dimension.MODEL else PERSON_DAY
     if by in (Dimension.USER, Dimension.GROUP):
         return PERSON_DAY if source else PERSON_TOTAL_DAY
@@ -45,40 +47,48 @@ def _table_for(by: Dimension, person: str | None, source: str | None) -> str:
 
 
 def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
-                 person: str | None = None) -> Report:
-    """Usage in `period` grouped by `by`, largest cost first (by day: chronological)."""
-    where, params = period_where(period, source=source, person=person)
+                 person: str | None = None, people: Sequence[str] | None = None) -> Report:
+    """Usage in `period` grouped by `by`, largest cost first (by day: chronological); `people`: only
+    these (a group's members)."""
+    where, params = period_where(period, source=source, person=person,
+                                 people=None if people is None else (list(people) or [""]))
     key = _KEY_EXPR[by]
     conn = session.connection()
     if conn.dialect.name == "postgresql" and by is not Dimension.DAY:
         # group text keys by bytes, not by the locale's collation: sorting and hashing are cheaper
         # (the sort behind COUNT(DISTINCT day) ~30 %), and rows are ordered by cost below anyway
         key = f'({key}) COLLATE "C"'
-    table = _table_for(by, person, source)
+    table = _table_for(by, person, source, people is not None)
     # one row per day and person in these reads, so active days need no DISTINCT (and no sort)
     unique_days = by is Dimension.USER and person is None
     join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
             if by is Dimension.GROUP else "")
     sums = _sums("COUNT(*)" if unique_days else "COUNT(DISTINCT d.day)")
-    rows = conn.execute(text(f"SELECT {key} AS k, {sums} FROM {table} d {join} WHERE {where} GROUP BY {key}"),
-                        params).all()
+    rows = run_rollup_query(session, f"SELECT {key} AS k, {sums} FROM {table} d {join} WHERE {where} GROUP BY {key}",
+                            params).all()
     report_rows = [ReportRow(key=_key_text(r[0]), totals=_totals(r[1:])) for r in rows]
     if by is Dimension.DAY:
         report_rows.sort(key=lambda r: r.key)
     else:
         report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
-    total_table = PERSON_DAY if person is not None else MODEL_DAY
-    total_row = conn.execute(text(f"SELECT {_sums()} FROM {total_table} d WHERE {where}"), params).one()
+    total_table = PERSON_DAY if person is not None or people is not None else MODEL_DAY
+    total_row = run_rollup_query(session, f"SELECT {_sums()} FROM {total_table} d WHERE {where}", params).one()
     totals = _totals(total_row)
     notes = []
     if totals.unpriced_records:
-        models = [m for (m,) in conn.execute(text(
-            f"SELECT DISTINCT d.model FROM {FULL} d WHERE {where} AND d.unpriced_records > 0 ORDER BY d.model "
-            "LIMIT 6"), params)]
+        models = [m for (m,) in run_rollup_query(
+            session, f"SELECT DISTINCT d.model FROM {FULL} d WHERE {where} AND d.unpriced_records > 0 "
+            "ORDER BY d.model LIMIT 6", params)]
         named = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
         notes.append(f"{totals.unpriced_records} record(s) use a model with no known price ({named}); "
                      "their cost is not estimated")
-    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes)
+    live = []
+    if source in (None, Source.CLAUDE_CODE.value):
+        persons = [person] if person is not None else (None if people is None else (list(people) or [""]))
+        live = live_days(session=session, start=period.start, end=period.end, persons=persons)
+        if live:
+            notes.append(live_note(live))
+    return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes, live_days=live)
 
 
 def _key_text(value) -> str:

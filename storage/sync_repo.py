@@ -37,6 +37,7 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
+from storage.telemetry_repo import remove_live
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
@@ -120,6 +121,9 @@ class SqlSyncTx:
             text("SELECT 1 FROM person_activity WHERE source = :s AND day = :d AND org = :o LIMIT 1"),
             {"s": Source.CLAUDE_CODE.value, "d": day, "o": org}).first()
         return row is not None
+
+    def drop_live_usage(self, *, day: date, persons: set[str]) -> int:
+        return remove_live(session=self.session, person_days={(day, p) for p in persons})
 
     # -- activity and vendor cost -----------------------------------------------------------------
 

@@ -35,6 +35,10 @@ class UsageEvent(SQLModel, table=True):
         PrimaryKeyConstraint("source", "day", "ts_ms", "natural_key", name="pk_usage_event"),
         Index("ix_usage_event_api_key", "source", "api_key", sqlite_where=text("api_key IS NOT NULL"),
               postgresql_where=text("api_key IS NOT NULL")),
+        # Claude Code feeds per person-day, for the live-telemetry precedence (core.telemetry) and
+        # "which days are live estimates"; partial, so the Cursor event stream pays nothing for it
+        Index("ix_usage_event_claude_person_day", "day", "person", "feed",
+              sqlite_where=text("source = 'claude_code'"), postgresql_where=text("source = 'claude_code'")),
     )
 
     source: str = Field(max_length=32)
@@ -247,6 +251,15 @@ class SyncRun(SQLModel, table=True):
     holder: str | None = Field(default=None, max_length=128)  # the sync lock's holder that ran it (job_lease)
 
 
+class SlackDelivery(SQLModel, table=True):
+    """A Slack delivery already handled (bot.envelopes): redeliveries are acknowledged only."""
+
+    __tablename__ = "slack_delivery"
+
+    delivery_key: str = Field(primary_key=True, max_length=255)
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))  # epoch ms
+
+
 class JobLease(SQLModel, table=True):
     """Who holds a job lock (storage.job_lock) and until when, in epoch ms by the database's clock."""
 
@@ -269,8 +282,31 @@ class ImportBatch(SQLModel, table=True):
     inserted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    skipped: int = 0  # valid rows deliberately not imported (e.g. API keys that are not Claude Code)
+    first_day: date | None = None
+    last_day: date | None = None
+    via: str = Field(default="cli", max_length=16)  # cli | slack
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str | None = Field(default=None, max_length=320)
+
+
+class SlackFileImport(SQLModel, table=True):
+    """A CSV shared with the bot: claimed once (Slack sends `file_shared` and `message` for one
+    share, and replicas receive both), previewed, then imported or cancelled."""
+
+    __tablename__ = "slack_file_import"
+
+    file_id: str = Field(primary_key=True, max_length=32)
+    status: str = Field(default="claimed", max_length=16)  # core.importers.share.ShareStatus
+    user_id: str = Field(max_length=32)
+    channel: str | None = Field(default=None, max_length=32)
+    filename: str | None = Field(default=None, max_length=255)
+    sha256: str | None = Field(default=None, max_length=64)
+    format: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    import_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Setting(SQLModel, table=True):
@@ -425,6 +461,8 @@ class VendorCost(SQLModel, table=True):
     cost_type: str | None = Field(default=None, max_length=32)
     token_type: str | None = Field(default=None, max_length=64)
     cost_nanos: int = _big()
+    person: str | None = Field(default=None, max_length=320)  # cost export lines: whose key it was
+    api_key: str | None = Field(default=None, max_length=255)
 
 
 class SpendSnapshot(SQLModel, table=True):
@@ -443,3 +481,16 @@ class SpendSnapshot(SQLModel, table=True):
     fast_premium_requests: int | None = None
     limit_dollars: float | None = None
     taken_at: datetime = Field(default_factory=utcnow)
+
+
+class OtelMetricSeries(SQLModel, table=True):
+    """The last counted point of each cumulative Claude Code metric series (OTLP), so that the next
+    point adds only its increment (core.telemetry.metric_records)."""
+
+    __tablename__ = "otel_metric_series"
+
+    series_key: str = Field(primary_key=True, max_length=64)
+    start_ns: int = _big()
+    time_ns: int = _big()
+    value: int = _big()  # nanos for cost, tokens for token counts
+    updated_at: datetime = Field(default_factory=utcnow)

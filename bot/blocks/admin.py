@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.ids import SLASH_COMMAND, ActionId, BlockId, CallbackId
 from bot.services.settings import SPECS, SettingSpec, format_value
+from core.sync import RunStatus
 
 from . import common as c
 from .payloads import KeyRef
@@ -52,11 +54,16 @@ def sync_result(lines: Sequence[str], *, ok: bool) -> list[dict]:
     return [c.section(f"{icon} *Sync*\n{body}")]
 
 
+_RUN_STATE = {RunStatus.OK: ":white_check_mark: ok", RunStatus.FAILED: ":x: failed",
+              RunStatus.RUNNING: ":hourglass: running", RunStatus.INTERRUPTED: ":warning: interrupted"}
+
+
 def sync_status_fields(view: SyncStatusView) -> list[dict]:
+    """One field per organisation/team (its newest run), so a failing one shows beside a healthy one."""
     pairs = []
+    per_source = Counter(run.source for run in view.runs)
     for run in view.runs:
-        state = {"ok": ":white_check_mark: ok", "failed": ":x: failed", "running": ":hourglass: running"}.get(
-            run.status, c.escape(run.status))
+        state = _RUN_STATE.get(run.status, c.escape(run.status))
         text = f"{state} · {c.when(run.finished_at or run.started_at)}"
         if run.status == "ok":
             text += f" · {run.inserted:,} new"
@@ -64,7 +71,10 @@ def sync_status_fields(view: SyncStatusView) -> list[dict]:
             text += f"\n{c.escape(c.clip(run.error, 200))}"
         if run.status != "ok" and run.last_ok_at:
             text += f"\nlast success {c.when(run.last_ok_at)}"
-        pairs.append((c.tool(run.source), text))
+        label = c.tool(run.source)
+        if run.org and per_source[run.source] > 1:
+            label = f"{label} · {c.escape(c.clip(run.org, 40))}"
+        pairs.append((label, text))
     if not view.runs:
         configured = ", ".join(c.tool(s) for s in view.sources_configured) or "no vendor keys configured"
         pairs.append(("Last sync", f"never ({configured})"))

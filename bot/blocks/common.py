@@ -7,6 +7,7 @@ The helpers clip to them so a builder cannot produce a payload Slack would rejec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
@@ -28,10 +29,24 @@ TOOL_LABELS = {"claude_code": "Claude Code", "cursor": "Cursor"}
 
 # --- text safety ------------------------------------------------------------------------------------
 
-def escape(text: object) -> str:
-    """Escape Slack's control characters so user-derived text renders literally (no mentions,
-    `<!channel>`, links or fake formatting entities)."""
+# Slack mrkdwn has no escape character: a formatting mark in a name is swapped for a look-alike
+# that Slack does not interpret. A backtick always (inside inline code it would close the code);
+# `*`, `_`, `~` only where they could open or close formatting — at a word's edge — so that
+# `first_last@example.com` stays as it is while `*BOLD*`, `_x_` and `~x~` render literally.
+_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u02dc"}  # ∗ ˍ ˜
+_FORMATTING = re.compile(r"(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
+
+
+def _entities(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(text: object) -> str:
+    """Make user-derived text (names, key names, emails from vendors or the HR file) render
+    literally in mrkdwn: no mentions, `<!channel>`, links, fake entities, bold, italics,
+    strike-through or inline code."""
+    plain = _entities(text).replace("`", "\u02cb")  # ˋ
+    return _FORMATTING.sub(lambda m: _LOOKALIKE[m.group(0)], plain)
 
 
 def clip(text: str, limit: int) -> str:
@@ -42,7 +57,7 @@ def code_cell(text: object, width: int) -> str:
     """A cell of a monospaced table: escaped, backticks neutralised (they would close the
     code block), clipped and padded to `width` characters."""
     raw = str(text).replace("`", "'").replace("\n", " ").replace("\r", " ")
-    return escape(clip(raw, width).ljust(width))
+    return _entities(clip(raw, width).ljust(width))  # inside a code block only the backtick formats
 
 
 def plain_clip(text: object, limit: int) -> str:

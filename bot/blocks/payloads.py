@@ -31,10 +31,14 @@ class UsersPage:
     descending: bool = True
     query: str = ""
     offset: int = 0
+    group: str = ""  # a `group:NAME` filter
 
     def encode(self) -> str:
-        return json.dumps({"v": 1, "p": self.period, "s": self.sort, "d": int(self.descending),
-                           "q": self.query[:200], "o": self.offset}, separators=(",", ":"), ensure_ascii=False)
+        data = {"v": 1, "p": self.period, "s": self.sort, "d": int(self.descending), "q": self.query[:200],
+                "o": self.offset}
+        if self.group:
+            data["g"] = self.group[:255]
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def decode(cls, raw: str | None) -> UsersPage | None:
@@ -44,7 +48,7 @@ class UsersPage:
         try:
             return cls(period=str(data.get("p") or "30d")[:40], sort=str(data.get("s") or "spend")[:20],
                        descending=bool(int(data.get("d", 1))), query=str(data.get("q") or "")[:200],
-                       offset=max(0, min(int(data.get("o") or 0), 1_000_000)))
+                       offset=max(0, min(int(data.get("o") or 0), 1_000_000)), group=str(data.get("g") or "")[:255])
         except (TypeError, ValueError):
             return None
 
@@ -110,3 +114,23 @@ class IncidentRef:
         data = _load(raw.strip()) if raw and raw.strip().startswith("{") else None
         snooze = (data or {}).get("for") or (data or {}).get("snooze")
         return cls(id=number, snooze=snooze[:8] if isinstance(snooze, str) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFileRef:
+    """The shared file an import preview's buttons act on (Slack file id)."""
+
+    file_id: str
+
+    def encode(self) -> str:
+        return json.dumps({"v": 1, "f": self.file_id}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | None) -> SharedFileRef | None:
+        data = _load(raw)
+        if data is None:
+            return None
+        file_id = data.get("f")
+        if not isinstance(file_id, str) or not file_id or len(file_id) > 32 or not file_id.isalnum():
+            return None
+        return cls(file_id=file_id)

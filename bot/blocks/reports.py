@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.incidents import IncidentView, format_duration
 from core.periods import DateRange
+from core.report import live_note
 from core.usage import NANOS_PER_USD
 
 from ..ids import ActionId, BlockId
@@ -72,6 +73,8 @@ def dashboard(view: DashboardView) -> list[dict]:
     else:
         blocks.append(c.section("No usage in this period."))
     blocks.append(c.context(f"Δ compares with {period_label(view.period.previous())}."))
+    if view.live_days:
+        blocks.append(c.context(c.escape(live_note(view.live_days)) + "."))
     return blocks
 
 
@@ -131,6 +134,8 @@ def user(view: UserView) -> list[dict]:
     blocks += productivity_blocks(view)
     if view.incidents:
         blocks.append(c.section("*Open incidents*\n" + "\n".join(incident_line(i) for i in view.incidents[:5])))
+    if view.live_days:
+        blocks.append(c.context(c.escape(live_note(view.live_days)) + "."))
     return c.cap_blocks(blocks)
 
 
@@ -226,7 +231,7 @@ def users(view: UsersView) -> list[dict]:
 def users_page(view: UsersView, offset: int, *, sort: str | None = None, descending: bool | None = None) -> str:
     return UsersPage(period=view.period_text, sort=sort or view.sort.value,
                      descending=view.descending if descending is None else descending,
-                     query=view.query, offset=offset).encode()
+                     query=view.query, offset=offset, group=view.group or "").encode()
 
 
 def users_nav(view: UsersView) -> dict:
@@ -257,7 +262,7 @@ def users_nav_block_id(view: UsersView) -> str:
     query = view.query
     while True:
         state = UsersPage(period=view.period_text, sort=view.sort.value, descending=view.descending, query=query,
-                          offset=0).encode()
+                          offset=0, group=view.group or "").encode()
         block_id = f"{BlockId.USERS_NAV}:{state}"
         if len(block_id) <= 255 or not query:
             return block_id[:255]

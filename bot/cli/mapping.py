@@ -7,7 +7,7 @@ import sys
 
 from core.errors import InputError
 from core.identity import normalise_email
-from core.report import human_tokens
+from core.report import human_tokens, printable
 from core.usage import nanos_to_usd
 
 
@@ -41,7 +41,7 @@ def run_map(args) -> int:
             key, changed = map_key(session=session, ref=ref, email=email, by=f"cli:{getpass.getuser()}")
     except LookupError:
         raise InputError(f"no key {ref!r} is known and no usage was seen under it; check `abacus unmapped`") from None
-    label = key.name or key.external_id
+    label = printable(key.name or key.external_id)
     print(f"mapped {label} -> {email}; {changed} stored record(s) re-attributed")
     return 0
 
@@ -68,7 +68,7 @@ def run_unmapped(args) -> int:
         return 0
     print(f"{'source':<12} {'key':<40} {'cost':>10} {'tokens':>8} {'records':>8}  seen")
     for k in keys:
-        label = k.key if not k.name or k.name == k.key else f"{k.name} ({k.key})"
+        label = printable(k.key if not k.name or k.name == k.key else f"{k.name} ({k.key})")
         print(f"{k.source:<12} {label[:40]:<40} {'$' + format(nanos_to_usd(k.cost_nanos), ',.2f'):>10} "
               f"{human_tokens(k.total_tokens):>8} {k.records:>8}  {k.first_day}..{k.last_day}")
     print("\nmap one with: abacus map <key> <email>")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from bot.services.container import Services
 
-from . import actions, commands, events, incidents, views
+from . import actions, commands, events, groups, imports, incidents, views
 from .errors import ErrorReporter, describe, target_from_body
 
 
 def register_all(app, services: Services) -> ErrorReporter:
     errors = ErrorReporter(services.delivery)
-    for module in (commands, actions, views, events, incidents):
+    for module in (commands, actions, views, events, incidents, imports, groups):
         module.register(app, services, errors)
 
     @app.error

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.blocks import admin as admin_blocks
 from bot.blocks import common as c
@@ -78,26 +78,30 @@ class CommandService:
 
     def _dashboard(self, cmd: Command, who: Requester) -> Reply:
         # The chart needs only the daily rows (a tiny query): draw it while the summaries are queried.
-        daily = self.reports.daily_spend(cmd.period)
+        people = self.reports.group_members(cmd.group)
+        daily = self.reports.daily_spend(cmd.period, people=people)
         chart = self.drawing.submit(charting.daily_spend, cmd.period, daily)
-        view = self.reports.dashboard(cmd.period, daily=daily)
-        return Reply(text=report_blocks.dashboard_text(view), blocks=report_blocks.dashboard(view), files=[chart])
+        view = self.reports.dashboard(cmd.period, daily=daily, people=people)
+        return _in_group(Reply(text=report_blocks.dashboard_text(view), blocks=report_blocks.dashboard(view),
+                               files=[chart]), cmd.group, people)
 
     def _top(self, cmd: Command, who: Requester) -> Reply:
-        view = self.reports.top(cmd.period, cmd.n, cmd.source)
+        people = self.reports.group_members(cmd.group)
+        view = self.reports.top(cmd.period, cmd.n, cmd.source, people=people)
         labels = {r.person: r.name or r.person for r in view.rows}
-        return Reply(text=report_blocks.top_text(view), blocks=report_blocks.top(view),
-                     files=charting.top(view, labels))
+        return _in_group(Reply(text=report_blocks.top_text(view), blocks=report_blocks.top(view),
+                               files=charting.top(view, labels)), cmd.group, people)
 
     def _models(self, cmd: Command, who: Requester) -> Reply:
-        view = self.reports.models(cmd.period)
-        return Reply(text=f"Models by spend {view.period}", blocks=report_blocks.models(view),
-                     files=charting.models(view))
+        people = self.reports.group_members(cmd.group)
+        view = self.reports.models(cmd.period, people=people)
+        return _in_group(Reply(text=f"Models by spend {view.period}", blocks=report_blocks.models(view),
+                               files=charting.models(view)), cmd.group, people)
 
     def _users(self, cmd: Command, who: Requester) -> Reply:
         view = self.reports.users(cmd.period, period_text=cmd.period_text, sort=cmd.sort, descending=cmd.descending,
-                                  query=cmd.query, offset=0)
-        return Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view))
+                                  query=cmd.query, offset=0, group=cmd.group)
+        return _in_group(Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view)), cmd.group)
 
     def users_page(self, page: UsersPage, who: Requester) -> Reply:
         """Another page or sort order of the `users` table (from its buttons)."""
@@ -107,9 +111,10 @@ class CommandService:
             sort, descending = parse_sort(f"{page.sort}:{'desc' if page.descending else 'asc'}")
         except PeriodError as exc:
             raise InputError(str(exc)) from None
+        group = page.group or None
         view = self.reports.users(period, period_text=period_text, sort=sort, descending=descending,
-                                  query=page.query[:MAX_FILTER], offset=page.offset)
-        return Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view))
+                                  query=page.query[:MAX_FILTER], offset=page.offset, group=group)
+        return _in_group(Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view)), group)
 
     def _groups(self, cmd: Command, who: Requester) -> Reply:
         view = self.reports.groups(cmd.period)
@@ -133,8 +138,11 @@ class CommandService:
         return Reply(text=f"{view.open_count} open incidents", blocks=report_blocks.incidents(view))
 
     def _export(self, cmd: Command, who: Requester) -> Reply:
-        out = self.reports.export(cmd.period)
+        people = self.reports.group_members(cmd.group)
+        out = self.reports.export(cmd.period, people=people)
         text = f"Usage by person, {out.period}: {out.rows} rows as CSV."
+        if cmd.group:
+            text = f"Usage by person in group {c.escape(cmd.group)}, {out.period}: {out.rows} rows as CSV."
         return Reply(text=text, blocks=[c.section(f":page_facing_up: {text}")],
                      files=[Attachment(content=out.csv, filename=out.filename, title=f"Abacus usage {out.period}")])
 
@@ -161,3 +169,13 @@ class CommandService:
 
 
 assert all(hasattr(CommandService, f"_{s.value}") for s in Sub), "every subcommand has a handler"
+
+
+def _in_group(reply: Reply, group: str | None, people: list[str] | None = None) -> Reply:
+    """A reply filtered to a group says so, first thing (text and blocks)."""
+    if not group:
+        return reply
+    members = f" ({len(people)} people)" if people is not None else ""
+    note = f"Group *{c.escape(group)}*{members}"
+    return replace(reply, text=f"[group {group}] {reply.text}", blocks=[c.context(f":busts_in_silhouette: {note}"),
+                                                                         *reply.blocks])

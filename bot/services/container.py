@@ -11,6 +11,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
+from bot.import_service import ImportService
 from storage import analytics_repo
 from storage.db import session_scope
 
@@ -19,6 +20,8 @@ from .admin import AdminService, SyncRunner
 from .authz import Authorizer, UserDirectory
 from .commands import CommandService
 from .delivery import Delivery
+from .file_import import SharedFileImports
+from .groups import GroupAdmin
 from .home import HomeService, ScheduleLine
 from .incidents import IncidentService
 from .reports import ReportService
@@ -39,6 +42,8 @@ class Services:
     home: HomeService
     delivery: Delivery
     incidents: IncidentService
+    file_imports: SharedFileImports
+    groups: GroupAdmin
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
     drawing: ThreadPoolExecutor  # charts drawn alongside queries (matplotlib is serialised anyway)
 
@@ -67,7 +72,8 @@ def _lookup_user(client: WebClient) -> Callable[[str], dict]:
 
 def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], sync_runner: SyncRunner | None,
                    next_sync: Callable[[], datetime | None], sources: list[str], describe: dict[str, str],
-                   schedule: Callable[[], list[ScheduleLine]] | None = None, workers: int = 8) -> Services:
+                   schedule: Callable[[], list[ScheduleLine]] | None = None, workers: int = 8,
+                   email_domain: str | None = None) -> Services:
     directory = UserDirectory(_lookup_user(client))
     settings = SettingsService(engine)
     authorizer = Authorizer(engine=engine, env_admins=env_admins, directory=directory,
@@ -86,6 +92,10 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
     incidents = IncidentService(engine, client)
     home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
                        sources=sources, describe=describe, incidents=incidents, schedule=schedule)
+    delivery = Delivery(client)
+    file_imports = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=email_domain),
+                                     requester=authorizer.requester, dm_channel=delivery.dm_channel)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
-                    admin=admin, commands=commands, home=home, delivery=Delivery(client), incidents=incidents,
+                    admin=admin, commands=commands, home=home, delivery=delivery, incidents=incidents,
+                    file_imports=file_imports, groups=GroupAdmin(engine),
                     work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

@@ -46,17 +46,17 @@ class Sub(StrEnum):
 
 USAGE: dict[Sub, str] = {
     Sub.HELP: "help",
-    Sub.DASHBOARD: "dashboard [PERIOD]",
-    Sub.TOP: "top [N] [PERIOD] [claude|cursor]",
+    Sub.DASHBOARD: "dashboard [PERIOD] [group:NAME]",
+    Sub.TOP: "top [N] [PERIOD] [claude|cursor] [group:NAME]",
     Sub.USER: "user <@user|email> [PERIOD]",
     Sub.ME: "me [PERIOD]",
-    Sub.MODELS: "models [PERIOD]",
-    Sub.USERS: "users [PERIOD] [sort:FIELD] [TEXT]",
+    Sub.MODELS: "models [PERIOD] [group:NAME]",
+    Sub.USERS: "users [PERIOD] [sort:FIELD] [group:NAME] [TEXT]",
     Sub.GROUPS: "groups [PERIOD]",
     Sub.ADOPTION: "adoption [PERIOD]",
     Sub.FORECAST: "forecast",
     Sub.INCIDENTS: "incidents",
-    Sub.EXPORT: "export [PERIOD]",
+    Sub.EXPORT: "export [PERIOD] [group:NAME]",
     Sub.UNMAPPED: "unmapped",
     Sub.MAP: "map <key> <email>",
     Sub.SYNC: "sync [FROM [TO]]",
@@ -107,6 +107,13 @@ class Command:
     email: str | None = None
     sync_from: date | None = None
     sync_to: date | None = None
+    group: str | None = None  # `group:NAME` filter
+
+
+# `group:NAME` or `group:"A name > with spaces"` (Slack may send typographic quotes)
+_GROUP = re.compile(r'(?:^|\s)group:(?:"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S+))', re.IGNORECASE)
+GROUP_FILTERED = frozenset({Sub.DASHBOARD, Sub.TOP, Sub.USERS, Sub.MODELS, Sub.EXPORT})
+MAX_GROUP_NAME = 255
 
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>$")
@@ -123,7 +130,9 @@ def parse_command(text: str | None, *, today: date | None = None) -> Command:
     text = text or ""
     if len(text) > MAX_TEXT:
         raise UsageError(f"that command is too long ({len(text):,} characters)")
-    tokens = _CONTROL.sub(" ", text).split()
+    text = _CONTROL.sub(" ", text)
+    group, text = _group_filter(text)
+    tokens = text.split()
     share = False
     if tokens and tokens[-1].lower() == "share":
         share = True
@@ -139,11 +148,31 @@ def parse_command(text: str | None, *, today: date | None = None) -> Command:
         raise UsageError(f"unknown subcommand {_show(tokens[0])}") from None
     today = today or utc_today()
     parser = _PARSERS.get(sub, _no_args)
+    if group is not None and sub not in GROUP_FILTERED:
+        raise UsageError("`group:` works with dashboard, top, users, models and export", sub)
     try:
         fields = parser(sub, args, today)
     except PeriodError as exc:
         raise UsageError(str(exc), sub) from None
-    return Command(sub=sub, share=share, **fields)
+    return Command(sub=sub, share=share, group=group, **fields)
+
+
+def _group_filter(text: str) -> tuple[str | None, str]:
+    """Take the `group:` filter out of the command text → (group name or None, the rest)."""
+    found = list(_GROUP.finditer(text))
+    if not found:
+        if "group:" in text.lower():
+            raise UsageError('`group:` needs a name: `group:Platform` or `group:"Platform > Infra"`')
+        return None, text
+    if len(found) > 1:
+        raise UsageError("give one `group:` filter")
+    m = found[0]
+    name = " ".join(unescape(next(g for g in m.groups() if g is not None)).split())
+    if not name:
+        raise UsageError('`group:` needs a name: `group:Platform` or `group:"Platform > Infra"`')
+    if len(name) > MAX_GROUP_NAME:
+        raise UsageError(f"the group name is too long (at most {MAX_GROUP_NAME} characters)")
+    return name, text[:m.start()] + " " + text[m.end():]
 
 
 def _show(token: str) -> str:

@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 from bot.blocks import admin as admin_blocks
 from bot.blocks import alerts as alert_blocks
+from bot.blocks import common as c
+from bot.blocks import groups as group_blocks
 from storage.db import session_scope
+from storage.groups_repo import list_groups
 from storage.job_repo import JobRunView
 from storage.people_repo import unmapped_keys
 
@@ -18,7 +21,7 @@ from .incidents import IncidentService
 from .reports import ReportService
 from .settings import SettingsService
 
-HOME_INCIDENTS_SHOWN = 10
+HOME_INCIDENTS_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,12 @@ class HomeService:
                                                  can_act=requester.role >= Role.ADMIN, now=datetime.now(UTC))
         if self._schedule is not None:
             extra += alert_blocks.home_schedule(self._schedule())
-        return admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
+        view = admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
                                  values=self._settings.values(), env_admins=self._env_admins, status=status,
                                  keys=keys, describe=self._describe, extra=extra)
+        if requester.role >= Role.VIEWER:
+            with session_scope(self._engine) as session:
+                groups = list_groups(session=session)
+            view["blocks"] = c.cap_blocks([*view["blocks"], *group_blocks.home_section(
+                groups, can_admin=requester.role >= Role.ADMIN)], c.MAX_VIEW_BLOCKS)
+        return view

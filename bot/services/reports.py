@@ -17,6 +17,7 @@ from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.report_repo import usage_report
+from storage.telemetry_repo import live_days
 
 from .grammar import SortField
 
@@ -35,6 +36,7 @@ class DashboardView:
     top_models: list[repo.ModelCost]
     top_people: list[repo.PersonUsage]
     names: dict[str, str]
+    live_days: list[date] = field(default_factory=list)  # Claude Code days still on live telemetry estimates
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class UserView:
     incidents: list[IncidentView]
     team_rank: int | None = None
     team_size: int = 0
+    live_days: list[date] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -110,6 +113,7 @@ class UsersView:
     matched: int
     rows: list[PivotRow]
     totals: PivotRow
+    group: str | None = None  # a `group:NAME` filter
 
     @property
     def has_prev(self) -> bool:
@@ -218,25 +222,41 @@ class ReportService:
     def _session(self):
         return session_scope(self._engine)
 
-    def daily_spend(self, period: DateRange) -> list[repo.DailySpend]:
+    def group_members(self, group: str | None) -> list[str] | None:
+        """A `group:NAME` filter → its members' emails (None: no filter); an unknown group is bad input."""
+        if group is None:
+            return None
         with self._session() as s:
-            return repo.daily_spend(session=s, period=period)
+            members = repo.group_members(session=s, name=group)
+            if members is None:
+                known = repo.group_names(session=s)
+        if members is None:
+            hint = ("; groups: " + ", ".join(known[:10]) + (" …" if len(known) > 10 else "")) if known else \
+                "; there are no groups yet (import a HiBob directory, or create one in the App Home)"
+            raise InputError(f"no group named {group!r}{hint}")
+        return members
 
-    def dashboard(self, period: DateRange, *, daily: list[repo.DailySpend] | None = None) -> DashboardView:
+    def daily_spend(self, period: DateRange, *, people: list[str] | None = None) -> list[repo.DailySpend]:
+        with self._session() as s:
+            return repo.daily_spend(session=s, period=period, people=people)
+
+    def dashboard(self, period: DateRange, *, daily: list[repo.DailySpend] | None = None,
+                  people: list[str] | None = None) -> DashboardView:
         previous = period.previous()
         with self._session() as s:
-            current = repo.period_summary(session=s, period=period)
-            before = repo.period_summary(session=s, period=previous)
-            daily = daily if daily is not None else repo.daily_spend(session=s, period=period)
-            models = repo.model_costs(session=s, period=period, limit=5)
-            ranked = repo.person_costs(session=s, period=period)[:5]
+            current = repo.period_summary(session=s, period=period, people=people)
+            before = repo.period_summary(session=s, period=previous, people=people)
+            daily = daily if daily is not None else repo.daily_spend(session=s, period=period, people=people)
+            models = repo.model_costs(session=s, period=period, limit=5, people=people)
+            ranked = repo.person_costs(session=s, period=period, people=people)[:5]
             people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
             names = repo.person_names(session=s, emails=[p.person for p in people])
-        return DashboardView(period, current, before, daily, models, people, names)
+            live = live_days(session=s, start=period.start, end=period.end)
+        return DashboardView(period, current, before, daily, models, people, names, live_days=live)
 
-    def top(self, period: DateRange, n: int, source: str | None) -> TopView:
+    def top(self, period: DateRange, n: int, source: str | None, *, people: list[str] | None = None) -> TopView:
         with self._session() as s:
-            everyone = repo.person_costs(session=s, period=period, source=source)
+            everyone = repo.person_costs(session=s, period=period, source=source, people=people)
             total = sum(c for _, c in everyone)
             emails = [p for p, _ in everyone[:n]]
             details = {p.person: p for p in repo.people_usage(session=s, period=period, source=source, people=emails)}
@@ -263,21 +283,23 @@ class ReportService:
             prod = repo.productivity(session=s, period=period, person=email)
             incidents = incident_repo.open_incidents(session=s, person=email, limit=10)
             ranking = repo.person_costs(session=s, period=period)
+            live = live_days(session=s, start=period.start, end=period.end, persons=[email])
         rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
                         period=period, current=current, previous=before, daily=daily, models=models,
                         productivity=prod, incidents=incidents, team_rank=rank,
-                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")))
+                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")), live_days=live)
 
-    def models(self, period: DateRange) -> ModelsView:
+    def models(self, period: DateRange, *, people: list[str] | None = None) -> ModelsView:
         with self._session() as s:
-            rows = repo.models_usage(session=s, period=period)
+            rows = repo.models_usage(session=s, period=period, people=people)
         return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows))
 
     def users(self, period: DateRange, *, period_text: str, sort: SortField, descending: bool, query: str,
-              offset: int, page_size: int = USERS_PAGE_SIZE) -> UsersView:
+              offset: int, page_size: int = USERS_PAGE_SIZE, group: str | None = None) -> UsersView:
+        people = self.group_members(group)
         with self._session() as s:
-            everyone = repo.people_usage(session=s, period=period)
+            everyone = repo.people_usage(session=s, period=period, people=people) if people != [] else []
             names = repo.person_names(session=s, emails=[p.person for p in everyone])
         rows = [PivotRow(p.person, names.get(p.person), p.cost_nanos, p.total_tokens, p.claude_code_nanos,
                          p.cursor_nanos, p.active_days, p.last_day) for p in everyone]
@@ -293,7 +315,7 @@ class ReportService:
         offset -= offset % page_size
         return UsersView(period=period, period_text=period_text, sort=sort, descending=descending, query=query,
                          offset=offset, page_size=page_size, matched=len(rows),
-                         rows=rows[offset:offset + page_size], totals=totals)
+                         rows=rows[offset:offset + page_size], totals=totals, group=group)
 
     def groups(self, period: DateRange) -> GroupsView:
         with self._session() as s:
@@ -353,9 +375,9 @@ class ReportService:
         with self._session() as s:
             return UnmappedView(keys=unmapped_keys(session=s))
 
-    def export(self, period: DateRange) -> ExportFile:
+    def export(self, period: DateRange, *, people: list[str] | None = None) -> ExportFile:
         with self._session() as s:
-            report = usage_report(session=s, period=period, by=Dimension.USER)
+            report = usage_report(session=s, period=period, by=Dimension.USER, people=people)
         data = to_csv(report).encode("utf-8")
         return ExportFile(period=period, filename=f"abacus-usage-{period.start}-{period.end}.csv", csv=data,
                           rows=len(report.rows))

@@ -4,6 +4,7 @@ models), within limits, and hostile names rendered literally (no mentions, no li
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -66,6 +67,9 @@ def assert_safe(blocks, surface="message"):
     assert problems == [], problems
     for text in mrkdwn_texts(blocks):
         assert "<" not in text and ">" not in text, text
+        # outside code blocks (where nothing formats), EVIL's `*bold*` and `code` must render literally
+        outside = re.sub(r"```.*?```", "", text, flags=re.S)
+        assert "*bold*" not in outside and "`code`" not in outside and "``" not in outside, text
 
 
 def summary(cost=0, people=0, **by) -> repo.PeriodSummary:
@@ -77,6 +81,11 @@ def summary(cost=0, people=0, **by) -> repo.PeriodSummary:
 
 def test_escape_and_code_cells():
     assert common.escape("<@U1> & <!here>") == "&lt;@U1&gt; &amp; &lt;!here&gt;"
+    # mrkdwn formatting marks at a word's edge become look-alikes Slack does not interpret; a
+    # backtick always (it would close inline code); inside a word they stay (emails)
+    assert common.escape("*BOLD* _it_ ~gone~ `k`") == "\u2217BOLD\u2217 \u02cdit\u02cd \u02dcgone\u02dc \u02cbk\u02cb"
+    assert common.escape("first_last@example.com") == "first_last@example.com"
+    assert common.escape("ops`key") == "ops\u02cbkey"
     assert "`" not in common.code_cell("a`b", 5)
     assert common.usd(41_500_000_000) == "$41.50"
     assert common.usd(1) == "<$0.01"

@@ -421,13 +421,17 @@ class FakeSlack:
         retry_attempt: int = 0,
         retry_reason: str | None = None,
         timeout: float = 3.0,
+        envelope_id: str | None = None,
     ) -> dict:
         """Send an envelope to the newest socket and return the bot's ack frame.
 
         Raises FakeSlackTimeout if no ack arrives within ``timeout`` (Slack's deadline is 3 s).
-        The ack is ``{"envelope_id": …, "payload": {…}?}``.
+        The ack is ``{"envelope_id": …, "payload": {…}?}``. Pass the ``envelope_id`` of an earlier
+        envelope to redeliver it, as Slack does when it thinks an ack was missed.
         """
-        envelope_id = str(uuid.uuid4())
+        envelope_id = envelope_id or str(uuid.uuid4())
+        with self._cond:
+            self._acks.pop(envelope_id, None)  # a redelivery waits for its own ack
         envelope: dict[str, Any] = {
             "envelope_id": envelope_id,
             "type": envelope_type,
@@ -457,15 +461,19 @@ class FakeSlack:
             self._injections.append(Injection(envelope, ack, acked_at - sent_at, sock.id))
             return ack
 
-    def send(self, payload: dict, *, timeout: float = 3.0, retry_attempt: int = 0) -> dict:
+    def send(self, payload: dict, *, timeout: float = 3.0, retry_attempt: int = 0,
+             envelope_id: str | None = None) -> dict:
         """``inject`` with the envelope type and accepts_response_payload Slack would use for ``payload``."""
         kind = payload.get("type")
         if kind == "event_callback":
-            return self.inject("events_api", payload, retry_attempt=retry_attempt, timeout=timeout)
+            return self.inject("events_api", payload, retry_attempt=retry_attempt, timeout=timeout,
+                               envelope_id=envelope_id)
         if "command" in payload:
-            return self.inject("slash_commands", payload, accepts_response_payload=True, timeout=timeout)
+            return self.inject("slash_commands", payload, accepts_response_payload=True, timeout=timeout,
+                               envelope_id=envelope_id)
         accepts = kind in ("view_submission", "block_suggestion")
-        return self.inject("interactive", payload, accepts_response_payload=accepts, timeout=timeout)
+        return self.inject("interactive", payload, accepts_response_payload=accepts, timeout=timeout,
+                           envelope_id=envelope_id)
 
     def disconnect(self, reason: str = "refresh_requested", *, wait: bool = True, timeout: float = 10.0) -> int:
         """Send a ``disconnect`` message to the newest socket; the client should reconnect.

@@ -12,16 +12,16 @@ tick it serves (unique per job: with several replicas, one runs each tick), when
 finished or failed, and a heartbeat, so a run killed mid-way shows as interrupted once its
 heartbeat has passed instead of "running" forever.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,200 @@
+"""Stream a CSV file through an importer: decode, recognise the header, convert row by row.
+
+Nothing here holds the file: rows are read, converted and handed on one at a time, so a
+million-row export costs the memory of one batch. Row errors are collected (the first
+`MAX_SHOWN` in full, all of them counted); what the caller does with them — reject the file or
+skip the rows — is its choice.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from core.errors import InputError
+from core.importers.formats import ImportFormat, Layout, UnknownFormat, detect
+from core.importers.values import CellProblem
+
+MAX_SHOWN = 20
+# a cell longer than this is not an export (csv's own default limit is 128 KiB)
+_FIELD_LIMIT = 64 * 1024
+_SNIFF = 64 * 1024
+
+
+class FileRejected(InputError):
+    """The file as a whole cannot be imported (nothing was written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int  # the spreadsheet row: the header is row 1
+    column: str
+    value: str
+    why: str
+
+    def text(self) -> str:
+        shown = self.value if len(self.value) <= 40 else self.value[:37] + "…"
+        return f"row {self.row}, {self.column} = {shown!r}: {self.why}"
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value[:200], "why": self.why}
+
+
+class RowProblem(Exception):
+    """Raised by an importer for one bad row."""
+
+    def __init__(self, column: str, value: str, why: str) -> None:
+        super().__init__(why)
+        self.column, self.value, self.why = column, value, why
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A valid row that is deliberately not imported (e.g. API usage that is not Claude Code)."""
+
+    reason: str
+
+
+class Importer(Protocol):
+    def convert(self, cells: list[str]) -> object: ...
+
+
+@dataclass
+class ReadStats:
+    rows_read: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
+    head = stream.read(_SNIFF)
+    if not head:
+        raise FileRejected("the file is empty (0 bytes)")
+    if b"\x00" in head:
+        raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        raise FileRejected("this is not a UTF-8 CSV file (save it as CSV UTF-8 and try again)") from None
+    rest = io.BufferedReader(_Prepend(head, stream), buffer_size=1 << 20)
+    return io.TextIOWrapper(rest, encoding="utf-8-sig", newline="")
+
+
+class _Prepend(io.RawIOBase):
+    """The sniffed head followed by the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buf))
+        if b"\x00" in data:  # checked here, in C over each chunk, rather than per cell
+            raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
+        buf[:len(data)] = data
+        return len(data)
+
+
+class FileReader:
+    """One file: its layout (known after construction) and its converted rows (`items`)."""
+
+    def __init__(self, stream: BinaryIO, *, wanted: ImportFormat | None = None) -> None:
+        self._text = _text_stream(stream)
+        csv.field_size_limit(_FIELD_LIMIT)
+        self._rows = csv.reader(self._text, strict=True)
+        self.stats = ReadStats()
+        self._row_no = 0
+        header = self._next_nonblank()
+        if header is None:
+            raise FileRejected("the file has no header row (it is blank)")
+        try:
+            self.layout: Layout = detect(header, wanted)
+        except UnknownFormat as exc:
+            raise FileRejected(str(exc)) from None
+        self._header = header
+
+    @property
+    def format(self) -> ImportFormat:
+        return self.layout.format
+
+    def _next_nonblank(self) -> list[str] | None:
+        while True:
+            try:
+                row = next(self._rows)
+            except StopIteration:
+                return None
+            except UnicodeDecodeError:
+                raise FileRejected(f"this is not a UTF-8 CSV file (invalid bytes after row {self._row_no})") from None
+            except csv.Error as exc:
+                raise FileRejected(f"malformed CSV after row {self._row_no}: {exc}") from None
+            self._row_no += 1
+            if row and (row[0].strip() or any(c.strip() for c in row)):
+                return row
+
+    def items(self, importer: Importer, *, on_row: Callable[[], None] | None = None) -> Iterator[object]:
+        """Converted rows; bad rows are counted in `stats` (and the first ones described), skipped
+        rows counted by reason."""
+        stats = self.stats
+        width = self.layout.width
+
+        convert = importer.convert
+        while True:
+            cells = self._next_nonblank()
+            if cells is None:
+                return
+            stats.rows_read += 1
+            if on_row is not None:
+                on_row()
+            try:
+                if len(cells) != width:
+                    raise RowProblem("(row)", ",".join(cells)[:80],
+                                     f"has {len(cells)} fields, the header has {width}")
+                item = convert(cells)
+            except RowProblem as p:
+                self._reject(p.column, p.value, p.why)
+                continue
+            except CellProblem as p:  # an importer that did not name the column
+                self._reject("(row)", "", str(p))
+                continue
+            if type(item) is Skipped:
+                stats.skipped[item.reason] += 1
+                continue
+            yield item
+
+
+    def _reject(self, column: str, value: str, why: str) -> None:
+        self.stats.rejected += 1
+        if len(self.stats.errors) < MAX_SHOWN:
+            self.stats.errors.append(RowError(self._row_no, column, value, why))
+
+    def header_name(self, logical: str) -> str:
+        return self._header[self.layout.columns[logical]].strip()
+
+
+def cell(cells: list[str], index: int | None) -> str:
+    return "" if index is None else cells[index]
+
+
+def guarded(column: str, text: str, parse: Callable[[str], object]):
+    """Parse one cell, turning a CellProblem into a RowProblem that names the column."""
+    try:
+        return parse(text)
+    except CellProblem as exc:
+        raise RowProblem(column, text, str(exc)) from None
