@@ -28,6 +28,7 @@ from storage.delivery_repo import claim_delivery, prune_deliveries
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 3600.0
+_RETRY_DATABASE_S = 30.0
 
 
 def delivery_key(envelope_type: str | None, envelope_id: str | None, payload: dict | None) -> str:
@@ -53,6 +54,7 @@ class DeliveryLedger:
         self._memory = memory
         self._guard = threading.Lock()
         self._next_prune = 0.0
+        self._database_back = 0.0
 
     def first(self, key: str) -> bool:
         with self._guard:
@@ -61,9 +63,14 @@ class DeliveryLedger:
             self._seen[key] = None
             if len(self._seen) > self._memory:
                 self._seen.popitem(last=False)
+        if time.monotonic() < self._database_back:
+            return True  # the database failed a moment ago: don't make every ack wait for it again
         claimed = claim_delivery(self._engine, key)
+        if claimed is None:
+            self._database_back = time.monotonic() + _RETRY_DATABASE_S
+            return True
         self._maybe_prune()
-        return claimed is not False
+        return claimed
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()

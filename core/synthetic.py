@@ -45,6 +45,8 @@ CLAUDE_MODELS = (
     ("claude-haiku-4-5-20251001", 15),
 )
 ORG_ID = "org-demo-0001"
+CURSOR_TEAM = "team-demo"
+DEMO_ORGS = (ORG_ID, CURSOR_TEAM)  # what marks a record as the demo's
 
 
 @dataclass(slots=True)
@@ -141,7 +143,7 @@ class SyntheticTeam:
                 ts=datetime.fromtimestamp(ts_ms / 1000, tz=UTC), person=p.email, raw_model=raw,
                 model=normalise_model(raw), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
                 output_tokens=out, cost_nanos=charged, cost_basis=CostBasis.VENDOR, estimated_cost_nanos=est,
-                requests=1, org="team-demo", kind="Usage-based" if charged > 50_000_000 else "Included",
+                requests=1, org=CURSOR_TEAM, kind="Usage-based" if charged > 50_000_000 else "Included",
                 max_mode=idx == 3)
 
     def _claude_day(self, p: SyntheticPerson, day: date, rng: random.Random, mult: float) -> Iterator[UsageRecord]:

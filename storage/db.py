@@ -62,7 +62,40 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+LOCK_TIMEOUT_S = 15.0  # Postgres: the longest any statement waits for a lock before it gives up
+
+
+def _postgres_session(lock_timeout_ms: int):
+    def on_connect(dbapi_conn, _record) -> None:
+        # Every statement waits at most this long for a lock (a table locked by a migration, a
+        # VACUUM FULL, a stuck session): it then fails with a clear sentence instead of stalling
+        # every command silently. Writers that queue for each other raise it locally.
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        try:
+            dbapi_conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        finally:
+            dbapi_conn.autocommit = autocommit
+    return on_connect
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One sentence for a database failure a person can act on."""
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None)
+    text_ = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if state == "55P03" or "lock timeout" in text_:
+        return ("the database is busy: another session holds a lock on what this needs (a migration, a "
+                "VACUUM FULL, a long transaction), and waiting longer gave nothing; try again in a minute")
+    if state == "57014" or "statement timeout" in text_:
+        return "the database did not answer in time; try again in a minute"
+    if "database is locked" in text_:
+        return "the database is not answering: another process has held its write lock for over 10 s; " \
+               "try again in a minute"
+    return f"database error: {text_}"
+
+
+def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """Build an engine; raises ConfigError with one clear line when the URL cannot work."""
     url_text = normalise_url(database_url)
     try:
@@ -90,8 +123,10 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                             connect_args={"connect_timeout": 10, "application_name": "abacus"})
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                               connect_args={"connect_timeout": 10, "application_name": "abacus"})
+        event.listen(engine, "connect", _postgres_session(int(lock_timeout_s * 1000)))
+        return engine
     raise ConfigError(f"unsupported database {backend!r} in DATABASE_URL: use sqlite:/// or postgresql://")
 
 
@@ -133,12 +168,54 @@ def upgrade(engine: Engine) -> str | None:
         # on a new file (the bot and a CLI command) do not both create the tables
         with sqlite_file_lock(engine, "migrate", wait=300), engine.begin() as conn:
             if is_postgres(engine):
+                bounded = conn.execute(text("SHOW lock_timeout")).scalar_one()
+                conn.execute(text("SET LOCAL lock_timeout = 0"))  # another replica may be migrating: wait
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+                conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": bounded})
             cfg.attributes["connection"] = conn
+            _refuse_unknown_revision(cfg, conn, engine)
             command.upgrade(cfg, "head")
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+        reason = describe_db_error(exc).removeprefix("database error: ")
+        raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {reason}") from None
+
+
+def _refuse_unknown_revision(cfg, conn, engine: Engine) -> None:
+    """A database migrated by a newer Abacus (a revision this code does not know): one line,
+    not Alembic's traceback, and nothing touched."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(cfg)
+    if current not in {rev.revision for rev in script.walk_revisions()}:
+        raise RuntimeFailure(
+            f"the database {redact_url(str(engine.url))} is at schema revision {current}, newer than this version "
+            f"of Abacus knows (up to {script.get_current_head()}): upgrade Abacus, or use another DATABASE_URL")
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the database holds an Abacus schema (without creating anything: a missing SQLite
+    file is not created)."""
+    from sqlalchemy import inspect
+
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path and not path.startswith("file:") and not Path(path).expanduser().exists():
+        return False
+    check_connection(engine)
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
+
+
+def describe_location(engine: Engine) -> str:
+    """Where the database is, for a person: the absolute SQLite path (the default is relative to
+    the working folder), or the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database and not engine.url.database.startswith("file:"):
+        return str(Path(engine.url.database).expanduser().resolve())
+    return redact_url(str(engine.url))
 
 
 def current_revision(engine: Engine) -> str | None:

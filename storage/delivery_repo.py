@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 log = logging.getLogger(__name__)
 
 KEEP = timedelta(days=1)  # far beyond Slack's last retry (about 5 minutes after the first delivery)
-_SQLITE_WAIT_MS = 1000  # an ack is due within 3 s: never queue behind a long SQLite write for long
+_WAIT_MS = 1000  # an ack is due within 3 s: never queue behind a lock for long
 
 
 def claim_delivery(engine: Engine, key: str, *, now: datetime | None = None) -> bool | None:
@@ -28,7 +28,10 @@ def claim_delivery(engine: Engine, key: str, *, now: datetime | None = None) -> 
     try:
         with engine.begin() as conn:
             if sqlite:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_WAIT_MS}")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={_WAIT_MS}")
+            else:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {_WAIT_MS}")
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {_WAIT_MS}")
             try:
                 inserted = conn.execute(text(
                     "INSERT INTO slack_delivery (delivery_key, received_ms) VALUES (:k, :t) "

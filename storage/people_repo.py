@@ -8,8 +8,8 @@ from datetime import date
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
-from core.identity import IdentityResolver, KeyOwner, MappedHow
-from core.usage import Source
+from core.identity import IdentityResolver, KeyOwner, MappedHow, email_from_key_name
+from core.usage import Source, unmapped_key
 from storage.tables import ApiKey, Person, utcnow
 from storage.usage_repo import lock_usage_writes, reattribute
 
@@ -78,6 +78,43 @@ def map_key(*, session: Session, ref: str, email: str, by: str | None,
     refs = [r for r in {key.external_id, key.name} if r]
     changed = reattribute(session=session, source=source, key_refs=refs, person=email)
     return key, changed
+
+
+def known_emails(*, session: Session) -> list[str]:
+    """Every email known as a person: from the vendors, the HR file, earlier mappings, or usage."""
+    people = set(session.exec(select(Person.email)))
+    people.update(p for (p,) in session.connection().execute(text(
+        "SELECT DISTINCT person FROM usage_person_total_day WHERE person NOT LIKE 'unmapped:%'")))
+    return sorted(people)
+
+
+def unmap_key(*, session: Session, ref: str, domain: str | None, by: str | None,
+              source: str = Source.CLAUDE_CODE.value) -> tuple[ApiKey, str, int]:
+    """Undo a manual mapping: the key goes back to the owner the vendor names (its creator), else
+    to the name pattern, else to nobody (`unmapped:<name or id>`), and its stored usage follows.
+    Returns the key, where its usage now goes, and how many records moved. LookupError: no such
+    key; ValueError: the key is not mapped by hand."""
+    lock_usage_writes(session=session)
+    key = find_key(session=session, ref=ref, source=source)
+    if key is None:
+        raise LookupError(ref)
+    if key.mapped_how != MappedHow.MANUAL.value:
+        raise ValueError(ref)
+    creator = None
+    if key.creator_id:
+        creator = session.exec(select(Person).where(Person.anthropic_user_id == key.creator_id)).first()
+    pattern = email_from_key_name(key.name, domain)
+    if creator is not None:
+        key.email, key.mapped_how = creator.email, MappedHow.VENDOR.value
+    elif pattern:
+        key.email, key.mapped_how = pattern, MappedHow.PATTERN.value
+    else:
+        key.email, key.mapped_how = None, None
+    key.mapped_by, key.mapped_at = by, utcnow()
+    session.flush()
+    person = key.email or unmapped_key(key.name or key.external_id)
+    refs = [r for r in {key.external_id, key.name} if r]
+    return key, person, reattribute(session=session, source=source, key_refs=refs, person=person)
 
 
 def identity_resolver(*, session: Session, domain: str | None, source: str = Source.CLAUDE_CODE.value

@@ -138,6 +138,7 @@ def _lock_writes(raw, *, postgres: bool) -> None:
     transaction only at the first write, so what we read before it could change under us (another
     writer committing between our look-up and our insert would then be counted twice)."""
     if postgres:
+        raw.execute("SET LOCAL lock_timeout = '300s'")  # writers queue for each other (storage.db.LOCK_TIMEOUT_S)
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
     else:
         raw.execute("DELETE FROM usage_event WHERE 0")

@@ -102,6 +102,9 @@ def test_unknown_log_level_is_refused(tmp_path, level):
 
 
 def test_a_range_ending_on_the_first_day_of_the_calendar_is_a_range(tmp_path):
+    from tests.test_first_run import _real_usage
+
+    _real_usage(f"sqlite:///{tmp_path}/a.db")  # report reads an existing database with usage only
     proc = run_abacus(["report", "--to", "0001-01-01", "--format", "json"],
                       {"DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}, tmp_path)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -112,6 +115,9 @@ def test_blank_settings_mean_unset_everywhere(tmp_path):
     names = ["ABACUS_SYNC_SCHEDULE", "CURSOR_API_URL", "ANTHROPIC_API_URL", "SLACK_API_URL", "ABACUS_EMAIL_DOMAIN",
              "ABACUS_ALERT_CHANNEL", "ABACUS_LOG_LEVEL", "ABACUS_ADMINS", "CURSOR_ADMIN_KEY", "ANTHROPIC_ADMIN_KEY"]
     (tmp_path / ".env").write_text("".join(f"{n}=\n" for n in names) + f"DATABASE_URL=sqlite:///{tmp_path}/a.db\n")
+    from tests.test_first_run import _real_usage
+
+    _real_usage(f"sqlite:///{tmp_path}/a.db")
     proc = run_abacus(["report", "--days", "1"], {}, tmp_path)
     assert proc.returncode == 0, proc.stderr
 

@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         _fail(exc)
         return 1
     except DBAPIError as exc:
-        orig = getattr(exc, "orig", None) or exc
-        lines = str(orig).strip().splitlines()
-        print(f"abacus: database error: {lines[0] if lines else type(orig).__name__}", file=sys.stderr)
+        from storage.db import describe_db_error
+
+        print(f"abacus: {describe_db_error(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `abacus report | head`: the reader left; not an error
         sys.stderr.close()

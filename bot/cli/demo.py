@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--people", type=int, default=48, help="team size (default 48)")
     p.add_argument("--days", type=int, default=90, help="days of history ending today (default 90)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--force", action="store_true",
+                   help="write the demo even into a database that holds other data (not only an earlier demo)")
     p.set_defaults(handler=run)
 
 
@@ -26,15 +29,32 @@ def run(args) -> int:
 
     if not 5 <= args.people <= 5000 or not 7 <= args.days <= 730:
         raise InputError("--people must be 5..5000 and --days 7..730")
+    out = Path(args.out)
+    _check_out(out)  # before anything is written: a bad folder must not cost a whole demo run
     from bot.demo_service import seed_demo
     from bot.wiring import open_context
-    from storage.db import redact_url, session_scope
+    from core.synthetic import DEMO_ORGS
+    from storage.db import describe_location, session_scope
+    from storage.demo_repo import clear_demo_usage, foreign_data
     from storage.report_repo import usage_report
 
     ctx = open_context()
+    other = foreign_data(ctx.engine, DEMO_ORGS)
+    if other and not args.force:
+        raise InputError(f"the database at {describe_location(ctx.engine)} holds more than demo data "
+                         f"({', '.join(other)}); the demo would mix into it. Point DATABASE_URL at another "
+                         "database, or add --force")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the folder ({exc.strerror or type(exc).__name__})") from None
     domain = ctx.settings.email_domain or "example.com"
     end = utc_today()
-    print(f"abacus demo: writing a synthetic team into {redact_url(str(ctx.engine.url))} …", file=sys.stderr)
+    # a different demo replaces the one in the database, never adds to it
+    cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=f"people={args.people} days={args.days} "
+                                                              f"seed={args.seed} end={end} domain={domain}")
+    print(f"abacus demo: writing a synthetic team into {describe_location(ctx.engine)} …"
+          + (f" (replacing the earlier demo's {cleared:,} records)" if cleared else ""), file=sys.stderr)
     with ingest_gc():
         seeded = seed_demo(ctx.engine, people=args.people, days=args.days, end=end, seed=args.seed,
                            domain=domain)
@@ -43,7 +63,6 @@ def run(args) -> int:
         by_tool = usage_report(session=session, period=period, by=Dimension.TOOL)
         by_user = usage_report(session=session, period=period, by=Dimension.USER)
         by_model = usage_report(session=session, period=period, by=Dimension.MODEL)
-    out = Path(args.out)
     charts = _render_charts(ctx.engine, out, period)
 
     t = by_tool.totals
@@ -69,6 +88,25 @@ def run(args) -> int:
     print("  unmapped keys: " + ", ".join(seeded.team.unmapped_keys) + "  (see `abacus unmapped`)")
     print("next: `abacus report --by user`, or set SLACK_BOT_TOKEN/SLACK_APP_TOKEN and run `abacus run`")
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a folder we can write, or one we can create (checked without creating it)."""
+    from core.errors import InputError
+
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"--out {out}: exists and is not a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise InputError(f"--out {out}: the folder is not writable")
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: cannot create the folder ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot create the folder ({parent} is not writable)")
 
 
 def _render_charts(engine, out: Path, period: DateRange) -> list[Path]:

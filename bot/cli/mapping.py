@@ -1,7 +1,8 @@
-"""`abacus map KEY EMAIL` and `abacus unmapped`."""
+"""`abacus map KEY EMAIL`, `abacus unmap KEY` and `abacus unmapped`."""
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import sys
 
@@ -17,7 +18,15 @@ def register(sub) -> None:
                                    "Usage already stored under the key is re-attributed.")
     p.add_argument("key", metavar="API_KEY_ID_OR_NAME")
     p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--new-person", action="store_true",
+                   help="the email belongs to nobody known yet (not from a vendor, the HR file or a mapping): "
+                        "map to it anyway")
     p.set_defaults(handler=run_map)
+    n = sub.add_parser("unmap", help="undo a manual key mapping (retroactive)",
+                       description="Undo `abacus map`: the key goes back to the owner the vendor names, else to "
+                                   "its name pattern, else to nobody (unmapped), and its stored usage follows.")
+    n.add_argument("key", metavar="API_KEY_ID_OR_NAME")
+    n.set_defaults(handler=run_unmap)
     u = sub.add_parser("unmapped", help="keys with usage but no owner")
     u.add_argument("--format", choices=["table", "json"], default="table")
     u.set_defaults(handler=run_unmapped)
@@ -33,12 +42,18 @@ def run_map(args) -> int:
         raise InputError("the key must be a key id (apikey_…) or a key name")
     from bot.wiring import open_context
     from storage.db import session_scope
-    from storage.people_repo import map_key
+    from storage.people_repo import known_emails, map_key
 
-    ctx = open_context()
+    ctx = open_context(existing=True)
     try:
         with session_scope(ctx.engine) as session:
+            known = known_emails(session=session)
             key, changed = map_key(session=session, ref=ref, email=email, by=f"cli:{getpass.getuser()}")
+            if email not in known and not args.new_person:  # rolled back: a typo must not create a person
+                close = difflib.get_close_matches(email, known, n=1, cutoff=0.6)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise InputError(f"nobody known has the email {email} (from the vendors, the HR file or earlier "
+                                 f"mappings).{hint} Check the spelling, or add --new-person to map to it anyway")
     except LookupError:
         raise InputError(f"no key {ref!r} is known and no usage was seen under it; check `abacus unmapped`") from None
     label = printable(key.name or key.external_id)
@@ -46,14 +61,43 @@ def run_map(args) -> int:
     return 0
 
 
+def _key_ref(text: str) -> str:
+    ref = text.strip()
+    if not ref or len(ref) > 255 or any(ord(c) < 32 for c in ref):
+        raise InputError("the key must be a key id (apikey_…) or a key name")
+    return ref
+
+
+def run_unmap(args) -> int:
+    ref = _key_ref(args.key)
+    from bot.wiring import open_context
+    from storage.db import session_scope
+    from storage.people_repo import unmap_key
+
+    ctx = open_context(existing=True)
+    try:
+        with session_scope(ctx.engine) as session:
+            key, person, changed = unmap_key(session=session, ref=ref, domain=ctx.settings.email_domain,
+                                             by=f"cli:{getpass.getuser()}")
+    except LookupError:
+        raise InputError(f"no key {printable(ref)!r} is known; check `abacus unmapped`") from None
+    except ValueError:
+        raise InputError(f"{printable(ref)!r} is not mapped by hand: its owner comes from the vendor or its "
+                         "name, and `abacus map` overrides that") from None
+    print(f"unmapped {printable(key.name or key.external_id)}: its usage now goes to {printable(person)}; "
+          f"{changed} stored record(s) re-attributed")
+    return 0
+
+
 def run_unmapped(args) -> int:
     import json
 
-    from bot.wiring import open_context
+    from bot.wiring import open_context, require_usage
     from storage.db import session_scope
     from storage.people_repo import unmapped_keys
 
-    ctx = open_context()
+    ctx = open_context(existing=True)
+    require_usage(ctx)
     with session_scope(ctx.engine) as session:
         keys = unmapped_keys(session=session)
     if args.format == "json":

@@ -16,6 +16,7 @@ from bot.blocks.common import escape
 from bot.services.delivery import Delivery, Target
 from bot.services.grammar import UsageError
 from core.errors import InputError, PermissionDenied, RuntimeFailure
+from storage.db import describe_db_error
 
 log = logging.getLogger("bot.errors")
 
@@ -40,7 +41,9 @@ def _describe(error: BaseException) -> tuple[str, list[dict]]:
         return str(error), help_blocks.failure_blocks(str(error), error_id)
     if isinstance(error, DBAPIError):
         log.error("error %s: database: %s", error_id, type(getattr(error, "orig", error)).__name__)
-        message = "The database is not answering right now; try again in a minute."
+        reason = describe_db_error(error)
+        message = ("The database is not answering right now; try again in a minute." if reason.startswith(
+            "database error") else reason[0].upper() + reason[1:] + ".")
         return message, help_blocks.failure_blocks(message, error_id)
     if isinstance(error, SlackApiError):
         log.error("error %s: Slack API: %s", error_id, error.response.get("error"))

@@ -154,6 +154,13 @@ class Authorizer:
         self._directory = directory
         self._load_lists = load_lists
 
+    def requester_without_database(self, user_id: str) -> Requester:
+        """Who is asking, from ABACUS_ADMINS and the Slack directory alone — for answers that must
+        not wait for the database (`help`): admins and viewers set in settings count as members."""
+        email, name = self._directory.get(user_id)
+        role = decide_role(user_id=user_id, email=email, env_admins=self._env_admins)
+        return Requester(user_id=user_id, email=email, role=role, name=name)
+
     def requester(self, user_id: str) -> Requester:
         email, name = self._directory.get(user_id)
         setting_admins, setting_viewers = self._load_lists()

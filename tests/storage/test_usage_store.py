@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from bot.cli import main
 from core.usage import CostBasis, Feed, Source, UsageRecord
@@ -147,7 +148,7 @@ def test_map_is_retroactive_and_unmapped_lists_keys(seeded, capsys):
     assert main(["unmapped", "--format", "json"]) == 0
     keys = json.loads(capsys.readouterr().out)
     assert [(k["key"], k["cost_usd"], k["records"]) for k in keys] == [("ci-bot-key", 0.45, 1)]
-    assert main(["map", "ci-bot-key", "Carol@Example.com"]) == 0
+    assert main(["map", "ci-bot-key", "Carol@Example.com", "--new-person"]) == 0
     assert "1 stored record(s) re-attributed" in capsys.readouterr().out
     rows = totals(report("--by", "user", capsys=capsys)["rows"])
     assert "unmapped:ci-bot-key" not in rows and rows["carol@example.com"]["total_tokens"] == 70
@@ -157,6 +158,34 @@ def test_map_is_retroactive_and_unmapped_lists_keys(seeded, capsys):
     from storage.people_repo import identity_resolver
     with session_scope(seeded) as s:
         assert identity_resolver(session=s, domain=None).person(key_name="ci-bot-key") == "carol@example.com"
+
+
+def test_map_to_an_unknown_email_asks_for_new_person_and_unmap_undoes_a_mapping(seeded, capsys, database_url):
+    """A typo would create a phantom person: refused (exit 2, nothing written) with the closest
+    known email; --new-person maps anyway; `abacus unmap` gives the key's usage back to nobody."""
+    def people() -> set[str]:
+        with session_scope(seeded) as s:
+            return {e for (e,) in s.connection().execute(text("SELECT email FROM person"))}
+
+    before = people()
+    typo = ALICE.replace("alice", "alcie")
+    assert main(["map", "ci-bot-key", typo]) == 2
+    err = capsys.readouterr().err
+    assert f"nobody known has the email {typo}" in err and f"Did you mean {ALICE}?" in err
+    assert "--new-person" in err
+    assert people() == before
+    assert main(["unmapped", "--format", "json"]) == 0
+    assert [k["key"] for k in json.loads(capsys.readouterr().out)] == ["ci-bot-key"]
+
+    assert main(["map", "ci-bot-key", "newbie@example.com", "--new-person"]) == 0
+    assert "1 stored record(s) re-attributed" in capsys.readouterr().out
+    assert people() == before | {"newbie@example.com"}
+    assert main(["unmap", "ci-bot-key"]) == 0
+    assert "now goes to unmapped:ci-bot-key; 1 stored record(s) re-attributed" in capsys.readouterr().out
+    rows = totals(report("--by", "user", capsys=capsys)["rows"])
+    assert rows["unmapped:ci-bot-key"]["cost_usd"] == 0.45 and "newbie@example.com" not in rows
+    assert main(["unmap", "ci-bot-key"]) == 2  # no longer mapped by hand
+    assert "is not mapped by hand" in capsys.readouterr().err
 
 
 def test_map_rejects_bad_input_and_writes_nothing(seeded, capsys):

@@ -124,7 +124,7 @@ def test_a_key_mapped_while_a_sync_writes_its_days_keeps_every_day(env, fake, to
     sync = _start(["backfill", "--source", "anthropic", *_range(today), "--quiet"], env, tmp_path)
     try:
         assert fake.reached.wait(90), "the sync never reached D6"
-        mapped = _run(["map", "ops-bot-key", "erin@example.com"], env, tmp_path)
+        mapped = _run(["map", "ops-bot-key", "erin@example.com", "--new-person"], env, tmp_path)
         assert mapped.returncode == 0, mapped.stderr
         assert "5 stored record(s) re-attributed" in mapped.stdout  # D1..D5
     finally:

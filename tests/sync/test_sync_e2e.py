@@ -309,7 +309,7 @@ def test_a_manual_mapping_made_before_the_vendor_lists_the_key_still_wins(sync_e
     scenario.org.api_keys.remove(listed)
     assert cli("sync", *_range(scenario.days), "--quiet").code == 0
     assert "unmapped:ci-bot-key" in report("user")
-    assert cli("map", "ci-bot-key", "dave@example.com").code == 0
+    assert cli("map", "ci-bot-key", "dave@example.com", "--new-person").code == 0
     scenario.org.api_keys.append(listed)
     assert cli("sync", "--from", d4.isoformat(), "--quiet").code == 0
     ci = [e for e in scenario.expected if e.person == "bob@example.com" and e.model == "haiku-4.5"]
