@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from core.errors import RuntimeFailure
 from storage import job_repo
@@ -188,6 +189,8 @@ class Jobs:
                 body(run)
         except RuntimeFailure as exc:
             log.warning("%s failed: %s", job, exc)
+        except DBAPIError as exc:  # busy or unreachable: the next tick tries again; one line, no traceback
+            log.warning("%s failed: the database did not answer (%s)", job, type(exc.orig or exc).__name__)
         except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
             log.exception("%s failed", job)
 

@@ -200,3 +200,20 @@ def test_a_tick_missed_while_down_is_caught_up_once_at_start(engine):
     assert not jobs.missed(DIGEST_JOB, MONDAYS, within=timedelta(days=1))
     clock.now = datetime(2026, 3, 2, 11, 0, 0, tzinfo=UTC)
     assert jobs.missed(DIGEST_JOB, MONDAYS, within=timedelta(days=1))
+
+
+def test_a_database_that_does_not_answer_is_one_log_line(engine, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    clock = Clock(datetime(2026, 3, 2, 10, 5, 0, tzinfo=UTC))
+
+    def detect(day):
+        raise OperationalError("SELECT 1", {}, Exception("canceling statement due to lock timeout"))
+
+    jobs = Jobs(engine, sync=None, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
+                digest_trigger=None, clock=clock)
+    caplog.set_level("WARNING", logger="bot.scheduler")
+    jobs.sync_detect_deliver()
+    assert "sync_and_detect failed: the database did not answer (Exception)" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
