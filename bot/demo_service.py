@@ -79,16 +79,18 @@ def _run_detection(engine: Engine, team: SyntheticTeam) -> str:
     end = team.end
     now = datetime.now(UTC)
     start = max(team.start + timedelta(days=7), end - timedelta(days=DEMO_DETECTION_DAYS - 1))
-    opened: list[int] = []
     day = start
     while day <= end:
         run_at = min(now, datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, minutes=5))
         run = run_detection(engine, as_of=day, alert=True, now=run_at)
         record_demo_delivery(engine, batch=run.batch, at=run_at + timedelta(seconds=3))
-        opened.extend(run.opened)
         day += timedelta(days=1)
     found = planted_found(engine, team)
-    lines = [f"{len(opened)} incidents over the last {(end - start).days + 1} days (replayed as the hourly "
+    with session_scope(engine) as session:
+        from storage.incident_repo import incidents_since
+
+        seen = [i for i in incidents_since(session=session, since=datetime.combine(start, datetime.min.time(), UTC))]
+    lines = [f"{len(seen)} incidents over the last {(end - start).days + 1} days (replayed as the hourly "
              "scheduler would have run it)"]
     for anomaly, incident in found:
         if incident is None:
@@ -111,8 +113,11 @@ def planted_found(engine: Engine, team: SyntheticTeam) -> list:
     for a in team.anomalies:
         window = (a.day - timedelta(days=31), a.day + timedelta(days=6)) if a.kind == "cycle_outlier" else (
             a.day, a.day + timedelta(days=6))
-        match = next((i for i in incidents if i.subject == a.email and any(
-            window[0] <= s.day <= window[1] for s in i.signals)), None)
+        about = [i for i in incidents if i.subject == a.email and any(window[0] <= s.day <= window[1]
+                                                                     for s in i.signals)]
+        # the incident that saw the planted kind itself, else any about that person then
+        match = next((i for i in about if any(s.kind.value == a.kind for s in i.signals)), None) or next(
+            iter(about), None)
         out.append((a, match))
     return out
 

@@ -100,11 +100,11 @@ class SyntheticTeam:
             if a.email != person.email:
                 continue
             if a.kind == "spend_spike" and day == a.day:
-                return 22.0
+                return 80.0
             if a.kind == "runaway_context" and a.day <= day <= a.day + timedelta(days=6):
-                return 3.0 + 2.0 * (day - a.day).days
+                return 8.0 + 6.0 * (day - a.day).days
             if a.kind == "cycle_outlier" and day.month == a.day.month and day.year == a.day.year:
-                return 30.0
+                return 45.0
         return 1.0
 
     def _person_records(self, p: SyntheticPerson) -> Iterator[UsageRecord]:
@@ -230,7 +230,7 @@ def _plant(members: list[SyntheticPerson], start: date, end: date) -> list[Plant
     runaway = weekday_before(end, 8)
     out = [
         PlantedAnomaly(both[0].email, "spend_spike", spike,
-                       f"{both[0].name} spends ~22x their normal on {spike}"),
+                       f"{both[0].name} spends ~80x their normal on {spike}"),
         PlantedAnomaly(cursor_users[len(cursor_users) // 2].email, "runaway_context", runaway,
                        f"{cursor_users[len(cursor_users) // 2].name}'s context grows for a week from {runaway}: "
                        "cost per request climbs every day"),

@@ -70,6 +70,15 @@ def load_matrix(*, session: Session, start: date, end: date) -> UsageMatrix:
         tokens[pi, di] = np.asarray(tok_v, dtype=np.int64)
         matrix = UsageMatrix(subjects, start, cost, requests, tokens)
     matrix.limits_nanos = personal_limits(session=session)
+    if matrix.limits_nanos:
+        rows = session.connection().execute(text(
+            "SELECT person, day, cost_nanos FROM usage_person_day WHERE source = :cursor AND person IN :people "
+            "AND day >= :start AND day <= :end").bindparams(bindparam("people", expanding=True)),
+            {"cursor": Source.CURSOR.value, "people": sorted(matrix.limits_nanos), "start": start, "end": end}).all()
+        limited = {p: np.zeros(days, dtype=np.int64) for p in matrix.limits_nanos}
+        for person, d, c in rows:
+            limited[person][(_day(d) - start).days] = int(c)
+        matrix.limited_cost = limited
     return matrix
 
 
@@ -132,8 +141,16 @@ def load_day_inputs(*, session: Session, day: date, cycle: Cycle, fraction: floa
             i = index[person]
             days[i] = len(chosen)
             mean[i] = sum(c for _, c in chosen) / len(chosen)
-    return DayInputs(subjects, day, cycle, fraction, cost, requests, tokens, cycle_cost, mean, days,
-                     personal_limits(session=session))
+    limits = personal_limits(session=session)
+    limit_spend: dict[str, int] = {}
+    if limits:
+        rows = session.connection().execute(text(
+            "SELECT person, SUM(cost_nanos) FROM usage_person_day WHERE source = :cursor AND person IN :people "
+            "AND day >= :start AND day <= :day GROUP BY person").bindparams(bindparam("people", expanding=True)),
+            {"cursor": Source.CURSOR.value, "people": sorted(limits), "start": cycle.start, "day": day}).all()
+        limit_spend = {p: 0 for p in limits} | {str(p): int(v or 0) for p, v in rows}
+    return DayInputs(subjects, day, cycle, fraction, cost, requests, tokens, cycle_cost, mean, days, limits,
+                     limit_spend)
 
 
 def personal_limits(*, session: Session) -> dict[str, int]:

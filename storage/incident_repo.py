@@ -40,6 +40,20 @@ EVT = IncidentEvent.__table__
 ANO = Anomaly.__table__
 OUT = AlertOutbox.__table__
 SNOOZE_REPEAT_WINDOW = timedelta(seconds=60)  # a second identical snooze click within this is a repeat
+_INCIDENT_LOCK_ID = 0x41424143_494E4331  # "ABACINC1": incident writes take turns (Postgres advisory lock)
+
+
+def lock_incident_writes(*, session: Session) -> None:
+    """Serialise this transaction with every other incident write, taken before anything is read:
+    a person's click and a detection run that read the same incident cannot overwrite each other
+    (the click waits for the run, then applies to what the run wrote). Postgres: a transaction
+    advisory lock, so replicas take turns; SQLite: its database write lock, taken now rather than
+    at the first write."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INCIDENT_LOCK_ID})
+    else:
+        conn.execute(text("DELETE FROM incident WHERE 0"))
 
 
 # --- (de)serialising signals -----------------------------------------------------------------------
@@ -103,6 +117,8 @@ def _state(row) -> IncidentState:
 
 
 def open_states(*, session: Session) -> list[IncidentState]:
+    """The open incidents, read under the incident write lock (see `lock_incident_writes`)."""
+    lock_incident_writes(session=session)
     rows = session.connection().execute(select(INC).where(INC.c.status != IncidentStatus.RESOLVED.value)
                                         .order_by(INC.c.id)).all()
     return [_state(r) for r in rows]
@@ -258,6 +274,7 @@ class ActResult:
 
 
 def _locked(session: Session, incident_id: int):
+    lock_incident_writes(session=session)
     q = select(INC).where(INC.c.id == incident_id)
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update()
@@ -327,6 +344,7 @@ def mark_alerted(*, session: Session, incident_id: int, at: datetime, channel: s
 def mark_batch_delivered(*, session: Session, batch: str, at: datetime, channel: str) -> int:
     """Mark every pending alert of a batch as sent to `channel` (the demo's stand-in for Slack),
     and its incidents as alerted."""
+    lock_incident_writes(session=session)
     rows = session.connection().execute(select(OUT.c.id, OUT.c.incident_id, OUT.c.kind).where(
         OUT.c.batch == batch, OUT.c.status == "pending")).all()
     if not rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 from bot.cli import main
@@ -32,6 +33,13 @@ def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, caps
     assert main(["demo", "--out", str(out_dir)]) == 0
     first = capsys.readouterr().out
     assert "48 people" in first and "planted anomalies" in first
+    # detection ran over the last 30 days and found every planted anomaly, with its MTTD
+    assert first.count("found: incident #") == 3 and "not found" not in first and "MTTD" in first
+    from sqlalchemy import create_engine, text
+
+    with create_engine(abacus_env["DATABASE_URL"]).connect() as c:  # nothing dated after the present
+        latest = c.execute(text("SELECT MAX(ts_ms) FROM usage_event")).scalar()
+    assert latest <= time.time() * 1000
     assert main(["report", "--by", "user", "--format", "json", "--days", "90"]) == 0
     report = json.loads(capsys.readouterr().out)
     people = [r for r in report["rows"] if not r["key"].startswith("unmapped:")]

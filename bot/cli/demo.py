@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from bot.cli.common import ingest_gc
@@ -49,7 +50,9 @@ def run(args) -> int:
     except OSError as exc:
         raise InputError(f"--out {out}: cannot create the folder ({exc.strerror or type(exc).__name__})") from None
     domain = ctx.settings.email_domain or "example.com"
-    end = utc_today()
+    # the synthetic history ends with yesterday: its days are complete, and nothing is dated after
+    # the present (a synthetic today would hold events from later today)
+    end = utc_today() - timedelta(days=1)
     # a different demo replaces the one in the database, never adds to it
     cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=f"people={args.people} days={args.days} "
                                                               f"seed={args.seed} end={end} domain={domain}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import date
 
 from bot.cli.common import add_range_args, range_from
 from core.errors import InputError
 from core.periods import PeriodError, parse_day, utc_today
+from core.report import printable
+
+EARLIEST = date(2000, 1, 1)  # before any AI coding tool; also keeps cycle arithmetic far from year 1
 
 
 def register(sub) -> None:
@@ -36,6 +38,10 @@ def run(args) -> int:
         if not (args.from_ or args.to or args.days):
             raise InputError("--backtest needs a range: --from YYYY-MM-DD --to YYYY-MM-DD, or --days N")
         period = range_from(args)
+        if period.end > utc_today():
+            raise InputError(f"--to {period.end.isoformat()} is in the future; a backtest replays stored days")
+        if period.start < EARLIEST:
+            raise InputError(f"--from must be {EARLIEST.isoformat()} or later")
         from bot.detect_service import backtest
 
         ctx = open_context()
@@ -85,15 +91,9 @@ def _as_of(text: str | None) -> date:
         raise InputError(str(exc)) from None
     if day > utc_today():
         raise InputError(f"--as-of {day.isoformat()} is in the future")
+    if day < EARLIEST:
+        raise InputError(f"--as-of must be {EARLIEST.isoformat()} or later")
     return day
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe_terminal(text: str) -> str:
-    """Names come from vendors and HR files: no terminal escape sequence reaches the screen."""
-    return _CONTROL.sub("?", text)
 
 
 def _write(text: str) -> None:
@@ -107,7 +107,7 @@ def _table(result) -> str:
     for a in result.anomalies:
         number = f"#{a.incident_id}" if a.incident_id else "–"
         lines.append(f"{number:>8}  {a.signal.severity.value:<8}  {a.signal.kind.value:<17}  "
-                     f"{safe_terminal(a.signal.message)}")
+                     f"{printable(a.signal.message)}")
     return "\n".join(lines)
 
 
@@ -120,5 +120,5 @@ def _backtest_table(result) -> str:
         for a in d.anomalies:
             mark = "new" if a.subject in opened else "   "
             lines.append(f"{d.day.isoformat()}  {mark}  {a.signal.severity.value:<8}  {a.signal.kind.value:<17}  "
-                         f"{safe_terminal(a.signal.message)}")
+                         f"{printable(a.signal.message)}")
     return "\n".join(lines)

@@ -67,8 +67,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("threshold.spend_spike_min_usd", "Spend spike floor (USD)", "usd", _D.spend_spike_min_usd,
                 "Days under this are never spikes.", group="thresholds"),
     SettingSpec("threshold.spend_spike_lookback_days", "Spend spike: days with data averaged", "int",
-                _D.spend_spike_lookback_days, "Days without usage are skipped, not counted as $0.", minimum=1,
-                maximum=60, group="thresholds"),
+                _D.spend_spike_lookback_days, "Days without usage are skipped, not counted as $0 (searched "
+                "5 weeks back).", minimum=1, maximum=14, group="thresholds"),
     SettingSpec("threshold.cycle_outlier_multiplier", "Cycle outlier multiplier (×)", "float",
                 _D.cycle_outlier_multiplier, "Cycle spend above N× the median of the people with spend.", minimum=1,
                 maximum=1000, group="thresholds"),

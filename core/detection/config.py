@@ -46,33 +46,50 @@ class DetectionSettings:
 
     @classmethod
     def from_values(cls, values: dict[str, Any] | None) -> DetectionSettings:
-        """Settings from the stored values (App Home keys). Unknown keys are ignored; a missing
-        or empty value keeps the default."""
+        """Settings from the stored values (App Home keys). Unknown keys are ignored; a missing,
+        empty or unreadable value keeps the default, and a number outside its range is brought
+        back into it — a bad row in the setting table must not stop detection, nor turn a 1.2×
+        day into a critical spike."""
         values = values or {}
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            for key in (f"threshold.{f.name}", f"detection.{f.name}", f.name):
-                if key in values and values[key] is not None:
-                    kwargs[f.name] = values[key]
-                    break
-        if values.get("monthly_budget_usd") not in (None, "") and "cycle_budget_usd" not in kwargs:
-            kwargs["cycle_budget_usd"] = values["monthly_budget_usd"]
         typed: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in kwargs:
+            raw = next((values[k] for k in (f"threshold.{f.name}", f"detection.{f.name}", f.name)
+                        if values.get(k) not in (None, "")), None)
+            if f.name == "cycle_budget_usd" and raw is None:
+                raw = values.get("monthly_budget_usd")
+            if raw is None:
                 continue
-            raw = kwargs[f.name]
-            default = getattr(cls, f.name)
+            value = _number(raw, integer=isinstance(f.default, int) and not isinstance(f.default, bool))
+            if value is None:
+                continue
+            lo, hi = BOUNDS.get(f.name, (0, 1e12))
             if f.name == "cycle_budget_usd":
-                typed[f.name] = float(raw) if raw not in (None, 0, 0.0) else None
-            elif isinstance(default, int) and not isinstance(default, bool):
-                typed[f.name] = int(raw)
+                typed[f.name] = min(value, hi) if value > 0 else None
             else:
-                typed[f.name] = float(raw)
+                typed[f.name] = type(value)(min(max(value, lo), hi))
         return cls(**typed)
 
     def nanos(self, usd: float | None) -> int | None:
         return None if usd is None else int(round(float(usd) * NANOS_PER_USD))
+
+
+# valid range of each setting (the App Home refuses values outside them; stored rows are clamped)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "threshold_critical_factor": (1, 100), "zscore_multiplier": (0.5, 100), "zscore_min_population": (2, 100_000),
+    "spend_spike_multiplier": (1, 1000), "spend_spike_lookback_days": (1, 14), "spend_spike_min_baseline_usd": (0, 1e6),
+    "cycle_outlier_multiplier": (1, 1000), "cycle_outlier_min_people": (1, 100_000), "critical_factor": (1, 100),
+    "forecast_min_days": (0.1, 31), "cycle_start_day": (0, 31), "cooldown_days": (1, 60),
+}
+
+
+def _number(raw: Any, *, integer: bool) -> float | int | None:
+    try:
+        value = float(str(raw).replace(",", "").lstrip("$")) if not isinstance(raw, int | float) else float(raw)
+    except ValueError:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value) if integer else value
 
 
 @dataclass(frozen=True, slots=True)

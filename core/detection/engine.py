@@ -12,8 +12,9 @@ Rules (issue #9):
   one thread reply (`signal_added`); a condition persisting over days extends the incident;
 - a rise in severity (warning → critical) queues exactly one `escalated` alert;
 - while snoozed nothing is queued; after the snooze, if the condition still holds, one `realert`;
-- an incident resolves itself only after its condition was absent on `cooldown_days` distinct
-  detection days; a re-crossing inside that window just continues it;
+- an incident resolves itself only after its condition was absent on `cooldown_days` complete
+  days (a day still going on counts only when it is over: its data may yet arrive); a
+  re-crossing inside that window just continues it;
 - a person who resolved an incident by hand is not alerted again for the same day's signals.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from core.incidents import (
     TEAM_SUBJECT,
@@ -146,11 +147,21 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             continue
 
         before = _snapshot(inc)
+        # a day before the incident's latest one (late data for yesterday, or `--as-of` an older
+        # day): its evidence never replaces newer evidence, and from two days back it alerts nothing
+        stale = day < inc.last_seen_day - timedelta(days=1)
         new_kinds = [s.kind for s in sigs if s.kind not in inc.signals]
+        merged: list[Signal] = []
         for s in sigs:
-            inc.signals[s.kind] = s
+            old = inc.signals.get(s.kind)
+            if old is not None and old.day == s.day:
+                s = replace(s, data_at=min(old.data_at, s.data_at))  # first seen: re-runs keep it
+            if old is None or old.day <= s.day:
+                inc.signals[s.kind] = s
+            merged.append(s)
+        sigs = merged
         today_top = _primary(sigs)
-        escalated = today_top.severity.rank > inc.severity.rank
+        escalated = not stale and today_top.severity.rank > inc.severity.rank
         if escalated:
             plan.audit.append((inc, Transition(inc.id, inc.status, inc.status, None, Via.SYSTEM, now,
                                                f"escalated {inc.severity.value} → {today_top.severity.value} "
@@ -171,7 +182,7 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             if not inc.alert_queued:
                 inc.alert_queued = True
                 plan.alerts.append(QueuedAlert(inc, AlertKind.OPENED, day))
-            elif snoozed:
+            elif snoozed or stale:
                 pass
             elif expired:
                 plan.audit.append((inc, Transition(inc.id, inc.status, inc.status, None, Via.SYSTEM, now,
@@ -187,8 +198,9 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             inc.version += 1
             plan.changed.append(inc)
 
+    day_complete = now.date() > day  # a day still going on proves nothing about absence yet
     for subject, inc in sorted(open_by_subject.items()):
-        if subject in by_subject:
+        if subject in by_subject or not day_complete:
             continue
         if inc.last_checked_day is not None and day <= inc.last_checked_day:
             continue  # this day was already counted (a re-run), or an older day is replayed

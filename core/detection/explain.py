@@ -57,7 +57,9 @@ def display_name(subject: str, names: dict[str, str]) -> str:
 
 
 def _when(day: date, today: date) -> str:
-    return "today" if day == today else f"on {day.isoformat()}"
+    """The day in words that stay true: a stored sentence saying "today" would be wrong tomorrow
+    (and a re-run after midnight would rewrite it)."""
+    return f"on {day.strftime('%a')} {day.isoformat()}"
 
 
 def _driver_text(driver: Driver | None, what: str = "of it") -> str:
@@ -86,7 +88,8 @@ def sentence(f: Finding, *, name: str, today: date, driver: Driver | None) -> st
                 f"{_driver_text(driver, 'of them')}")
     since = x.get("cycle_start", "")
     if f.kind is AnomalyKind.SPEND_PER_CYCLE:
-        return (f"{name} has spent {money(f.value)} this cycle (since {since}), over {f.baseline_label} of "
+        where = f" in {TOOL_NAMES.get(x['tool'], x['tool'])}" if x.get("tool") else ""
+        return (f"{name} has spent {money(f.value)}{where} this cycle (since {since}), over {f.baseline_label} of "
                 f"{money(f.baseline)}{_driver_text(driver)}")
     if f.kind is AnomalyKind.CYCLE_OUTLIER:
         return (f"{name} has spent {money(f.value)} this cycle (since {since}), {_times(f.ratio)} the team median "
@@ -96,9 +99,10 @@ def sentence(f: Finding, *, name: str, today: date, driver: Driver | None) -> st
                 f"{money(f.baseline)} budget{_driver_text(driver)}")
     if f.kind is AnomalyKind.FORECAST_BUDGET:
         whose = "the" if f.subject == TEAM_SUBJECT else "their"
-        what = "budget" if f.subject == TEAM_SUBJECT else "limit"
+        what = "budget" if f.subject == TEAM_SUBJECT else "Cursor limit"
         who = "the team" if f.subject == TEAM_SUBJECT else name
-        return (f"At this pace {who} will spend {money(f.value)} by {x.get('cycle_end')}, over {whose} "
+        where = "" if f.subject == TEAM_SUBJECT else " in Cursor"
+        return (f"At this pace {who} will spend {money(f.value)}{where} by {x.get('cycle_end')}, over {whose} "
                 f"{money(f.baseline)} {what} ({money(x.get('spent', 0.0))} spent in {x.get('elapsed_days')} days)"
                 f"{_driver_text(driver)}")
     return f"{name}: {f.kind.value} {f.value:g} against {f.baseline:g}"

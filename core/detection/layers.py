@@ -29,7 +29,8 @@ class UsageMatrix:
     cost: np.ndarray  # (P, D) int64 nanos
     requests: np.ndarray  # (P, D) int64
     tokens: np.ndarray  # (P, D) int64
-    limits_nanos: dict[str, int] = field(default_factory=dict)  # personal cycle limits (Cursor)
+    limits_nanos: dict[str, int] = field(default_factory=dict)  # personal Cursor limits per cycle
+    limited_cost: dict[str, np.ndarray] = field(default_factory=dict)  # their Cursor spend per day (D,)
 
     @property
     def days(self) -> int:
@@ -106,7 +107,8 @@ class DayInputs:
     cycle_cost: np.ndarray  # (P,) int64 nanos, cycle start … day
     baseline_mean: np.ndarray  # (P,) float64 nanos per day over `baseline_days`
     baseline_days: np.ndarray  # (P,) int64: days with data used (0: no baseline)
-    limits_nanos: dict[str, int] = field(default_factory=dict)
+    limits_nanos: dict[str, int] = field(default_factory=dict)  # a person's own Cursor limit per cycle
+    limit_spend: dict[str, int] = field(default_factory=dict)  # their Cursor spend this cycle (what the limit caps)
 
     @classmethod
     def from_matrix(cls, matrix: UsageMatrix, ctx: DayContext, lookback_days: int,
@@ -117,9 +119,11 @@ class DayInputs:
         mean, days = own_baseline(matrix, d, lookback_days)
         candidate = matrix.cost[:, d] >= max(1, spike_floor_nanos)
         mean, days = np.where(candidate, mean, 0.0), np.where(candidate, days, 0)
+        limit_spend = {p: int(c[ctx.cycle_first_index:d + 1].sum()) for p, c in matrix.limited_cost.items()}
         return cls(list(matrix.subjects), ctx.day, ctx.cycle, ctx.day_fraction, matrix.cost[:, d],
                    matrix.requests[:, d], matrix.tokens[:, d],
-                   matrix.cost[:, ctx.cycle_first_index:d + 1].sum(axis=1), mean, days, dict(matrix.limits_nanos))
+                   matrix.cost[:, ctx.cycle_first_index:d + 1].sum(axis=1), mean, days, dict(matrix.limits_nanos),
+                   limit_spend)
 
 
 # --- thresholds ------------------------------------------------------------------------------------
@@ -133,12 +137,14 @@ def thresholds(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     cyc = x.cycle_cost
     global_limit = s.nanos(s.max_spend_per_cycle_usd) or 0
     for i, subject in enumerate(x.subjects):
-        limit = x.limits_nanos.get(subject) or global_limit
-        if limit > 0 and cyc[i] > limit:
-            label = "their own limit" if x.limits_nanos.get(subject) else "the limit"
-            out.append(Finding(AnomalyKind.SPEND_PER_CYCLE, subject, _sev(cyc[i] > f * limit), x.day,
-                               _usd(cyc[i]), _usd(limit), label, "usd", float(cyc[i]) / limit,
-                               {"cycle_start": x.cycle.start.isoformat()}))
+        own = x.limits_nanos.get(subject)
+        # a person's own Cursor limit caps their Cursor spend; the admin's limit, both tools'
+        spent, limit = (x.limit_spend.get(subject, 0), own) if own else (int(cyc[i]), global_limit)
+        if limit > 0 and spent > limit:
+            out.append(Finding(AnomalyKind.SPEND_PER_CYCLE, subject, _sev(spent > f * limit), x.day,
+                               _usd(spent), _usd(limit), "their own Cursor limit" if own else "the limit", "usd",
+                               spent / limit, {"cycle_start": x.cycle.start.isoformat(),
+                                               "tool": "cursor" if own else None}))
     for kind, values, limit, unit in ((AnomalyKind.REQUESTS_PER_DAY, x.requests, s.max_requests_per_day, "requests"),
                                       (AnomalyKind.TOKENS_PER_DAY, x.tokens, s.max_tokens_per_day, "tokens")):
         if limit <= 0:
@@ -287,15 +293,14 @@ def forecasts(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     budget = s.nanos(s.cycle_budget_usd)
     if budget:
         candidates.append((TEAM_SUBJECT, int(cyc.sum()), budget))
-    index = {p: i for i, p in enumerate(x.subjects)}
     for subject, limit in sorted(x.limits_nanos.items()):
-        if limit and subject in index:
-            candidates.append((subject, int(cyc[index[subject]]), limit))
+        if limit and subject in x.limit_spend:
+            candidates.append((subject, x.limit_spend[subject], limit))
     for subject, spent, limit in candidates:
         p = project(spent, x.day, x.cycle, x.day_fraction)
         if p.elapsed_days < s.forecast_min_days or spent > limit or p.projected_nanos <= limit:
             continue
-        label = "budget" if subject == TEAM_SUBJECT else "their own limit"
+        label = "budget" if subject == TEAM_SUBJECT else "their own Cursor limit"
         out.append(Finding(AnomalyKind.FORECAST_BUDGET, subject,
                            _sev(p.projected_nanos > s.threshold_critical_factor * limit), x.day,
                            _usd(p.projected_nanos), _usd(limit), label, "usd", p.projected_nanos / limit,

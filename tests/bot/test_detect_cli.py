@@ -77,7 +77,7 @@ def test_detect_finds_the_spike_with_its_evidence(env, capsys):
     assert (spike["user"], spike["value"], spike["threshold"], spike["severity"]) == (
         "dev0@example.com", 360.0, 10.0, "critical")
     assert (spike["tool"], spike["model"], spike["model_share"]) == ("claude_code", "opus-4.5", round(300 / 360, 4))
-    assert spike["message"] == ("dev0@example.com spent $360 on 2026-03-16, 36.0× their 7-day average of $10; "
+    assert spike["message"] == ("dev0@example.com spent $360 on Mon 2026-03-16, 36.0× their 7-day average of $10; "
                                 "83 % of it on opus-4.5 in Claude Code")
     # the data time: Claude Code analytics rows are day buckets, complete at the end of the day
     assert spike["data_time"] == "2026-03-17T00:00:00+00:00"

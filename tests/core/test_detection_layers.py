@@ -25,8 +25,10 @@ START = date(2026, 1, 1)
 
 
 def matrix(spend: dict[str, dict[int, float]], days: int = 40, requests: dict[str, dict[int, int]] | None = None,
-           tokens: dict[str, dict[int, int]] | None = None, limits: dict[str, float] | None = None) -> UsageMatrix:
-    """spend: person → {day index: dollars}; only the given cells hold data."""
+           tokens: dict[str, dict[int, int]] | None = None, limits: dict[str, float] | None = None,
+           cursor: dict[str, dict[int, float]] | None = None) -> UsageMatrix:
+    """spend: person → {day index: dollars} across both tools; only the given cells hold data.
+    cursor: the Cursor part of a limited person's spend (default: all of it)."""
     people = sorted(set(spend) | set(requests or {}) | set(tokens or {}))
     shape = (len(people), days)
     cost, req, tok = (np.zeros(shape, dtype=np.int64) for _ in range(3))
@@ -37,7 +39,13 @@ def matrix(spend: dict[str, dict[int, float]], days: int = 40, requests: dict[st
             req[i, d] = n
         for d, n in (tokens or {}).get(p, {}).items():
             tok[i, d] = n
-    return UsageMatrix(people, START, cost, req, tok, {p: round(v * B) for p, v in (limits or {}).items()})
+    limited = {}
+    for p in limits or {}:
+        row = np.zeros(days, dtype=np.int64)
+        for d, usd in ((cursor or {}).get(p) or spend.get(p, {})).items():
+            row[d] = round(usd * B)
+        limited[p] = row
+    return UsageMatrix(people, START, cost, req, tok, {p: round(v * B) for p, v in (limits or {}).items()}, limited)
 
 
 def ctx(m: UsageMatrix, index: int, now: datetime | None = None, start_day: int = 1) -> DayContext:
@@ -195,8 +203,17 @@ def test_personal_limit_overrides_the_global_one_and_team_budget():
     s = DetectionSettings(max_spend_per_cycle_usd=1000, cycle_budget_usd=300)
     m = matrix({"a@x.io": {1: 150.0}, "b@x.io": {1: 160.0}}, limits={"a@x.io": 100.0})
     got = {(f.kind, f.subject): (f.severity, f.baseline, f.baseline_label) for f in thresholds(m, ctx(m, 1), s)}
-    assert got == {(AnomalyKind.SPEND_PER_CYCLE, "a@x.io"): (Severity.WARNING, 100.0, "their own limit"),
+    assert got == {(AnomalyKind.SPEND_PER_CYCLE, "a@x.io"): (Severity.WARNING, 100.0, "their own Cursor limit"),
                    (AnomalyKind.TEAM_BUDGET, TEAM_SUBJECT): (Severity.WARNING, 300.0, "budget")}  # 310 > 300
+
+
+def test_a_cursor_limit_caps_cursor_spend_only():
+    # $250 in all, of which $50 in Cursor: under the $100 Cursor limit (the $200 of Claude Code is not Cursor's)
+    m = matrix({"a@x.io": {1: 250.0}}, limits={"a@x.io": 100.0}, cursor={"a@x.io": {1: 50.0}})
+    assert thresholds(m, ctx(m, 1), DetectionSettings()) == []
+    m = matrix({"a@x.io": {1: 250.0}}, limits={"a@x.io": 100.0}, cursor={"a@x.io": {1: 150.0}})
+    [f] = thresholds(m, ctx(m, 1), DetectionSettings())
+    assert (f.value, f.baseline, f.extra["tool"]) == (150.0, 100.0, "cursor")
 
 
 # --- forecast ---------------------------------------------------------------------------------------
