@@ -1,15 +1,27 @@
-"""Sync benchmark: Cursor usage events through the real sync path into SQLite and Postgres.
+"""Sync benchmark: a whole `abacus sync --source cursor` process against a fake Cursor Admin API.
 
-    python benchmarks/bench_sync.py [--events 200000 1000000] [--days 14] [--only sqlite|postgres]
+    python benchmarks/bench_sync.py [--events 200000 1000000] [--people 1000] [--days 7] [--models 8]
+                                    [--repeat 3] [--only sqlite|postgres] [--no-incremental]
 
-A fake Cursor Admin API (tests/fakes/vendors.py) on 127.0.0.1 serves generated events page by page;
-their JSON is rendered before the timed runs (the fake shares the machine's two cores with the
-sync and the database, and rendering is the vendor's work, not ours). For each size and database,
-`abacus sync --source cursor` runs in a child process with the rate limiter off: the child times
-the sync itself (`bot.sync_service.run_sync`, from the first request to the last commit; start-up
-and migrations excluded) and reports its own peak RSS (VmHWM), so the fake server's memory is not
-counted. The stored events are then counted. Targets (issue 4): ≥ 115k events/s, peak RSS ≤ 200 MB
-at 1M events.
+The shape of issue 13: a team of `--people` members (1,000), usage events over `--days` days (7)
+with unique millisecond timestamps, every person using each of `--models` models (8), served in
+pages of 500 events; besides the events, the member list, daily usage for every person and day,
+the cycle's spend per member and billing groups (20 groups of 50). The fake vendor runs in a
+process of its own and renders every event's JSON before the timed runs (serving a page is then a
+string join: the timing is the sync's, not the fake's).
+
+Each run is the real command line in a fresh process on a fresh database (SQLite file, or a new
+Postgres database), from interpreter start to exit, migrations included: wall time, CPU time of the
+process and its events worker (user + system, from `wait4`), and memory: the largest peak RSS of
+one of its processes (`ru_maxrss`; this parent stays small, so the figure is the sync's), and the
+peaks of the RSS and PSS summed over the process and its worker, sampled every 20 ms (RSS counts
+the pages the forked worker shares with its parent twice, PSS splits them). After each first
+sync, an hourly incremental run (`abacus sync --source cursor`, no range, nothing new at the
+vendor: the 6-hour overlap of events and two days of daily usage are read again) is timed the same
+way. Databases alternate within
+each repetition; the stored events are counted after every run. Medians are printed at the end.
+
+The machine is shared: report CPU time next to wall time, and the load (`uptime`) you ran under.
 """
 
 from __future__ import annotations
@@ -17,121 +29,255 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 PG_ADMIN = os.environ.get("ABACUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = "key_" + "b3nch" * 12
+MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "auto", "composer-1", "claude-4.5-opus",
+          "gpt-5-codex", "gemini-2.5-pro")
+PAGE = 500
 
 
-def child(args: argparse.Namespace) -> None:
-    """Runs in the child process: one sync, timed; prints a JSON line."""
-    import resource
-
-    from bot.cli.common import ingest_gc
-    from bot.sync_service import SyncTuning, run_sync
-    from bot.wiring import open_context
-    from core.periods import DateRange
-
-    ctx = open_context()
-    window = DateRange(date.fromisoformat(args.start), date.fromisoformat(args.end))
-    tuning = SyncTuning(rate_limit=False)
-    t0 = time.perf_counter()
-    with ingest_gc():  # as `abacus sync` runs it
-        summary = run_sync(ctx, sources="cursor", window=window, trigger="benchmark", tuning=tuning)
-    seconds = time.perf_counter() - t0
-    r = summary.results[0]
-    print(json.dumps({"seconds": seconds, "read": r.usage.read, "inserted": r.usage.inserted, "error": r.error,
-                      "requests": r.requests, "max_rss_mb": _peak_rss_mb(resource)}))
+def _day_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
 
 
-def _peak_rss_mb(resource) -> float:
-    """This process's peak RSS. Linux: VmHWM of its own memory map. (`ru_maxrss` would not do: on
-    Linux it keeps the high-water mark of the image before exec, i.e. of the parent that forked
-    us, which holds the fake vendor's pre-rendered events.)"""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# --- the fake vendor, in its own process ---------------------------------------------------------------
+
+def serve(args: argparse.Namespace) -> None:
+    """Build the team, start the fake Cursor API, print its URL, serve until stdin closes."""
+    sys.path.insert(0, str(REPO))
+    from tests.fakes.vendors import CursorTeam, FakeCursor, GeneratedEvents
+
+    start = date.fromisoformat(args.start)
+    start_ms = _day_ms(start)
+    people = args.people
+    emails = [f"dev{i}@example.com" for i in range(people)]
+    events = GeneratedEvents(args.n, start_ms, step_ms=max(1, args.days * 86_400_000 // args.n), users=people,
+                             models=MODELS[:args.models])
+    events.prerender()
+    daily = [{"date": _day_ms(start + timedelta(days=d)), "day": (start + timedelta(days=d)).isoformat(),
+              "userId": f"u{i}", "email": emails[i], "isActive": (i + d) % 5 != 0,
+              "totalLinesAdded": 10 * i + d, "totalLinesDeleted": i, "acceptedLinesAdded": 5 * i,
+              "acceptedLinesDeleted": d, "totalAccepts": i % 40, "totalRejects": i % 7, "totalTabsShown": i % 300,
+              "totalTabsAccepted": i % 120, "composerRequests": i % 30, "chatRequests": i % 20,
+              "agentRequests": i % 50, "subscriptionIncludedReqs": i % 25, "usageBasedReqs": i % 9,
+              "mostUsedModel": MODELS[i % args.models], "clientVersion": "1.7.3"}
+             for d in range(args.days) for i in range(people)]
+    spend = [{"userId": f"u{i}", "email": emails[i], "name": f"Dev {i}", "spendCents": 100 * (i % 97),
+              "overallSpendCents": 2000 + 100 * (i % 97), "fastPremiumRequests": i % 500,
+              "monthlyLimitDollars": 200} for i in range(people)]
+    group_size = 50
+    groups = {"groups": [{"id": f"group_{g}", "name": f"Team {g}", "type": "team",
+                          "currentMembers": [{"userId": f"u{i}", "email": emails[i]}
+                                             for i in range(g * group_size, min(people, (g + 1) * group_size))]}
+                         for g in range(-(-people // group_size))],
+              "billingCycle": {"cycleStart": start.isoformat(), "cycleEnd": (start + timedelta(days=30)).isoformat()}}
+    team = CursorTeam(members=[{"id": f"u{i}", "name": f"Dev {i}", "email": emails[i], "role": "member"}
+                               for i in range(people)],
+                      events=events, daily=daily, spend=spend, groups=groups,
+                      cycle_start_ms=start_ms)
+    with FakeCursor({KEY: team}, page_size=PAGE, log_requests=False) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+# --- one timed process ---------------------------------------------------------------------------------
+
+def _create_pg() -> str:
+    import psycopg
+
+    name = f"abacus_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def _count(url: str) -> int:
-    from sqlalchemy import create_engine, text
+    if url.startswith("sqlite:///"):
+        import sqlite3
 
-    from storage.db import normalise_url
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return conn.execute("SELECT COUNT(*) FROM usage_event").fetchone()[0]
+    import psycopg
 
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one())
-    finally:
-        engine.dispose()
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT COUNT(*) FROM usage_event").fetchone()[0]
 
 
-def run_one(n: int, days: int, db: str, server_url: str, start: date) -> dict:
-    from tests.conftest import create_pg_database, drop_pg_database
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
 
+
+def _memory(pids: list[int]) -> tuple[int, int]:
+    """(RSS, PSS) in kB summed over `pids`. PSS shares the pages a forked worker has in common with
+    its parent between them; RSS counts them in both."""
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+class _Sampler(threading.Thread):
+    """Samples the memory of a process tree every 20 ms; keeps the peaks of the sums."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_rss, self.peak_pss, self.stop = pid, 0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            rss, pss = _memory(_tree(self.pid))
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+
+def timed(argv: list[str], env: dict, cwd: str) -> dict:
+    """Run one command: its wall time, CPU time (its own and its worker's, from wait4), the largest
+    peak RSS of one of its processes (ru_maxrss), the sampled peaks of its processes' summed RSS and
+    PSS, and its JSON summary."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so that its rusage is ours to read
+        wall = time.perf_counter() - t0
+        sampler.stop.set()
+        sampler.join()
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            raise SystemExit(f"{' '.join(argv[3:])} exited {code}: {err.read().decode(errors='replace')[-800:]}")
+        summary = json.loads(out.read())
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "tree_rss_mb": sampler.peak_rss / 1024, "tree_pss_mb": sampler.peak_pss / 1024, "summary": summary}
+
+
+def run_one(n: int, db: str, server_url: str, start: date, days: int, incremental: bool, *, repo: Path,
+            worker: bool) -> list[dict]:
     tmp = tempfile.mkdtemp(prefix="abacus-bench-")
-    url = f"sqlite:///{tmp}/bench.db" if db == "sqlite" else create_pg_database(PG_ADMIN)
+    url = f"sqlite:///{tmp}/bench.db" if db == "sqlite" else _create_pg()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "CURSOR", "ABACUS", "DATABASE"))}
         env.update({"DATABASE_URL": url, "CURSOR_ADMIN_KEY": KEY, "CURSOR_API_URL": server_url,
-                    "ABACUS_SYNC_RATE_LIMIT": "off", "PYTHONPATH": str(REPO)})
+                    "ABACUS_SYNC_RATE_LIMIT": "off", "PYTHONPATH": str(repo)})
+        if not worker:
+            env["ABACUS_SYNC_WORKER"] = "off"
+        base = [sys.executable, "-m", "bot", "sync", "--source", "cursor", "--quiet", "--format", "json"]
         end = start + timedelta(days=days - 1)
-        proc = subprocess.run([sys.executable, __file__, "--child", "--start", start.isoformat(), "--end",
-                               end.isoformat()], env=env, cwd=tmp, capture_output=True, text=True, timeout=3600)
-        if proc.returncode != 0:
-            raise SystemExit(f"sync failed ({db}, {n}): {proc.stderr.strip()[-500:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result.update(stored=_count(url), events=n, db=db)
-        return result
+        first = timed([*base, "--from", start.isoformat(), "--to", end.isoformat()], env, tmp)
+        first.update(kind="first", stored=_count(url))
+        out = [first]
+        if incremental:
+            again = timed(base, env, tmp)
+            again.update(kind="hourly", stored=_count(url))
+            out.append(again)
+        return out
     finally:
         if db == "postgres":
-            drop_pg_database(url)
+            _drop_pg(url)
+
+
+def _stats(r: dict) -> str:
+    res = r["summary"]["results"][0]
+    return f"read {res['records_read']:>8} inserted {res['inserted']:>8} stored {r['stored']:>8}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, nargs="+", default=[200_000, 1_000_000])
-    ap.add_argument("--days", type=int, default=14, help="days the events are spread over (default 14)")
+    ap.add_argument("--people", type=int, default=1000)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--models", type=int, default=8, choices=range(1, len(MODELS) + 1))
+    ap.add_argument("--repeat", type=int, default=3, help="alternating repetitions per size (default 3)")
     ap.add_argument("--only", choices=["sqlite", "postgres"])
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-incremental", action="store_true", help="skip the hourly incremental run")
+    ap.add_argument("--no-worker", action="store_true", help="fetch the events in-process (ABACUS_SYNC_WORKER=off)")
+    ap.add_argument("--repo", type=Path, default=REPO,
+                    help="run the `bot` package of another checkout (e.g. an older commit) against the same fake")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--start", help=argparse.SUPPRESS)
-    ap.add_argument("--end", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        child(args)
+    if args.serve:
+        serve(args)
         return
-
-    from tests.fakes.vendors import CursorTeam, FakeCursor, GeneratedEvents
-
-    start = datetime.now(UTC).date() - timedelta(days=args.days + 1)
-    start_ms = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
+    start = datetime.now(UTC).date() - timedelta(days=args.days)
     dbs = [args.only] if args.only else ["sqlite", "postgres"]
-    print(f"{'events':>9} {'db':>9} {'seconds':>8} {'events/s':>9} {'peak RSS':>9} {'requests':>8}  stored")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; code: {args.repo.resolve()}"
+          f"{'; events worker off' if args.no_worker else ''}", flush=True)
+    print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'max RSS':>8} {'sum RSS':>8} "
+          f"{'sum PSS':>8}  counts", flush=True)
+    results: list[tuple[int, str, dict]] = []
     for n in args.events:
-        step = max(1, (args.days * 86_400_000) // n)
-        events = GeneratedEvents(n, start_ms, step_ms=step)
-        events.prerender()  # the fake vendor then only joins strings: the timing is the sync's
-        team = CursorTeam(members=[{"id": f"u{i}", "email": f"dev{i}@example.com"} for i in range(300)],
-                          events=events)
-        with FakeCursor({KEY: team}, page_size=1000, log_requests=False) as server:
-            for db in dbs:
-                r = run_one(n, args.days, db, server.url, start)
-                ok = "ok" if r["stored"] == n and r["inserted"] == n and not r["error"] else f"MISMATCH {r}"
-                print(f"{n:>9} {db:>9} {r['seconds']:>8.2f} {n / r['seconds']:>9.0f} {r['max_rss_mb']:>6.0f} MB "
-                      f"{r['requests']:>8}  {r['stored']} {ok}", flush=True)
+        server = subprocess.Popen([sys.executable, __file__, "--serve", "--n", str(n), "--start", start.isoformat(),
+                                   "--days", str(args.days), "--people", str(args.people),
+                                   "--models", str(args.models)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            url = server.stdout.readline().strip()
+            if not url:
+                raise SystemExit("the fake Cursor API did not start")
+            for rep in range(args.repeat):
+                for db in (dbs if rep % 2 == 0 else dbs[::-1]):
+                    for r in run_one(n, db, url, start, args.days, not args.no_incremental, repo=args.repo.resolve(),
+                                     worker=not args.no_worker):
+                        expected = n
+                        ok = r["stored"] == expected and (r["kind"] != "first" or
+                                                          r["summary"]["results"][0]["inserted"] == n)
+                        results.append((n, db, r))
+                        print(f"{n:>9} {db:>9} {r['kind']:>7} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
+                              f"{r['rss_mb']:>5.0f} MB {r['tree_rss_mb']:>5.0f} MB {r['tree_pss_mb']:>5.0f} MB  "
+                              f"{_stats(r)}{'' if ok else '  MISMATCH'}", flush=True)
+        finally:
+            server.stdin.close()
+            server.wait()
+    print("\nmedians", flush=True)
+    for n in args.events:
+        for db in dbs:
+            for kind in ("first", "hourly"):
+                rs = [r for (m, d, r) in results if m == n and d == db and r["kind"] == kind]
+                if rs:
+                    print(f"{n:>9} {db:>9} {kind:>7} {statistics.median(r['wall'] for r in rs):>7.2f} "
+                          f"{statistics.median(r['cpu'] for r in rs):>7.2f} "
+                          f"{max(r['rss_mb'] for r in rs):>5.0f} MB {max(r['tree_rss_mb'] for r in rs):>5.0f} MB "
+                          f"{max(r['tree_pss_mb'] for r in rs):>5.0f} MB  (peaks: max)  {len(rs)} run(s)", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

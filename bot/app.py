@@ -45,6 +45,7 @@ from storage.job_lock import SYNC_LOCK, try_job_lock
 
 log = logging.getLogger("bot.app")
 
+LIVE_DETECT_JOB_ID = "live_detection"
 SLACK_TIMEOUT = 30  # seconds per Web API call
 
 
@@ -144,6 +145,21 @@ def schedule(scheduler: BackgroundScheduler, jobs: Jobs) -> None:
                       misfire_grace_time=DELIVER_EVERY)
 
 
+def live_detection_job(ctx: Context) -> None:
+    """Detection on today's data, every ABACUS_LIVE_DETECT_MINUTES while live telemetry flows in, so
+    a runaway session is alerted within minutes of its events instead of after the next vendor sync.
+    One detection at a time per database: a tick that finds one running (the hourly job, another
+    replica) is skipped. Never raises."""
+    try:
+        run = run_detection(ctx.engine, as_of=datetime.now(UTC).date(), alert=True, lock_wait=0)
+        if run.opened or run.alerts_queued:
+            log.info("live detection: %s", run.summary())
+    except RuntimeFailure as exc:
+        log.debug("live detection skipped: %s", exc)
+    except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
+        log.exception("live detection failed")
+
+
 def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
     """The live-telemetry receiver on ABACUS_OTLP_PORT (bot/otlp_server.py), serving on its own threads."""
     settings = ctx.settings
@@ -190,6 +206,9 @@ def build_bot(settings: Settings) -> Bot:
     sender = make_sender(ctx, alert_client)
     jobs = make_jobs(ctx, sync_runner=sync_runner, sender=sender)
     schedule(scheduler, jobs)
+    if settings.otlp_port and settings.live_detect_minutes:
+        scheduler.add_job(live_detection_job, IntervalTrigger(minutes=settings.live_detect_minutes, timezone=UTC),
+                          id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,))
 
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
@@ -253,17 +272,18 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
                                     concurrency=16)
+    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     try:
         handler.connect()
-    except SlackApiError as exc:
+    except (SlackApiError, SlackClientError, OSError) as exc:
         handler.close()
-        raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
-                          ) from None
-    except (SlackClientError, OSError) as exc:
-        handler.close()
+        if receiver is not None:
+            receiver.stop()
+        if isinstance(exc, SlackApiError):
+            raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack "
+                              f"({exc.response.get('error', 'unknown error')})") from None
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
-    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     _tune_runtime()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -33,7 +33,7 @@ from storage.db import session_scope
 from storage.people_repo import identity_resolver
 from storage.usage_repo import write_usage
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 10_000  # rows per write_usage call, all in one transaction (the sync writes 5,000)
 ALREADY_SYNCED = "day already synced from the Anthropic API (the API's figures are kept)"
 
 

@@ -16,6 +16,10 @@ Tuning (environment; defaults are the documented vendor limits):
   ABACUS_HTTP_ATTEMPTS=5          tries per request (429/5xx/529/timeouts/truncated JSON)
   ABACUS_HTTP_BACKOFF=1.0         first backoff in seconds (doubles, with jitter, capped at 30 s)
   ABACUS_HTTP_MAX_RETRY_AFTER=120 a longer Retry-After stops the run instead of stalling it
+  ABACUS_SYNC_WORKER=on|off       fetch and convert Cursor usage events in a worker process while
+                                  this one writes (core.sources.event_worker). Default: on for the
+                                  `abacus sync`/`backfill` commands, off inside the bot (a process
+                                  with many threads is not forked)
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from typing import TextIO
 
 from core.errors import ConfigError
 from core.periods import DateRange
-from core.sources.anthropic import AnthropicAdmin
 from core.sources.cursor import DEFAULT_MAX_WINDOW_EVENTS, CursorAdmin
 from core.sources.http import RateLimiter, RetryPolicy, key_hint, make_client
 from core.sync import (
@@ -65,17 +68,20 @@ class SyncTuning:
     backoff_cap: float = 30.0
     max_retry_after: float = 120.0
     max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS
-    commit_events: int = 5_000
+    commit_events: int = 50_000
+    event_worker: bool = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SyncTuning:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, event_worker: bool = False) -> SyncTuning:
+        """The tuning the environment asks for; `event_worker`: the default of ABACUS_SYNC_WORKER."""
         env = os.environ if env is None else env
-        t = cls()
-        flag = env.get("ABACUS_SYNC_RATE_LIMIT", "").strip().lower()
-        if flag:
-            if flag not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-                raise ConfigError("ABACUS_SYNC_RATE_LIMIT: use on or off")
-            t = replace(t, rate_limit=flag in ("on", "true", "1", "yes"))
+        t = cls(event_worker=event_worker)
+        for name, attr in (("ABACUS_SYNC_RATE_LIMIT", "rate_limit"), ("ABACUS_SYNC_WORKER", "event_worker")):
+            flag = env.get(name, "").strip().lower()
+            if flag:
+                if flag not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+                    raise ConfigError(f"{name}: use on or off")
+                t = replace(t, **{attr: flag in ("on", "true", "1", "yes")})
         for name, attr, kind, low in (("ABACUS_HTTP_TIMEOUT", "timeout", float, 0.01),
                                       ("ABACUS_HTTP_ATTEMPTS", "attempts", int, 1),
                                       ("ABACUS_HTTP_BACKOFF", "backoff_base", float, 0.0),
@@ -153,7 +159,7 @@ def run_sync(ctx, *, sources: str | Sequence[str | Vendor] | None = None, window
 
     store = SqlSyncStore(ctx.engine)
     plan = SyncPlan(mode=mode, window=window, now=now, trigger=trigger, email_domain=settings.email_domain)
-    options = SyncOptions(commit_events=tuning.commit_events)
+    options = SyncOptions(commit_events=tuning.commit_events, event_worker=tuning.event_worker)
     retry = tuning.retry()
 
     def on_wait(text: str) -> None:
@@ -165,18 +171,23 @@ def run_sync(ctx, *, sources: str | Sequence[str | Vendor] | None = None, window
     secrets = [*keys[Vendor.ANTHROPIC], *keys[Vendor.CURSOR],
                *(t.get_secret_value() for t in (settings.slack_bot_token, settings.slack_app_token) if t)]
     if Vendor.ANTHROPIC in active:
+        from core.sources.anthropic import AnthropicAdmin  # loaded only when Anthropic is synced
+
         with make_client(settings.anthropic_api_url, timeout=tuning.timeout) as http:
             for key, label in zip(keys[Vendor.ANTHROPIC], _labels(keys[Vendor.ANTHROPIC], "key"), strict=True):
                 client = AnthropicAdmin(http, key, limiter=tuning.limiter(tuning.anthropic_per_minute), retry=retry,
                                         label=label, on_wait=on_wait, other_secrets=secrets)
                 summary.results.append(sync_anthropic(client, store, plan, options=options, progress=progress))
     if Vendor.CURSOR in active:
-        with make_client(settings.cursor_api_url, timeout=tuning.timeout) as http:
+        def cursor_http():  # another client like `http`, for the events worker's own connections
+            return make_client(settings.cursor_api_url, timeout=tuning.timeout)
+
+        with cursor_http() as http:
             for key, label in zip(keys[Vendor.CURSOR], _labels(keys[Vendor.CURSOR], "team"), strict=True):
                 client = CursorAdmin(http, key, admin_limiter=tuning.limiter(tuning.cursor_admin_per_minute),
                                      events_limiter=tuning.limiter(tuning.cursor_events_per_minute), retry=retry,
                                      label=label, on_wait=on_wait, max_window_events=tuning.max_window_events,
-                                     other_secrets=secrets)
+                                     other_secrets=secrets, http_factory=cursor_http if tuning.event_worker else None)
                 summary.results.append(sync_cursor(client, store, plan, options=options, progress=progress))
     for r in summary.results:
         if r.error:

@@ -45,16 +45,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
-from core.sources import anthropic as anth
 from core.sources import cursor as curs
+from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
+from core.sources.event_worker import event_stream
+
+if TYPE_CHECKING:
+    from core.sources import anthropic as anth
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
-from core.usage import Feed, Source, UsageRecord
+from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
 
 class Vendor(StrEnum):
@@ -93,6 +97,7 @@ class Stream(StrEnum):
     COST = "cost_report"
     USAGE_EVENTS = "usage_events"
     DAILY_USAGE = "daily_usage"
+    ANALYTICS = "analytics"  # Cursor Analytics API (team-level, Enterprise)
 
 
 USAGE_STREAMS = (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.USAGE_EVENTS)
@@ -103,7 +108,8 @@ class SyncOptions:
     overlap_days: int = 2
     event_overlap: timedelta = timedelta(hours=6)
     first_sync_days: int = 7  # an incremental run with no watermark yet looks this far back
-    commit_events: int = 5_000  # Cursor events per transaction (whole pages)
+    commit_events: int = 50_000  # Cursor events per transaction (whole pages)
+    event_worker: bool = True  # fetch and convert Cursor events in a worker process where the client allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +230,7 @@ class Checkpoint:
 class SyncTx(Protocol):
     """Writes inside one transaction (committed on leaving the context, rolled back on error)."""
 
-    def write_usage(self, records: list[UsageRecord]) -> tuple[int, int]: ...  # (inserted, present)
+    def write_usage(self, records: list[Record]) -> tuple[int, int]: ...  # (inserted, present)
     def replace_usage_day(self, *, source: Source, feed: Feed, org: str, day: date,
                           records: list[UsageRecord]) -> DayWrite: ...
     def drop_usage_day(self, *, source: Source, feed: Feed, org: str, day: date) -> int: ...
@@ -240,10 +246,14 @@ class SyncTx(Protocol):
     def save_groups(self, records: list[GroupRecord]) -> None: ...
     def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
                        detail: dict | None = None) -> None: ...
+    def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
+    def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
+                          records: list[AnalyticsRecord]) -> None: ...
 
 
 class SyncStore(Protocol):
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None: ...
+    def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]: ...  # org label → its user ids
     def transaction(self) -> AbstractContextManager[SyncTx]: ...
     def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None,
                   window_to: date | None, trigger: str) -> int: ...
@@ -370,19 +380,45 @@ def _end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: Sync
     store.finish_run(run_id, result=result)
 
 
+# --- organisation identity ---------------------------------------------------------------------------
+
+def organisation_label(user_ids: set[str], known: dict[str, set[str]]) -> str | None:
+    """A stable label for an Anthropic organisation whose key cannot read `/v1/organizations/me`.
+
+    An admin key's own hint would change with every key rotation and start a second organisation
+    (its days synced again beside the first's: counted twice). The organisation's user ids do not:
+    the stored organisation sharing the most of them is this one (after a rotation, or a key that
+    lost the `me` permission — organisations seen with `me` are stored under their real id); an
+    organisation never seen before is named after its oldest user id. None without users."""
+    if not user_ids:
+        return None
+    best = max(known.items(), key=lambda kv: (len(kv[1] & user_ids), kv[0]), default=None)
+    if best is not None and best[1] & user_ids:
+        return best[0]
+    return "org-" + natural_key("anthropic-organisation", min(user_ids))[:16]
+
+
 # --- Anthropic ---------------------------------------------------------------------------------------
 
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
                    options: SyncOptions | None = None, progress: Progress | None = None) -> OrgResult:
     """Sync one Anthropic organisation. Vendor failures end up in `result.error`, never raised."""
+    from core.sources import anthropic as anth  # its wire models only where Anthropic is synced
+
     options = options or SyncOptions()
     progress = progress or NullProgress()
     result = OrgResult(vendor=Vendor.ANTHROPIC, org=client.label, mode=plan.mode)
     run_id = None
     try:
         org_info = client.organization()
+        users = client.users()
+        user_ids = {u.id for u in users if u.id}
         if org_info is not None:
             client.label = result.org = org_info.id
+        else:
+            label = organisation_label(user_ids, store.org_identities(vendor=Vendor.ANTHROPIC))
+            if label is not None:
+                client.label = result.org = label
         org = result.org
         streams = {s: DayStream(store, Vendor.ANTHROPIC, org, s.value, plan, options)
                    for s in (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.COST)}
@@ -390,11 +426,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"anthropic {org}", len(all_days))
 
-        users = client.users()
         keys = client.api_keys()
         workspaces = client.workspaces()
         with store.transaction() as tx:
             tx.save_members(anth.member_records(users), vendor=Vendor.ANTHROPIC)
+            tx.save_org_identity(vendor=Vendor.ANTHROPIC, org=org, user_ids=user_ids)
             moved = tx.save_keys(org=org, records=anth.key_records(keys, users))
         if moved:
             result.notes.append(f"{moved} stored record(s) re-attributed to key owners the vendor named")
@@ -556,6 +592,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                         daily.done(tx, day)
                     counts.read += len(by_day.get(day, ()))
                     progress.advance(1, f"daily_usage {day}")
+            _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
     except LockLost as exc:  # another process took over the sync lock: stop every organisation
@@ -569,17 +606,40 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     return result
 
 
+def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start: date, end: date,
+                    result: OrgResult) -> None:
+    """The team-level Analytics API over the daily stream's days, one endpoint per transaction
+    (each replaces its stored days); skipped with a note where the plan has no Analytics API."""
+    counts = result.stream(Stream.ANALYTICS)
+    for metric in AnalyticsMetric:
+        records = client.analytics(metric, start, end, org=org)
+        if records is None:
+            result.notes.append("Cursor Analytics API not available to this key/plan (Enterprise only); skipped")
+            return
+        with store.transaction() as tx:
+            tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
+        counts.read += len(records)
+
+
 def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,
                  options: SyncOptions, progress: Progress) -> None:
+    # every window's events are fetched and converted ahead, in a worker process where the
+    # client allows it, while the ones before are written here (core.sources.event_worker)
+    with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, use_worker=options.event_worker) as events:
+        _write_events(events, store, org, ev, counts, options, progress)
+
+
+def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
+                  progress: Progress) -> None:
     stream = Stream.USAGE_EVENTS.value
     watermark, contiguous = ev.watermark, ev.contiguous
     for day, start_ms, end_ms in ev.windows:
-        pending: list[UsageRecord] = []
+        pending: list[Record] = []
         covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
         attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
         attempt_from = 0  # where its records begin in `pending`
         keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
-        for batch in client.usage_events(start_ms, end_ms, org=org):
+        for batch in events.window(start_ms, end_ms):
             sub = (batch.window_start_ms, batch.window_end_ms)
             if batch.page == 1:
                 # Page 1 again of the sub-window we are in: the client re-reads it because its event

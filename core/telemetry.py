@@ -27,7 +27,8 @@ from datetime import date
 from core.identity import IdentityResolver, normalise_email
 from core.pricing import estimate_cost_nanos, normalise_model
 from core.sources.otlp import COST_METRIC, ApiRequest, MetricPoint, Temporality, Who
-from core.usage import (
+from core.usage import (  # LIVE_FEEDS: defined beside Feed, so that reports need not load telemetry
+    LIVE_FEEDS,  # noqa: F401 - re-exported
     MAX_RECORD_NANOS,
     CostBasis,
     Feed,
@@ -39,7 +40,6 @@ from core.usage import (
     usd_to_nanos,
 )
 
-LIVE_FEEDS = (Feed.CLAUDE_CODE_OTEL_EVENTS, Feed.CLAUDE_CODE_OTEL_METRICS)
 _RANK = {Feed.CLAUDE_CODE_OTEL_METRICS.value: 0, Feed.CLAUDE_CODE_OTEL_EVENTS.value: 1}
 VENDOR_RANK = 2
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlmodel import Session, create_engine
 
 from core.errors import ConfigError, RuntimeFailure
 
@@ -154,8 +155,53 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Connection]:
+    """A connection for read-only queries, rolled back at the end (no ORM session needed)."""
+    with engine.connect() as conn:
+        yield conn
+
+
+_REVISION = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:['"]([^'"]*)['"]|None)""", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files' `revision` / `down_revision`
+    lines (no Alembic import: a command on an up-to-date database starts without it). None when
+    the chain is not one line (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict((name, value) for name, value in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The database's Alembic revision; None when it has none yet. A database that cannot be reached
+    fails here, in one line."""
+    try:
+        with engine.connect() as conn:
+            if not engine.dialect.has_table(conn, "alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, DBAPIError) as exc:
+        raise RuntimeFailure(f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+
+
 def upgrade(engine: Engine) -> str | None:
-    """Apply all migrations (idempotent; safe with several replicas on one Postgres)."""
+    """Apply all migrations (idempotent; safe with several replicas on one Postgres). A database
+    already at the newest revision is only checked: Alembic and the table models are not loaded,
+    which is most of a short command's start-up."""
+    head = head_revision()
+    if head is not None and _stored_revision(engine) == head:
+        return head
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
@@ -226,8 +272,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def session_scope(engine: Engine):
+    """One unit of work (a sqlmodel Session): commit on success, roll back on any error."""
+    from sqlmodel import Session  # the ORM only where a session is used (not for `abacus report`)
+
     session = Session(engine, expire_on_commit=False)
     try:
         yield session

@@ -11,9 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    column,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from core.detection.engine import IncidentState, Plan
 from core.incidents import (
@@ -33,12 +48,30 @@ from core.incidents import (
     transition,
 )
 
-from .tables import AlertOutbox, Anomaly, Incident, IncidentEvent
-
-INC = Incident.__table__
-EVT = IncidentEvent.__table__
-ANO = Anomaly.__table__
-OUT = AlertOutbox.__table__
+# The tables as SQLAlchemy Core sees them (the ORM models in storage/tables.py define them and
+# their migrations; `test_core_tables_match_the_models` holds the two together). Detection runs as
+# a fresh process on every `abacus detect`: building the SQLModel classes costs more than the run.
+INC = table("incident", *(column(n, t) for n, t in (
+    ("id", Integer()), ("dedup_key", String()), ("kind", String()), ("user_email", String()), ("severity", String()),
+    ("status", String()), ("value", Float()), ("threshold", Float()), ("message", Text()), ("signals", Text()),
+    ("data_at", UTCDateTime()), ("opened_at", UTCDateTime()), ("first_day", Date()), ("alerted_at", UTCDateTime()),
+    ("acknowledged_at", UTCDateTime()), ("acknowledged_by", String()), ("resolved_at", UTCDateTime()),
+    ("resolved_by", String()), ("snoozed_until", UTCDateTime()), ("snoozed_by", String()), ("last_seen_day", Date()),
+    ("last_checked_day", Date()), ("clear_streak", Integer()), ("alert_queued", Boolean()),
+    ("slack_channel", String()), ("slack_ts", String()), ("version", Integer()))))
+EVT = table("incident_event", *(column(n, t) for n, t in (
+    ("id", Integer()), ("incident_id", Integer()), ("from_status", String()), ("to_status", String()),
+    ("actor", String()), ("via", String()), ("at", UTCDateTime()), ("note", Text()))))
+ANO = table("anomaly", *(column(n, t) for n, t in (
+    ("id", Integer()), ("kind", String()), ("subject", String()), ("user_email", String()), ("day", Date()),
+    ("severity", String()), ("value", Float()), ("threshold", Float()), ("message", Text()),
+    ("baseline_label", String()), ("unit", String()), ("ratio", Float()), ("tool", String()), ("model", String()),
+    ("model_share", Float()), ("data_at", UTCDateTime()), ("incident_id", Integer()), ("detected_at", UTCDateTime()))))
+OUT = table("alert_outbox", *(column(n, t) for n, t in (
+    ("id", Integer()), ("dedup_key", String()), ("incident_id", Integer()), ("kind", String()), ("batch", String()),
+    ("channel", String()), ("payload", Text()), ("status", String()), ("attempts", Integer()),
+    ("next_attempt_at", UTCDateTime()), ("last_error", Text()), ("created_at", UTCDateTime()),
+    ("sent_at", UTCDateTime()), ("slack_ts", String()))))
 SNOOZE_REPEAT_WINDOW = timedelta(seconds=60)  # a second identical snooze click within this is a repeat
 _INCIDENT_LOCK_ID = 0x41424143_494E4331  # "ABACINC1": incident writes take turns (Postgres advisory lock)
 

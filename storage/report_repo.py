@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from core.periods import DateRange
 from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals, live_note
 from core.usage import Source
-from storage.rollup_sql import FULL, MODEL_DAY, PERSON_DAY, PERSON_TOTAL_DAY, period_where, run_rollup_query
-from storage.telemetry_repo import live_days
+from storage.rollup_sql import (
+    FULL,
+    MODEL_DAY,
+    PERSON_DAY,
+    PERSON_TOTAL_DAY,
+    connection_of,
+    live_days,
+    period_where,
+    run_rollup_query,
+)
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
@@ -46,14 +58,14 @@ def _table_for(by: Dimension, person: str | None, source: str | None, people: bo
     return MODEL_DAY
 
 
-def usage_report(*, session: Session, period: DateRange, by: Dimension, source: str | None = None,
+def usage_report(*, session: Session | Connection, period: DateRange, by: Dimension, source: str | None = None,
                  person: str | None = None, people: Sequence[str] | None = None) -> Report:
     """Usage in `period` grouped by `by`, largest cost first (by day: chronological); `people`: only
     these (a group's members)."""
     where, params = period_where(period, source=source, person=person,
                                  people=None if people is None else (list(people) or [""]))
     key = _KEY_EXPR[by]
-    conn = session.connection()
+    conn = connection_of(session)
     if conn.dialect.name == "postgresql" and by is not Dimension.DAY:
         # group text keys by bytes, not by the locale's collation: sorting and hashing are cheaper
         # (the sort behind COUNT(DISTINCT day) ~30 %), and rows are ordered by cost below anyway

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmodel import Session, select
-
-from storage.tables import Setting, utcnow
+from sqlalchemy import text
+from sqlmodel import Session
 
 
 def get_setting(*, session: Session, key: str, default: Any = None) -> Any:
+    from storage.tables import Setting
+
     row = session.get(Setting, key)
     if row is None:
         return default
@@ -22,16 +23,20 @@ def get_setting(*, session: Session, key: str, default: Any = None) -> Any:
 
 
 def all_settings(*, session: Session) -> dict[str, Any]:
+    """Every stored setting (plain SQL: detection reads these on start-up, and the table models
+    cost more to import than the query takes)."""
     out: dict[str, Any] = {}
-    for row in session.exec(select(Setting)):
+    for key, value in session.connection().execute(text("SELECT key, value FROM setting")):
         try:
-            out[row.key] = json.loads(row.value)
-        except ValueError:
+            out[str(key)] = json.loads(value)
+        except (TypeError, ValueError):
             continue
     return out
 
 
 def set_setting(*, session: Session, key: str, value: Any, by: str | None) -> None:
+    from storage.tables import Setting, utcnow
+
     """Store one value (JSON-encodable); `None` deletes the key."""
     row = session.get(Setting, key)
     if value is None:

@@ -19,13 +19,15 @@ from sqlmodel import Session, select
 
 from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
+from core.sources.cursor_analytics import AnalyticsRecord
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.sync import Checkpoint, DayWrite, Mode, OrgResult, RunStatus, Vendor
-from core.usage import Feed, Source, UsageRecord
+from core.usage import Feed, Record, Source, UsageRecord
+from storage import bulk
 from storage.db import session_scope
 from storage.job_lock import SYNC_LOCK, fence, held_by_this_process
-from storage.people_repo import identity_resolver, upsert_key, upsert_person
+from storage.people_repo import identity_resolver
 from storage.tables import (
     ApiKey,
     BillingGroup,
@@ -37,8 +39,19 @@ from storage.tables import (
     VendorCost,
     utcnow,
 )
-from storage.telemetry_repo import remove_live
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
+from storage.vendor_analytics_repo import replace_vendor_analytics
+
+IDENTITY_STREAM = "identity"  # sync_state rows holding an organisation's user ids
+
+
+def _identity_ids(detail: str | None) -> list[str]:
+    try:
+        ids = json.loads(detail or "{}").get("user_ids", [])
+    except (ValueError, AttributeError):
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
 
@@ -77,7 +90,7 @@ class SqlSyncTx:
 
     # -- usage ----------------------------------------------------------------------------------
 
-    def write_usage(self, records: list[UsageRecord]) -> tuple[int, int]:
+    def write_usage(self, records: list[Record]) -> tuple[int, int]:
         if not records:
             return 0, 0
         res = write_usage(records, session=self.session)
@@ -122,150 +135,255 @@ class SqlSyncTx:
             {"s": Source.CLAUDE_CODE.value, "d": day, "o": org}).first()
         return row is not None
 
+    def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None:
+        """Remember an organisation's user ids (a `sync_state` row of the stream `identity`), so a key
+        that cannot read `/organizations/me` still finds it (core.sync.organisation_label)."""
+        if not user_ids:
+            return
+        row = self.session.exec(select(SyncState).where(SyncState.source == vendor.value, SyncState.org == org,
+                                                        SyncState.stream == IDENTITY_STREAM)).first()
+        known = set(_identity_ids(row.detail)) if row is not None else set()
+        if user_ids <= known:
+            return
+        self.set_checkpoint(vendor=vendor, org=org, stream=IDENTITY_STREAM, watermark=None,
+                            detail={"user_ids": sorted(known | user_ids)})
+
+    def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
+                          records: list[AnalyticsRecord]) -> None:
+        replace_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
+                                 start=start, end=end, records=records)
+
     def drop_live_usage(self, *, day: date, persons: set[str]) -> int:
+        from storage.telemetry_repo import remove_live  # telemetry (protobuf) only for Claude Code days
+
         return remove_live(session=self.session, person_days={(day, p) for p in persons})
 
     # -- activity and vendor cost -----------------------------------------------------------------
 
     def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None:
-        s = self.session
-        existing = {(a.person, a.natural_key): a for a in s.exec(
-            select(PersonActivity).where(PersonActivity.source == source, PersonActivity.day == day,
-                                         PersonActivity.org == org))}
-        seen: set[tuple[str, str]] = set()
+        """Make the day's activity rows of `org` exactly `records`: one read of the day, then one
+        statement per kind of change. A row of the same person and key stored under another org is
+        taken over (the unique key has no org); this org's rows the records no longer hold go."""
+        conn = self.session.connection()
+        table = PersonActivity.__table__
+        rows = []
         for rec in records:
-            key = (rec.person, rec.natural_key)
-            if key in seen:
-                continue
-            seen.add(key)
             values = {name: getattr(rec, name) for name in _ACTIVITY_FIELDS}
             values["detail"] = _detail(rec.detail)
-            row = existing.get(key) or s.exec(select(PersonActivity).where(
-                PersonActivity.source == source, PersonActivity.day == day, PersonActivity.person == rec.person,
-                PersonActivity.natural_key == rec.natural_key)).first()
-            _insert_or_update(s, row, PersonActivity, values)
-        _delete_unseen(s, existing, seen)
+            rows.append(values)
+        rows = list({(r["person"], r["natural_key"]): r for r in reversed(rows)}.values())  # first one wins
+        stored = bulk.load(conn, table, table.c.source == source, table.c.day == day)
+        plan = bulk.reconcile(stored, rows, key=("person", "natural_key"), delete_unseen=True,
+                              deletable=lambda row: row["org"] == org)
+        bulk.apply(conn, table, plan)
 
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None:
-        s = self.session
-        existing = {c.natural_key: c for c in s.exec(
-            select(VendorCost).where(VendorCost.source == Source.CLAUDE_CODE.value, VendorCost.day == day,
-                                     VendorCost.org == org))}
-        seen = set()
-        for rec in records:
-            seen.add(rec.natural_key)
-            values = {"source": rec.source, "natural_key": rec.natural_key, "org": rec.org, "day": rec.day,
-                      "description": (rec.description or "")[:255] or None, "model": rec.model,
-                      "workspace_id": rec.workspace_id, "cost_type": rec.cost_type, "token_type": rec.token_type,
-                      "cost_nanos": rec.cost_nanos}
-            row = existing.get(rec.natural_key) or s.exec(select(VendorCost).where(
-                VendorCost.source == rec.source, VendorCost.natural_key == rec.natural_key)).first()
-            _insert_or_update(s, row, VendorCost, values)
-        _delete_unseen(s, existing, seen)
+        conn = self.session.connection()
+        table = VendorCost.__table__
+        rows = [{"source": rec.source, "natural_key": rec.natural_key, "org": rec.org, "day": rec.day,
+                 "description": (rec.description or "")[:255] or None, "model": rec.model,
+                 "workspace_id": rec.workspace_id, "cost_type": rec.cost_type, "token_type": rec.token_type,
+                 "cost_nanos": rec.cost_nanos} for rec in records]
+        # the day's lines of this org, and any line of these keys stored elsewhere (taken over)
+        stored = {r["id"]: r for r in bulk.load(conn, table, table.c.source == Source.CLAUDE_CODE.value,
+                                                 table.c.day == day, table.c.org == org)}
+        for source in {r["source"] for r in rows}:
+            stored.update((r["id"], r) for r in bulk.load_in(conn, table, "natural_key",
+                                                             (r["natural_key"] for r in rows if r["source"] == source),
+                                                             table.c.source == source))
+        plan = bulk.reconcile(stored.values(), rows, key=("source", "natural_key"), delete_unseen=True,
+                              deletable=lambda row: row["source"] == Source.CLAUDE_CODE.value
+                              and row["day"] == day and row["org"] == org)
+        bulk.apply(conn, table, plan)
 
     def save_spend(self, *, org: str, records: list[SpendRecord]) -> None:
         """Snapshot of the current cycle; a row is touched only when its figures changed."""
-        s = self.session
-        for rec in records:
-            row = s.exec(select(SpendSnapshot).where(
-                SpendSnapshot.source == Source.CURSOR.value, SpendSnapshot.org == org,
-                SpendSnapshot.cycle_start == rec.cycle_start, SpendSnapshot.email == rec.email)).first()
-            values = {"on_demand_nanos": rec.on_demand_nanos, "overall_nanos": rec.overall_nanos,
-                      "fast_premium_requests": rec.fast_premium_requests, "limit_dollars": rec.limit_dollars}
-            if row is None:
-                s.add(SpendSnapshot(source=Source.CURSOR.value, org=org, cycle_start=rec.cycle_start,
-                                    email=rec.email, **values))
-            elif any(getattr(row, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(row, k, v)
-                row.taken_at = utcnow()
-        s.flush()
+        conn = self.session.connection()
+        table = SpendSnapshot.__table__
+        source = Source.CURSOR.value
+        rows = [{"source": source, "org": org, "cycle_start": rec.cycle_start, "email": rec.email,
+                 "on_demand_nanos": rec.on_demand_nanos, "overall_nanos": rec.overall_nanos,
+                 "fast_premium_requests": rec.fast_premium_requests, "limit_dollars": rec.limit_dollars}
+                for rec in records]
+        stored = bulk.load_in(conn, table, "cycle_start", (r["cycle_start"] for r in rows),
+                              table.c.source == source, table.c.org == org)
+        plan = bulk.reconcile(stored, rows, key=("cycle_start", "email"), touch={"taken_at": utcnow()})
+        bulk.apply(conn, table, plan)
 
     # -- people, keys, groups ---------------------------------------------------------------------
 
-    def _person(self, email: str) -> Person | None:
-        return self.session.exec(select(Person).where(Person.email == email.lower())).first()
+    def _people(self, emails) -> dict[str, dict]:
+        """The stored people with these emails, as mutable dicts keyed by email (one read per chunk)."""
+        table = Person.__table__
+        return {r["email"]: dict(r) for r in bulk.load_in(self.session.connection(), table, "email",
+                                                          {e.lower() for e in emails})}
+
+    def _save_people(self, stored: dict[str, dict], wanted: dict[str, dict], columns: tuple[str, ...]) -> None:
+        """Write the people whose wanted state differs from what is stored: one insert of the new
+        ones, one update of `columns` (the ones this caller owns; no others are written back) of
+        the changed ones."""
+        plan = bulk.Plan()
+        now = utcnow()
+        for email, row in wanted.items():
+            old = stored.get(email)
+            if old is None:
+                plan.inserts.append({k: v for k, v in row.items() if k != "id"} | {"updated_at": now})
+            elif any(old[c] != row[c] for c in columns):
+                plan.updates.append({"id": old["id"], **{c: row[c] for c in columns}, "updated_at": now})
+        bulk.apply(self.session.connection(), Person.__table__, plan)
 
     def save_members(self, records: list[MemberRecord], *, vendor: Vendor) -> None:
+        """The vendor's members as people: new ones added, seats and vendor ids kept current, a
+        name filled in where none is stored (a stored name is never overwritten)."""
+        stored = self._people(rec.email for rec in records)
+        wanted: dict[str, dict] = {}
         for rec in records:
+            email = rec.email.lower()
             if vendor is Vendor.CURSOR:
-                wanted = {"cursor_user_id": rec.vendor_user_id, "has_cursor_seat": not rec.removed}
+                fields_ = {"cursor_user_id": rec.vendor_user_id, "has_cursor_seat": not rec.removed}
             else:
-                wanted = {"anthropic_user_id": rec.vendor_user_id, "has_claude_seat": True}
-            person = self._person(rec.email)
-            if person is None or any(v is not None and getattr(person, k) != v for k, v in wanted.items()) \
-                    or (rec.name and not person.name):
-                upsert_person(session=self.session, email=rec.email, name=rec.name, **wanted)
+                fields_ = {"anthropic_user_id": rec.vendor_user_id, "has_claude_seat": True}
+            row = wanted.get(email)
+            if row is None:
+                old = stored.get(email)
+                row = wanted[email] = {"email": email, "name": None} if old is None else dict(old)
+            if rec.name and not row["name"]:
+                row["name"] = rec.name
+            row.update((k, v) for k, v in fields_.items() if v is not None)
+        owned = ("name", "cursor_user_id", "has_cursor_seat") if vendor is Vendor.CURSOR else (
+            "name", "anthropic_user_id", "has_claude_seat")
+        self._save_people(stored, {e: {k: v for k, v in r.items() if k != "updated_at"} for e, r in wanted.items()},
+                          owned)
 
     def save_keys(self, *, org: str, records: list[KeyRecord]) -> int:
         """Store keys and their vendor-known owners; re-attribute stored usage whose owner changed.
-        A manual mapping is never overwritten (upsert_key keeps it)."""
+        A manual mapping is never overwritten. One read of the keys, one write per kind of change,
+        and one re-attribution per person whose keys changed owner."""
         lock_usage_writes(session=self.session)  # owners change here: serialised with usage writes
-        moved = 0
+        conn = self.session.connection()
+        table = ApiKey.__table__
         source = Source.CLAUDE_CODE.value
+        stored = {r["external_id"]: dict(r) for r in bulk.load(conn, table, table.c.source == source)}
+        original = {r["id"]: dict(r) for r in stored.values()}
+        keys = dict(stored)  # external_id → the key's wanted state (the stored dicts, changed in place)
+        changed: dict[int, dict] = {}  # id → stored key that changes
+        new: dict[str, dict] = {}
+        owners_moved: dict[str, set[str]] = {}  # person → key refs whose usage is now theirs
+        owner_emails: set[str] = set()
+        now = utcnow()
         for rec in records:
-            key = self.session.exec(select(ApiKey).where(ApiKey.source == source,
-                                                         ApiKey.external_id == rec.key_id)).first()
+            key = keys.get(rec.key_id)
             if key is None and rec.name:
                 # A key first seen in usage by its name and mapped by hand (`abacus map <name>`) is
                 # the same key: the vendor's record takes over that row, and so the manual owner.
-                key = self.session.exec(select(ApiKey).where(
-                    ApiKey.source == source, ApiKey.external_id == rec.name,
-                    ApiKey.mapped_how == MappedHow.MANUAL.value)).first()
-                if key is not None:
-                    key.external_id = rec.key_id
+                by_name = keys.get(rec.name)
+                if by_name is not None and by_name.get("id") is not None \
+                        and by_name["mapped_how"] == MappedHow.MANUAL.value:
+                    key = keys.pop(rec.name)
+                    key["external_id"] = rec.key_id
+                    keys[rec.key_id] = key
+                    changed[key["id"]] = key
             owner = KeyOwner(rec.creator_email, MappedHow.VENDOR) if rec.creator_email else None
-            before = key.email if key else None
+            before = key["email"] if key else None
             wanted = {"name": rec.name, "org": org, "workspace_id": rec.workspace_id, "creator_id": rec.creator_id,
                       "status": rec.status}
-            unchanged = key is not None and all(getattr(key, k) == v for k, v in wanted.items() if v is not None) \
-                and (owner is None or key.email == owner.email or key.mapped_how == MappedHow.MANUAL.value)
+            unchanged = key is not None and all(key[k] == v for k, v in wanted.items() if v is not None) \
+                and (owner is None or key["email"] == owner.email or key["mapped_how"] == MappedHow.MANUAL.value)
             if unchanged:
                 continue
-            if owner is not None and self._person(owner.email) is None:
-                upsert_person(session=self.session, email=owner.email)
-            key = upsert_key(session=self.session, source=source, external_id=rec.key_id, name=rec.name, owner=owner,
-                             org=org, workspace_id=rec.workspace_id, creator_id=rec.creator_id, status=rec.status)
-            if key.email and key.email != before:
-                moved += reattribute(session=self.session, source=source,
-                                     key_refs=[r for r in (key.external_id, key.name) if r], person=key.email)
+            if owner is not None:
+                owner_emails.add(owner.email)
+            if key is None:
+                key = keys[rec.key_id] = new[rec.key_id] = {"source": source, "external_id": rec.key_id,
+                                                             "email": None, "mapped_how": None}
+            key.update((k, v) for k, v in wanted.items() if v is not None)
+            if owner is not None and key["mapped_how"] != MappedHow.MANUAL.value:
+                key.update(email=owner.email, mapped_how=owner.how.value, mapped_at=now)
+            if key.get("id") is not None:
+                changed[key["id"]] = key
+            if key["email"] and key["email"] != before:
+                owners_moved.setdefault(key["email"], set()).update(r for r in (key["external_id"], key.get("name"))
+                                                                    if r)
+        if owner_emails:
+            people = self._people(owner_emails)
+            self._save_people(people, {e: {"email": e} for e in owner_emails if e not in people}, ())
+        plan = bulk.Plan(inserts=[{k: v for k, v in key.items()} for key in new.values()])
+        owned = ("external_id", "name", "org", "workspace_id", "creator_id", "status", "email", "mapped_how",
+                 "mapped_at")  # the columns written here, for every changed key alike: one statement
+        for key_id, key in changed.items():
+            if any(original[key_id][c] != key[c] for c in owned):
+                plan.updates.append({"id": key_id, **{c: key[c] for c in owned}})
+        bulk.apply(conn, table, plan)
+        moved = 0
+        for person, refs in sorted(owners_moved.items()):
+            moved += reattribute(session=self.session, source=source, key_refs=sorted(refs), person=person)
         return moved
 
     def save_groups(self, records: list[GroupRecord]) -> None:
-        s = self.session
-        cursor_group_ids = {g.id for g in s.exec(select(BillingGroup).where(BillingGroup.source == "cursor"))}
+        """Cursor billing groups and who is in them: one read of the groups and one of the people
+        named, then one write per kind of change. A group is matched by its Cursor id, else by
+        name; people named by no group keep theirs; the unassigned group clears a Cursor group."""
+        conn = self.session.connection()
+        gt = BillingGroup.__table__
+        groups = [dict(r) for r in bulk.load(conn, gt)]
+        cursor_ids = {g["id"] for g in groups if g["source"] == "cursor"}
+        by_ext: dict[str, dict] = {}
+        for g in groups:
+            if g["source"] == "cursor" and g["external_id"] is not None:
+                by_ext.setdefault(g["external_id"], g)
+        by_name = {g["name"]: g for g in groups}
+        old = {g["id"]: dict(g) for g in groups}
+        new: list[dict] = []
+        assignments: list[tuple[GroupRecord, dict | None]] = []
         for rec in records:
             if rec.unassigned:
-                for email in rec.member_emails:
-                    person = self._person(email)
-                    if person is not None and person.group_id in cursor_group_ids:
-                        person.group_id = None
+                assignments.append((rec, None))
                 continue
-            group = s.exec(select(BillingGroup).where(BillingGroup.source == "cursor",
-                                                      BillingGroup.external_id == rec.external_id)).first()
+            group = by_ext.get(rec.external_id)
             if group is None:
-                group = s.exec(select(BillingGroup).where(BillingGroup.name == rec.name)).first()
-                if group is not None and group.external_id is None:
-                    group.external_id = rec.external_id
+                group = by_name.get(rec.name)
+                if group is not None and group["external_id"] is None:
+                    group["external_id"] = rec.external_id
+                    if group["source"] == "cursor":
+                        by_ext[rec.external_id] = group
             if group is None:
-                group = BillingGroup(name=rec.name, source="cursor", external_id=rec.external_id,
-                                     cycle_start=rec.cycle_start, cycle_end=rec.cycle_end)
-                s.add(group)
-                s.flush()
-                cursor_group_ids.add(group.id)
+                group = {"name": rec.name, "source": "cursor", "external_id": rec.external_id,
+                         "cycle_start": rec.cycle_start, "cycle_end": rec.cycle_end}
+                new.append(group)
+                by_ext[rec.external_id] = by_name[rec.name] = group
             else:
-                if group.source == "cursor" and group.name != rec.name and s.exec(
-                        select(BillingGroup).where(BillingGroup.name == rec.name)).first() is None:
-                    group.name = rec.name
-                if rec.cycle_start and group.cycle_start != rec.cycle_start:
-                    group.cycle_start = rec.cycle_start
-                if rec.cycle_end and group.cycle_end != rec.cycle_end:
-                    group.cycle_end = rec.cycle_end
+                if group["source"] == "cursor" and group["name"] != rec.name and rec.name not in by_name:
+                    del by_name[group["name"]]
+                    group["name"] = rec.name
+                    by_name[rec.name] = group
+                if rec.cycle_start and group["cycle_start"] != rec.cycle_start:
+                    group["cycle_start"] = rec.cycle_start
+                if rec.cycle_end and group["cycle_end"] != rec.cycle_end:
+                    group["cycle_end"] = rec.cycle_end
+            assignments.append((rec, group))
+        plan = bulk.Plan(inserts=new)
+        for g in groups:
+            diff = {k: v for k, v in g.items() if old[g["id"]][k] != v}
+            if diff:
+                plan.updates.append({"id": g["id"], **diff})
+        bulk.apply(conn, gt, plan)
+        if new:  # their ids, for the people below
+            for row in bulk.load_in(conn, gt, "name", (g["name"] for g in new)):
+                for g in new:
+                    if g["name"] == row["name"]:
+                        g["id"] = row["id"]
+                        cursor_ids.add(row["id"])
+
+        stored = self._people(e for rec in records for e in rec.member_emails)
+        current = {e: p["group_id"] for e, p in stored.items()}
+        for rec, group in assignments:
             for email in rec.member_emails:
-                person = self._person(email) or upsert_person(session=s, email=email)
-                if person.group_id != group.id:
-                    person.group_id = group.id
-        s.flush()
+                email = email.lower()
+                if group is not None:
+                    current[email] = group["id"]  # a person not known yet is added
+                elif email in current and current[email] in cursor_ids:
+                    current[email] = None
+        self._save_people(stored, {e: {"email": e, "group_id": g} for e, g in current.items()}, ("group_id",))
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -302,6 +420,12 @@ class SqlSyncStore:
             detail = exc.orig if isinstance(exc, DBAPIError) else exc
             raise DataRejected(f"the database refused a value or a sum as out of range "
                                f"({one_line(str(detail), 100)}); nothing of this batch was stored") from None
+
+    def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(SyncState).where(SyncState.source == vendor.value,
+                                                  SyncState.stream == IDENTITY_STREAM)).all()
+            return {row.org: set(_identity_ids(row.detail)) for row in rows}
 
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None:
         with Session(self.engine) as s:

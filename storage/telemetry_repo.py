@@ -27,6 +27,7 @@ from core.telemetry import (
     series_key,
 )
 from core.usage import Source
+from storage.rollup_sql import live_days  # a read over the usage table, kept importable from here
 from storage.tables import utcnow
 from storage.usage_repo import lock_usage_writes, rebuild_rollup, write_usage
 
@@ -95,6 +96,9 @@ def remove_live(*, session: Session, person_days: Iterable[tuple[date, str]],
     by_day: dict[date, set[str]] = {}
     for day, person in person_days:
         by_day.setdefault(day, set()).add(person)
+    if not by_day:
+        return 0
+    lock_usage_writes(session=session)  # the rollup rebuild below must not interleave with a batch
     conn = session.connection()
     removed = 0
     for day, persons in sorted(by_day.items()):  # one statement per day (a batch is mostly today)
@@ -105,23 +109,6 @@ def remove_live(*, session: Session, person_days: Iterable[tuple[date, str]],
     if removed:
         rebuild_rollup(session=session, source=_CLAUDE, days=by_day)
     return removed
-
-
-def live_days(*, session: Session, start: date, end: date, persons: Iterable[str] | None = None) -> list[date]:
-    """The days in [start, end] whose Claude Code figures are (partly) live estimates — telemetry
-    the vendor's own figures have not replaced yet."""
-    sql = ("SELECT DISTINCT day FROM usage_event WHERE source = 'claude_code' AND day >= :a AND day <= :b "
-           "AND feed IN :feeds")
-    params: dict = {"a": start, "b": end, "feeds": [f.value for f in LIVE_FEEDS]}
-    binds = [bindparam("feeds", expanding=True)]
-    if persons is not None:
-        params["persons"] = sorted(set(persons))
-        if not params["persons"]:
-            return []
-        sql += " AND person IN :persons"
-        binds.append(bindparam("persons", expanding=True))
-    rows = session.connection().execute(text(sql + " ORDER BY day").bindparams(*binds), params)
-    return [_as_date(d) for (d,) in rows]
 
 
 def _series_state(session: Session, keys: set[str]) -> dict[str, SeriesState]:

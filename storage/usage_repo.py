@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from core.identity import MappedHow
-from core.usage import CostBasis, Feed, Source, UsageRecord
+from core.usage import CostBasis, Feed, Record, Source
 
 _WRITE_LOCK_ID = 0x0AB4C06
 
@@ -64,7 +64,7 @@ class WriteResult:
         return self
 
 
-def write_usage(records: Iterable[UsageRecord], *, session: Session, import_batch_id: int | None = None,
+def write_usage(records: Iterable[Record], *, session: Session, import_batch_id: int | None = None,
                 batch_size: int = 50_000) -> WriteResult:
     """Write records idempotently; returns how many were new. The caller owns the transaction."""
     result = WriteResult()
@@ -95,7 +95,7 @@ _PLAIN: dict = {m: str(m.value) for enum in (Source, Feed, CostBasis) for m in e
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
-def _write_batch(batch: dict[tuple[str, int, str], UsageRecord], *, session: Session, received: int,
+def _write_batch(batch: dict[tuple[str, int, str], Record], *, session: Session, received: int,
                  import_batch_id: int | None) -> WriteResult:
     """Write one batch: drop the records already stored, insert the rest, add their sums to the rollups.
 
@@ -155,7 +155,7 @@ def lock_usage_writes(*, session: Session) -> None:
 _OWNER_RANK = {MappedHow.PATTERN: 0, MappedHow.VENDOR: 1, MappedHow.MANUAL: 2}
 
 
-def _apply_key_owners(raw, records: list[UsageRecord], *, postgres: bool) -> None:
+def _apply_key_owners(raw, records: list[Record], *, postgres: bool) -> None:
     """Attribute the batch's keyed records to their keys' owners as stored now, under the write lock.
 
     The vendor converters resolve owners once, when a sync starts; a key mapped while that sync
@@ -182,7 +182,7 @@ def _apply_key_owners(raw, records: list[UsageRecord], *, postgres: bool) -> Non
                 r.person = owner[1]
 
 
-def _stored_keys(raw, records: list[UsageRecord], times: list[int], *,
+def _stored_keys(raw, records: list[Record], times: list[int], *,
                  postgres: bool) -> set[tuple[str, int, str]]:
     """(source, ts_ms, natural_key) — the primary key, less the day it implies — of what is stored
     in the batch's time range (`times`: the batch's ts_ms, sorted):
@@ -205,7 +205,7 @@ def _stored_keys(raw, records: list[UsageRecord], times: list[int], *,
     return found
 
 
-def _rows(records: list[UsageRecord], import_batch_id: int | None, sums: dict[tuple, list[int]], *,
+def _rows(records: list[Record], import_batch_id: int | None, sums: dict[tuple, list[int]], *,
           postgres: bool) -> Iterator[tuple]:
     """The event rows (EVENT_COLUMNS order), generated while the driver sends them (Postgres works
     on the COPY stream as it arrives); adds each row to its (day, source, person, model) sums."""

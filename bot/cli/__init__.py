@@ -12,8 +12,6 @@ import argparse
 import logging
 import sys
 
-from sqlalchemy.exc import DBAPIError
-
 from core.errors import AbacusError, ConfigError, InputError, PermissionDenied, RuntimeFailure
 
 SUBCOMMAND_MODULES = ("run", "sync", "importing", "detect", "report", "mapping", "demo", "database")
@@ -61,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except AbacusError as exc:
         _fail(exc)
         return 1
-    except DBAPIError as exc:
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
         from storage.db import describe_db_error
 
         print(f"abacus: {describe_db_error(exc)}", file=sys.stderr)
@@ -72,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("abacus: interrupted", file=sys.stderr)
         return 130
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """A driver error SQLAlchemy wrapped. Looked up only if SQLAlchemy was loaded: a command that
+    never touched the database (`--help`) does not pay for importing it."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
 
 
 def _fail(exc: Exception) -> None:

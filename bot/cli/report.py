@@ -29,13 +29,13 @@ def run(args) -> int:
         except ValueError as exc:
             raise InputError(str(exc)) from None
     from bot.wiring import open_context, require_usage
-    from storage.db import session_scope
+    from storage.db import read_scope
     from storage.report_repo import usage_report
 
     ctx = open_context(existing=True)
     require_usage(ctx)
-    with session_scope(ctx.engine) as session:
-        report = usage_report(session=session, period=period, by=Dimension(args.by), source=source)
+    with read_scope(ctx.engine) as conn:
+        report = usage_report(session=conn, period=period, by=Dimension(args.by), source=source)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
     sys.stdout.write(render(report))
     if not render(report).endswith("\n"):

@@ -9,7 +9,6 @@ import sys
 from bot.cli.common import add_range_args, ingest_gc, range_from
 from core.errors import InputError, RuntimeFailure
 from core.periods import DateRange, utc_today
-from core.sync import Mode, Vendor
 
 
 def _common(p) -> None:
@@ -27,19 +26,21 @@ def register(sub) -> None:
                                    "incremental since the last sync (with overlap). With --from/--to or --days: "
                                    "those UTC days. Re-running never counts anything twice.")
     _common(p)
-    p.set_defaults(handler=run_sync_command, mode=Mode.SYNC)
+    p.set_defaults(handler=run_sync_command, mode="sync")
     b = sub.add_parser("backfill", help="pull history day by day (resumable)",
                        description="Pull usage history for a range, oldest day first, each day committed on its "
                                    "own. Running the same backfill again after a crash resumes after the last "
                                    "completed day. A progress bar shows on a terminal.")
     _common(b)
-    b.set_defaults(handler=run_sync_command, mode=Mode.BACKFILL)
+    b.set_defaults(handler=run_sync_command, mode="backfill")
 
 
 def _window(args) -> DateRange | None:
+    from core.sync import Mode
+
     given = args.from_ is not None or args.to is not None or args.days is not None
     if not given:
-        if args.mode is Mode.BACKFILL:
+        if Mode(args.mode) is Mode.BACKFILL:
             raise InputError("backfill needs a range: --from YYYY-MM-DD [--to YYYY-MM-DD] or --days N")
         return None
     window = range_from(args)
@@ -53,6 +54,10 @@ _LOCK_WAIT_S = 900
 
 
 def run_sync_command(args) -> int:
+    # the sync engine (and the vendor clients it loads) only when a sync runs, not for `--help`
+    from core.sync import Mode, Vendor
+
+    args.mode = Mode(args.mode)
     try:
         Vendor.parse_many(args.source)
     except ValueError as exc:
@@ -64,7 +69,8 @@ def run_sync_command(args) -> int:
     from bot.wiring import open_context
     from storage.job_lock import SYNC_LOCK, try_job_lock
 
-    tuning = SyncTuning.from_env()
+    # a command is one thread until here: the Cursor events may be fetched in a forked worker
+    tuning = SyncTuning.from_env(event_worker=True)
     if args.no_rate_limit:
         tuning = replace(tuning, rate_limit=False)
     ctx = open_context()

@@ -90,6 +90,10 @@ class SharedFileImports:
         except (InputError, RuntimeFailure) as exc:
             self._refuse(file_id, user_id, channel, info.name, str(exc).removeprefix(f"{info.name}: "))
             return
+        if outcome.rows_read and outcome.rejected == outcome.rows_read:
+            first = "\n".join(e.text() for e in outcome.errors[:5])
+            self._refuse(file_id, user_id, channel, info.name, f"no row of it is valid; the first errors:\n{first}")
+            return
         # previewed before the message exists: its Import button may be clicked the moment it appears
         with session_scope(self._engine) as s:
             import_repo.move_shared_file(session=s, file_id=file_id, from_status=[ShareStatus.CLAIMED],

@@ -15,6 +15,7 @@ neither reading is rejected. The imported total always equals the file's `Total 
 from __future__ import annotations
 
 import hashlib
+from array import array
 from functools import lru_cache
 
 from core.importers.formats import Layout
@@ -24,14 +25,50 @@ from core.pricing import estimate_cost_nanos, normalise_model
 from core.usage import CostBasis, Feed, Source, UsageRecord, ms_to_datetime, natural_key
 
 
+class _DigestSet:
+    """A set of 64-bit digests in one `array('Q')` (open addressing, linear probing, at most half
+    full): 16-32 bytes per member instead of the ~80 of a Python set of ints."""
+
+    __slots__ = ("_table", "_mask", "_size")
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self._table = array("Q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._size = 0
+
+    def add(self, digest: int) -> bool:
+        """Add `digest` (non-zero); False if it was there already."""
+        table, mask = self._table, self._mask
+        i = digest & mask
+        while True:
+            held = table[i]
+            if held == 0:
+                table[i] = digest
+                self._size += 1
+                if self._size * 2 > mask:
+                    self._grow()
+                return True
+            if held == digest:
+                return False
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self._table
+        capacity = (self._mask + 1) * 2
+        self._table, self._mask, self._size = array("Q", bytes(8 * capacity)), capacity - 1, 0
+        for digest in old:
+            if digest:
+                self.add(digest)
+
+
 class CompactOccurrences:
     """`core.usage.OccurrenceCounter` with the same keys, in a fraction of the memory: a file of a
-    million rows remembers 64-bit digests of what it has seen, not a million strings."""
+    million rows remembers 64-bit digests of what it has seen (~20 MB), not a million strings."""
 
     __slots__ = ("_seen", "_repeats")
 
     def __init__(self) -> None:
-        self._seen: set[int] = set()
+        self._seen = _DigestSet()
         self._repeats: dict[str, int] = {}
 
     def event_key(self, ts_ms: int, email: str, raw_model: str, inp: int, cw: int, cr: int, out: int) -> str:
@@ -44,9 +81,7 @@ class CompactOccurrences:
         return self._next(natural_key(*parts))
 
     def _next(self, base: str) -> str:
-        digest = int(base[:16], 16)
-        if digest not in self._seen:
-            self._seen.add(digest)
+        if self._seen.add(int(base[:16], 16) | 1):  # | 1: zero marks an empty slot
             return base
         n = self._repeats.get(base, 1)
         self._repeats[base] = n + 1

@@ -32,8 +32,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from core.sources.cursor_analytics import ENVELOPE, AnalyticsMetric, AnalyticsRecord, analytics_records
 from core.sources.cursor_events import EventConverter, cents_nanos, parse_events_page
 from core.sources.cursor_wire import (
     BillingCycle,
@@ -58,12 +59,13 @@ from core.sources.http import (
     VendorError,
     basic_auth,
     key_hint,
+    one_line,
 )
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
 from core.usage import (
     EPOCH,
+    EventRecord,
     Source,
-    UsageRecord,
     cents_to_nanos,
     ms_to_datetime,
     unmapped_key,
@@ -100,7 +102,7 @@ class EventBatch:
     window_start_ms: int
     window_end_ms: int
     page: int
-    records: list[UsageRecord]
+    records: list[EventRecord]
     window_done: bool
     window_total: int | None = None
 
@@ -114,14 +116,18 @@ class CursorAdmin:
                  events_limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
                  label: str | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_wait: Callable[[str], None] | None = None, page_size: int = MAX_PAGE_SIZE,
-                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS, other_secrets: Sequence[str] = ()) -> None:
-        """`other_secrets`: every other credential the process holds, hidden from error text too."""
+                 max_window_events: int = DEFAULT_MAX_WINDOW_EVENTS, other_secrets: Sequence[str] = (),
+                 http_factory: Callable[[], httpx.Client] | None = None) -> None:
+        """`other_secrets`: every other credential the process holds, hidden from error text too.
+        `http_factory`: builds another client like `client`; given, usage events may be fetched in
+        a worker process (`core.sources.event_worker`), which needs connections of its own."""
         if not api_key:
             raise ValueError("a Cursor admin key is required")
         self.admin_limiter = admin_limiter
         self.events_limiter = events_limiter
         self.page_size = min(page_size, MAX_PAGE_SIZE)
         self.max_window_events = max_window_events
+        self.http_factory = http_factory
         self.api = JsonApi(client, vendor=self.vendor, label=label or f"team{key_hint(api_key)}",
                            headers={"Authorization": basic_auth(api_key)}, secrets=[api_key, *other_secrets],
                            retry=retry, sleep=sleep, on_wait=on_wait)
@@ -192,6 +198,26 @@ class CursorAdmin:
                                       "stopping instead of looping")
             yield d, last, rows
             d = last + timedelta(days=1)
+
+    # -- Analytics API (Enterprise) -----------------------------------------------------------------
+
+    def analytics(self, metric: AnalyticsMetric, start: date, end: date, *, org: str) -> list[AnalyticsRecord] | None:
+        """One team-level Analytics API endpoint over [start, end]; None where the team's plan or
+        key has no access (the Analytics API is Enterprise-only)."""
+        path = f"/analytics/team/{metric.value}"
+        try:
+            envelope = self.api.call("GET", path, params={"startDate": start.isoformat(), "endDate": end.isoformat()},
+                                     parse=ENVELOPE.validate_json, limiter=self.admin_limiter)
+        except VendorError as exc:
+            if exc.status in (401, 403, 404):
+                return None
+            raise
+        try:
+            records = analytics_records(metric, envelope.data, org=org)
+        except ValidationError as exc:
+            raise VendorError(f"{self.vendor} API ({self.label}): GET {path}: unexpected response shape "
+                              f"({one_line(str(exc), 160)})") from None
+        return [r for r in records if start <= r.day <= end]
 
     # -- usage events ---------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Cursor usage events, the sync's hot path: parsing a filtered-usage-events page and checking and
-converting each event into a `UsageRecord` (natural key, exact cost). `core.sources.cursor` pages
+converting each event into an `EventRecord` (natural key, exact cost). `core.sources.cursor` pages
 through the API and re-exports these.
 
 Wire format: shared/reference/vendor-apis.md §B (`core.sources.cursor_wire.UsageEvent`).
@@ -25,9 +25,9 @@ from core.usage import (
     NANOS_PER_CENT,
     ONE_MS,
     CostBasis,
+    EventRecord,
     Feed,
     Source,
-    UsageRecord,
     cents_to_nanos,
     ms_to_datetime,
     natural_key,
@@ -59,13 +59,16 @@ def parse_events_page(content: bytes) -> EventsPage:
     return page  # type: ignore[return-value]
 
 
+_CURSOR, _EVENTS = Source.CURSOR, Feed.CURSOR_EVENTS
+
+
 @lru_cache(maxsize=4096)
 def _model(raw: str) -> str:
     return normalise_model(raw)
 
 
 class EventConverter:
-    """Turns the events of one fetch window into `UsageRecord`s (the counter spans the window).
+    """Turns the events of one fetch window into `EventRecord`s (the counter spans the window).
 
     Keys are exactly `core.usage.cursor_event_key(OccurrenceCounter(), …)` (a test pins it), computed
     inline because this loop runs once per event: the same digest of the same fields, and the same
@@ -85,7 +88,7 @@ class EventConverter:
         self._seen[base] = n + 1
         return base if n == 0 else natural_key(base, n)
 
-    def convert(self, events: Iterable[UsageEvent]) -> list[UsageRecord]:
+    def convert(self, events: Iterable[UsageEvent]) -> list[EventRecord]:
         """Convert one page; an event that is not what the API documents raises `ShapeError`
         naming its index and field (the page is then not used at all)."""
         out = []
@@ -98,7 +101,7 @@ class EventConverter:
                 raise ShapeError(f"usageEvents[{i}]: {_describe(ev, exc)}") from None
         return out
 
-    def _one(self, ev: UsageEvent) -> UsageRecord:
+    def _one(self, ev: UsageEvent) -> EventRecord:
         ts_ms = ev["timestamp"]
         if type(ts_ms) is not int:
             if type(ts_ms) is not str:
@@ -145,13 +148,9 @@ class EventConverter:
         kind, max_mode = ev.get("kind"), ev.get("maxMode")
         if (kind is not None and type(kind) is not str) or (max_mode is not None and type(max_mode) is not bool):
             raise ShapeError("kind/maxMode: expected a string and a boolean")
-        return UsageRecord(
-            source=Source.CURSOR, feed=Feed.CURSOR_EVENTS,
-            natural_key=self.key(ts_ms, email, raw_model, inp, cw, cr, out_t),
-            ts=ms_to_datetime(ts_ms), person=person, raw_model=raw_model,
-            model=_model(raw_model), input_tokens=inp, cache_write_5m_tokens=cw, cache_read_tokens=cr,
-            output_tokens=out_t, cost_nanos=cost, cost_basis=basis, estimated_cost_nanos=estimated,
-            requests=1, org=self.org, kind=kind, max_mode=max_mode, ts_ms=ts_ms)
+        return EventRecord(_CURSOR, _EVENTS, self.key(ts_ms, email, raw_model, inp, cw, cr, out_t), ts_ms, person,
+                           raw_model, _model(raw_model), inp, cw, 0, cr, out_t, cost, basis, estimated, 1, None,
+                           self.org, kind, max_mode)
 
 
 def _iso_ms(text: str) -> int:

@@ -146,3 +146,17 @@ def test_group_names(raw, ok):
             valid_group_name(raw)
     else:
         assert valid_group_name(raw) == ok
+
+
+def test_compact_occurrences_give_the_sync_keys_with_repeats_and_growth():
+    from core.importers.cursor import CompactOccurrences
+    from core.usage import OccurrenceCounter, cursor_event_key
+
+    compact, reference = CompactOccurrences(), OccurrenceCounter()
+    keys = set()
+    for _ in range(3):  # every event three times: 1st, 2nd, 3rd occurrence
+        for i in range(5000):  # past the table's first capacity (4096 slots), so it grows
+            key = compact.event_key(1767571200_000 + i, "a@x.io", "gpt-5", i, 0, 1, 2)
+            assert key == cursor_event_key(reference, 1767571200_000 + i, "a@x.io", "gpt-5", i, 0, 1, 2)
+            keys.add(key)
+    assert len(keys) == 15_000

@@ -403,8 +403,10 @@ class GeneratedEvents:
 
     MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "auto", "composer-1")
 
-    def __init__(self, n: int, start_ms: int, step_ms: int = 50, users: int = 300) -> None:
+    def __init__(self, n: int, start_ms: int, step_ms: int = 50, users: int = 300,
+                 models: tuple[str, ...] | None = None) -> None:
         self.n, self.start_ms, self.step_ms, self.users = n, start_ms, step_ms, users
+        self.MODELS = models or self.MODELS
         self._rendered: list[str] | None = None
 
     def prerender(self) -> None:
@@ -412,11 +414,15 @@ class GeneratedEvents:
         benchmark then times the sync, not this fake vendor (which shares the machine's cores)."""
         self._rendered = [self.event_json(i) for i in range(self.n)]
 
+    def _model(self, i: int) -> str:
+        """Every user meets every model (shifted once per round of users)."""
+        return self.MODELS[(i + i // self.users) % len(self.MODELS)]
+
     def event(self, i: int) -> dict:
         inp, out = 100 + i % 5000, 50 + i % 700
         cw, cr = (i * 7) % 3000, (i * 13) % 20000
         return {"timestamp": str(self.start_ms + i * self.step_ms), "userEmail": f"dev{i % self.users}@example.com",
-                "model": self.MODELS[i % len(self.MODELS)], "kind": "Usage-based", "maxMode": i % 3 == 0,
+                "model": self._model(i), "kind": "Usage-based", "maxMode": i % 3 == 0,
                 "requestsCosts": 1, "isTokenBasedCall": True, "isChargeable": True, "isHeadless": False,
                 "tokenUsage": {"inputTokens": inp, "outputTokens": out, "cacheWriteTokens": cw,
                                "cacheReadTokens": cr, "totalCents": round(1 + (i % 997) / 101, 5)},
@@ -427,7 +433,7 @@ class GeneratedEvents:
         inp, out = 100 + i % 5000, 50 + i % 700
         cw, cr = (i * 7) % 3000, (i * 13) % 20000
         return (f'{{"timestamp": "{self.start_ms + i * self.step_ms}", "userEmail": "dev{i % self.users}@example.com", '
-                f'"model": "{self.MODELS[i % len(self.MODELS)]}", "kind": "Usage-based", '
+                f'"model": "{self._model(i)}", "kind": "Usage-based", '
                 f'"maxMode": {"true" if i % 3 == 0 else "false"}, "requestsCosts": 1, "isTokenBasedCall": true, '
                 f'"isChargeable": true, "isHeadless": false, "tokenUsage": {{"inputTokens": {inp}, '
                 f'"outputTokens": {out}, "cacheWriteTokens": {cw}, "cacheReadTokens": {cr}, '
@@ -467,6 +473,8 @@ class CursorTeam:
     spend: list[dict] = field(default_factory=list)  # teamMemberSpend entries, in whichever shape
     cycle_start_ms: int = 1_704_067_200_000
     groups: dict | None = None  # the GET /teams/groups body; None: 403 (not Enterprise)
+    # Analytics API rows per endpoint ("dau", "models", …, each row with its day); None: 401 (not Enterprise)
+    analytics: dict[str, list[dict]] | None = None
 
 
 class FakeCursor(FakeServer):
@@ -518,6 +526,14 @@ class FakeCursor(FakeServer):
             return Reply(200, self._events(team, body, fault))
         if method == "POST" and path == "/teams/daily-usage-data":
             return Reply(200, self._daily(team, body, fault))
+        if method == "GET" and path.startswith("/analytics/team/"):
+            if team.analytics is None:
+                return Reply(401, {"error": "Unauthorized", "message": "Analytics API requires an Enterprise plan"})
+            start, end = _one(query, "startDate"), _one(query, "endDate")
+            rows = [r for r in team.analytics.get(path.rsplit("/", 1)[1], [])
+                    if start <= str(r.get("event_date") or r.get("date"))[:10] <= end]
+            return Reply(200, {"data": rows, "params": {"metric": path.rsplit("/", 1)[1], "teamId": 1,
+                                                        "startDate": start, "endDate": end}})
         if method == "POST" and path == "/teams/spend":
             page, size = int(body.get("page", 1)), int(body.get("pageSize", 100))
             size = max(1, min(size, self.page_size))

@@ -124,3 +124,19 @@ def test_two_detection_processes_at_once_open_one_incident(engine, database_url,
     with engine.connect() as c:
         assert c.execute(text("SELECT COUNT(*) FROM incident")).scalar() == 1
         assert c.execute(text("SELECT kind FROM alert_outbox")).scalars().all() == ["opened"]
+
+
+def test_core_tables_match_the_models():
+    """incident_repo reads and writes through light Core tables: every column must exist in the
+    ORM model (which the migrations follow) with the same kind of type."""
+    from storage import tables
+
+    for light, model in ((incident_repo.INC, tables.Incident), (incident_repo.EVT, tables.IncidentEvent),
+                         (incident_repo.ANO, tables.Anomaly), (incident_repo.OUT, tables.AlertOutbox)):
+        orm = model.__table__
+        assert light.name == orm.name
+        for col in light.columns:
+            assert col.name in orm.columns, (orm.name, col.name)
+            expected = orm.columns[col.name].type
+            assert type(col.type).__name__ == type(expected).__name__ or \
+                col.type._type_affinity is expected._type_affinity, (orm.name, col.name, col.type, expected)

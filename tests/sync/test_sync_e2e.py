@@ -195,9 +195,13 @@ def test_real_process_sync_and_report(sync_env, scenario, tmp_path):
     assert_no_secret(res.stdout + res.stderr, scenario.secrets)
 
 
-def test_backfill_killed_mid_page_resumes_exactly(sync_env, scenario, tmp_path, fake_cursor):
+def test_backfill_killed_mid_page_resumes_exactly(sync_env, scenario, tmp_path, fake_cursor, engine):
     """SIGKILL the backfill while it waits for a Cursor events page of D2; the same backfill again
-    resumes after the last completed day and ends with exact totals — no partial page, no duplicate."""
+    resumes after the last completed day and ends with exact totals — no partial page, no duplicate.
+    (The events are fetched ahead in a worker process: the page of D2 can be asked for while D1 is
+    still being written, so the kill waits until D1 is recorded as done.)"""
+    from storage.tables import SyncState
+
     d1, d2, d3, d4 = scenario.days
     reached, release = threading.Event(), threading.Event()
     d2_start = sc.day_ms(d2)
@@ -215,6 +219,15 @@ def test_backfill_killed_mid_page_resumes_exactly(sync_env, scenario, tmp_path, 
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert reached.wait(60), "the backfill never reached page 2 of D2"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with Session(engine) as s:
+                done = s.exec(select(SyncState.watermark).where(SyncState.source == "cursor",
+                                                                SyncState.stream == "backfill:usage_events")).first()
+            if done == d1.isoformat():
+                break
+            time.sleep(0.05)
+        assert done == d1.isoformat(), "D1 was never recorded as done"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

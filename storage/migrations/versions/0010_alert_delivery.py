@@ -12,16 +12,16 @@ tick it serves (unique per job: with several replicas, one runs each tick), when
 finished or failed, and a heartbeat, so a run killed mid-way shows as interrupted once its
 heartbeat has passed instead of "running" forever.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

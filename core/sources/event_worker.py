@@ -1,0 +1,191 @@
+"""Cursor usage events fetched, parsed and converted in a worker process, while the sync writes.
+
+A sync's time goes to two kinds of Python work that both hold the GIL: getting the events (HTTP,
+JSON, checking and converting each event, its natural-key digest) and writing them (building rows,
+the database driver). In one process they take turns on one core, whatever the threads. Here the
+first runs in a child process on the other core: forked when the event phase starts (everything is
+imported already, so it starts in milliseconds), it runs the very same `CursorAdmin.usage_events`
+(paging, re-reads, window splitting, retries and rate limits, secrets scrubbed from errors) over
+every window of the sync, oldest first, and hands the converted pages over a bounded queue
+(`depth` pages: the memory bound holds). The parent reads them window by window and writes and
+checkpoints exactly as before, so resuming, idempotence and exactness are unchanged.
+
+    with event_stream(client, windows, org=org) as stream:
+        for start_ms, end_ms in windows:
+            for batch in stream.window(start_ms, end_ms): ...
+
+The child opens its own HTTP connections (`CursorAdmin.http_factory`): a connection, or a TLS
+session, shared by two processes would be corrupted. It touches nothing else of the parent's
+(database connections included) and leaves with `os._exit`, so no finaliser of an inherited object
+runs. It stops when the parent closes the stream, and by itself if the parent dies.
+
+Where a fork is not available (not POSIX), or the client has no `http_factory` (a client built
+around an injected transport), or `ABACUS_SYNC_WORKER=off`, the same interface runs in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from core.sources.http import VendorError
+
+if TYPE_CHECKING:
+    from core.sources.cursor import CursorAdmin, EventBatch
+
+_BATCH, _END, _ERROR = 0, 1, 2
+_POLL_S = 0.5  # how often a blocked side checks that the other is still there
+
+
+def worker_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def event_stream(client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str,
+                 use_worker: bool = True) -> InlineEvents | WorkerEvents:
+    if use_worker and client.http_factory is not None and worker_available() and windows:
+        return WorkerEvents(client, windows, org=org)
+    return InlineEvents(client, org=org)
+
+
+class InlineEvents:
+    """The events of each window fetched when the window is read, in this process."""
+
+    def __init__(self, client: CursorAdmin, *, org: str) -> None:
+        self.client, self.org = client, org
+
+    def __enter__(self) -> InlineEvents:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def window(self, start_ms: int, end_ms: int) -> Iterator[EventBatch]:
+        yield from self.client.usage_events(start_ms, end_ms, org=self.org)
+
+
+class WorkerEvents:
+    """Every window's events, fetched and converted ahead in a child process, read in order."""
+
+    def __init__(self, client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str, depth: int = 8) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.client = client
+        self._windows = list(windows)
+        self._next = 0
+        self._queue = ctx.Queue(maxsize=depth)
+        self._proc = ctx.Process(target=_work, args=(client, self._windows, org, self._queue, os.getpid()),
+                                 name="abacus-cursor-events", daemon=True)
+
+    def __enter__(self) -> WorkerEvents:
+        self._proc.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=10)
+        if self._proc.is_alive():  # pragma: no cover - a child that ignores SIGTERM
+            self._proc.kill()
+            self._proc.join()
+        self._queue.cancel_join_thread()
+        self._queue.close()
+
+    def window(self, start_ms: int, end_ms: int) -> Iterator[EventBatch]:
+        if self._next >= len(self._windows) or self._windows[self._next] != (start_ms, end_ms):
+            raise ValueError(f"windows must be read in the order given; got {start_ms}..{end_ms}")
+        self._next += 1
+        while True:
+            kind, payload, requests = self._get()
+            self.client.api.requests += requests
+            if kind == _BATCH:
+                yield payload
+            elif kind == _END:
+                return
+            else:
+                raise payload
+
+    def _get(self) -> tuple:
+        while True:
+            try:
+                return self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                if not self._proc.is_alive():
+                    raise VendorError(f"Cursor API ({self.client.label}): the process fetching usage events "
+                                      f"stopped unexpectedly (exit code {self._proc.exitcode})") from None
+
+
+def _work(client: CursorAdmin, windows: list[tuple[int, int]], org: str, out, parent: int) -> None:
+    """The child: fetch and convert every window, in order, onto `out`; then leave."""
+    # the parent's handlers (the bot's graceful shutdown) are not the child's: SIGTERM from close()
+    # and Ctrl-C end it at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _die_with(parent)
+    client.api.client = client.http_factory()  # connections of its own; the parent's stay untouched
+    counted = client.api.requests
+    orphaned = False
+
+    def requests() -> int:
+        nonlocal counted
+        n, counted = client.api.requests - counted, client.api.requests
+        return n
+
+    def put(item: tuple) -> bool:
+        nonlocal orphaned
+        while True:
+            try:
+                out.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                if os.getppid() != parent:  # the parent is gone: nobody will read this
+                    orphaned = True
+                    return False
+
+    try:
+        for start_ms, end_ms in windows:
+            for batch in client.usage_events(start_ms, end_ms, org=org):
+                if not put((_BATCH, batch, requests())):
+                    return
+            if not put((_END, None, requests())):
+                return
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there as in-process
+        put((_ERROR, _portable(exc), requests()))
+    finally:
+        if orphaned or os.getppid() != parent:
+            out.cancel_join_thread()
+        out.close()
+        out.join_thread()  # everything put is in the pipe before the child leaves
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel end this process when the parent dies, even by SIGKILL (Linux:
+    PR_SET_PDEATHSIG); elsewhere the `getppid` checks while blocked are all there is."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception as the parent will raise it: itself where it survives pickling (vendor errors
+    do, and their text carries no secret), else a RuntimeError naming its type."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError(f"the usage-events worker failed: {type(exc).__name__}")

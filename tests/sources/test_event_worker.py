@@ -1,0 +1,148 @@
+"""The Cursor events worker process (core.sources.event_worker): the same batches as in-process,
+vendor failures raised in the parent as they would be in-process, and no process left behind —
+when the parent stops reading, and when the parent is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from core.sources.cursor import CursorAdmin, day_end_ms, day_start_ms
+from core.sources.event_worker import InlineEvents, WorkerEvents, event_stream, worker_available
+from core.sources.http import RetryPolicy, VendorError, make_client
+from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+pytestmark = pytest.mark.skipif(not worker_available(), reason="needs fork")
+
+KEY = "key_test_0123456789"
+DAYS = [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)]
+WINDOWS = [(day_start_ms(d), day_end_ms(d)) for d in DAYS]
+
+
+def _events() -> list[dict]:
+    out = []
+    for n, day in enumerate(DAYS):  # 7, 8 and 9 events; twins (identical events) in every day
+        for i in range(7 + n):
+            out.append({"timestamp": str(day_ms(day, 1, 0, i // 2)), "userEmail": f"u{i % 3}@example.com",
+                        "model": "gpt-5", "tokenUsage": {"inputTokens": 10 + i, "outputTokens": 1},
+                        "chargedCents": 1.5})
+    return out
+
+
+def _client(server, http, **kw) -> CursorAdmin:
+    return CursorAdmin(http, KEY, retry=RetryPolicy(attempts=1), label="t",
+                       http_factory=lambda: make_client(server.url, timeout=5), **kw)
+
+
+def _read(stream) -> list[tuple]:
+    with stream as s:
+        return [(b.window_start_ms, b.page, b.window_done, list(b.records)) for w in WINDOWS for b in s.window(*w)]
+
+
+def test_worker_gives_the_batches_inline_reading_gives():
+    with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=2, log_requests=False) as server, \
+            make_client(server.url, timeout=5) as http:
+        inline_client = _client(server, http)
+        inline = _read(InlineEvents(inline_client, org="t"))
+        worker_client = _client(server, http)
+        stream = event_stream(worker_client, WINDOWS, org="t")
+        assert isinstance(stream, WorkerEvents)
+        worked = _read(stream)
+    assert worked == inline
+    assert sum(len(b[3]) for b in worked) == 7 + 8 + 9
+    assert [b[1] for b in worked] == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 5]  # pages of 2
+    assert worker_client.api.requests == inline_client.api.requests == 13  # counted in the parent too
+
+
+def test_without_a_http_factory_or_when_off_it_runs_inline():
+    with make_client("http://127.0.0.1:9", timeout=1) as http:
+        client = CursorAdmin(http, KEY)
+        assert isinstance(event_stream(client, WINDOWS, org="t"), InlineEvents)
+        client.http_factory = lambda: http
+        assert isinstance(event_stream(client, WINDOWS, org="t", use_worker=False), InlineEvents)
+
+
+def test_a_vendor_failure_is_raised_in_the_parent_after_the_pages_before_it():
+    with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=2, log_requests=False) as server, \
+            make_client(server.url, timeout=5) as http:
+        server.faults.add("/teams/filtered-usage-events", "500", times=-1, after=5)  # from day 2, page 2 on
+        stream = event_stream(_client(server, http), WINDOWS, org="t")
+        got = []
+        with stream, pytest.raises(VendorError, match="HTTP 500") as info:
+            for w in WINDOWS:
+                for batch in stream.window(*w):
+                    got.append((batch.window_start_ms, batch.page))
+        assert got == [(WINDOWS[0][0], p) for p in (1, 2, 3, 4)] + [(WINDOWS[1][0], 1)]
+        assert KEY not in str(info.value)
+        assert not stream._proc.is_alive()
+
+
+def test_a_parent_that_stops_reading_ends_the_worker():
+    with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=1, log_requests=False) as server, \
+            make_client(server.url, timeout=5) as http:
+        stream = event_stream(_client(server, http), WINDOWS, org="t")
+        with stream:
+            next(iter(stream.window(*WINDOWS[0])))
+            proc = stream._proc
+            assert proc.is_alive()
+        assert not proc.is_alive()
+
+
+def test_the_worker_dies_with_a_killed_parent(tmp_path):
+    """SIGKILL the process that started a worker while the worker waits on the vendor: the worker
+    must not live on (Linux: the kernel ends it; elsewhere it notices when it next blocks)."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from core.sources.cursor import CursorAdmin
+        from core.sources.event_worker import event_stream
+        from core.sources.http import RetryPolicy, make_client
+        url, windows = sys.argv[1], [(0, 10**13)]
+        client = CursorAdmin(make_client(url, timeout=60), {KEY!r}, retry=RetryPolicy(attempts=1),
+                             http_factory=lambda: make_client(url, timeout=60))
+        with event_stream(client, windows, org="t") as stream:
+            print(stream._proc.pid, flush=True)
+            for batch in stream.window(*windows[0]):
+                pass
+    """))
+    release = __import__("threading").Event()
+    with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=1, log_requests=False,
+                    on_events_page=lambda page: release.wait(30) if page >= 2 else None) as server:
+        parent = subprocess.Popen([sys.executable, str(script), server.url], stdout=subprocess.PIPE, text=True)
+        try:
+            child = int(parent.stdout.readline())
+            time.sleep(0.5)  # the worker is now waiting for page 2
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait(10)
+            release.set()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(child):
+                time.sleep(0.05)
+            assert not _alive(child)
+        finally:
+            release.set()
+            if parent.poll() is None:
+                parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False

@@ -1,0 +1,168 @@
+"""The sync store's small-entity writes are set-based: a batch of any size costs a fixed number of
+statements (one read, then at most one insert, update and delete), and leaves exactly the rows a
+row-by-row upsert would have. Expected rows are written out by hand from the fixtures."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import event, text
+
+from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord
+from core.sync import Vendor
+from storage.sync_repo import SqlSyncStore
+
+DAY = date(2026, 3, 2)
+
+
+@contextmanager
+def statements(engine):
+    """Count the statements sent to the database (an executemany counts once)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _writes(seen: list[str]) -> list[str]:
+    reads = ("SELECT", "PRAGMA", "DELETE FROM USAGE_EVENT WHERE 0")  # the last: SQLite's write lock
+    return [s for s in seen if not s.lstrip().upper().startswith(reads) and "pg_advisory" not in s]
+
+
+def test_members_of_any_number_cost_the_same_statements(engine):
+    store = SqlSyncStore(engine)
+    for n in (10, 600):
+        members = [MemberRecord(email=f"m{n}.{i}@example.com", name=f"M {i}", vendor_user_id=f"u{i}")
+                   for i in range(n)]
+        with statements(engine) as seen, store.transaction() as tx:
+            tx.save_members(members, vendor=Vendor.CURSOR)
+        assert len(_writes(seen)) == 1, seen  # one insert
+        assert len(seen) <= 4  # and the read (in chunks of 500)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM person WHERE has_cursor_seat")).scalar() == 610
+
+
+def test_members_fill_names_and_seats_but_never_overwrite_a_name(engine):
+    store = SqlSyncStore(engine)
+    with store.transaction() as tx:
+        tx.save_members([MemberRecord(email="ann@example.com", name="Ann", vendor_user_id="c1"),
+                         MemberRecord(email="bob@example.com", vendor_user_id="c2")], vendor=Vendor.CURSOR)
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.save_members([MemberRecord(email="ann@example.com", name="Annie", vendor_user_id="c1", removed=True),
+                         MemberRecord(email="bob@example.com", name="Bob", vendor_user_id="c2"),
+                         MemberRecord(email="cy@example.com", name="Cy")], vendor=Vendor.CURSOR)
+    assert len(_writes(seen)) == 2  # one update (ann and bob), one insert (cy)
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.save_members([MemberRecord(email="ann@example.com", vendor_user_id="a9")], vendor=Vendor.ANTHROPIC)
+    assert len(_writes(seen)) == 1
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT email, name, cursor_user_id, has_cursor_seat, anthropic_user_id, "
+                                 "has_claude_seat FROM person ORDER BY email")).all()
+    assert [tuple(r) for r in rows] == [
+        ("ann@example.com", "Ann", "c1", False, "a9", True),  # name kept; seat gone (removed); Claude seat added
+        ("bob@example.com", "Bob", "c2", True, None, False),  # name filled in
+        ("cy@example.com", "Cy", None, True, None, False)]
+
+
+def _activity(person: str, lines: int) -> ActivityRecord:
+    return ActivityRecord(source="cursor", day=DAY, person=person, org="team", lines_added=lines, chat_requests=1)
+
+
+def test_an_activity_day_is_replaced_in_fixed_statements(engine):
+    store = SqlSyncStore(engine)
+    with store.transaction() as tx:
+        tx.replace_activity_day(source="cursor", org="team", day=DAY,
+                                records=[_activity(f"p{i}@example.com", i) for i in range(800)])
+    revised = [_activity(f"p{i}@example.com", i + (1000 if i < 300 else 0)) for i in range(100, 900)]
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.replace_activity_day(source="cursor", org="team", day=DAY, records=revised)
+    # 100 gone (p0-p99), 200 revised (p100-p299), 100 new (p800-p899), 500 unchanged
+    assert len(_writes(seen)) == 3, _writes(seen)
+    with engine.connect() as conn:
+        n, total = conn.execute(text("SELECT COUNT(*), SUM(lines_added) FROM person_activity")).one()
+    assert n == 800
+    assert total == sum(range(100, 900)) + 200 * 1000
+
+
+def test_spend_rows_change_only_when_their_figures_do(engine):
+    store = SqlSyncStore(engine)
+    rec = [SpendRecord(email=f"s{i}@example.com", cycle_start=DAY, on_demand_nanos=i, overall_nanos=10 * i)
+           for i in range(300)]
+    with store.transaction() as tx:
+        tx.save_spend(org="team", records=rec)
+    with engine.connect() as conn:
+        taken = dict(conn.execute(text("SELECT email, taken_at FROM spend_snapshot")).all())
+    rec[7] = SpendRecord(email="s7@example.com", cycle_start=DAY, on_demand_nanos=70, overall_nanos=700)
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.save_spend(org="team", records=rec)
+    assert len(_writes(seen)) == 1
+    with engine.connect() as conn:
+        after = {e: (t, od) for e, t, od in conn.execute(text("SELECT email, taken_at, on_demand_nanos "
+                                                              "FROM spend_snapshot"))}
+    assert after["s7@example.com"][1] == 70 and after["s7@example.com"][0] != taken["s7@example.com"]
+    assert all(after[e][0] == taken[e] for e in taken if e != "s7@example.com")
+
+
+def test_groups_move_people_rename_and_clear_in_fixed_statements(engine):
+    store = SqlSyncStore(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO billing_group (name, source, created_at) VALUES ('Platform', 'manual', "
+                          "CURRENT_TIMESTAMP)"))
+    with store.transaction() as tx:
+        tx.save_members([MemberRecord(email=f"g{i}@example.com") for i in range(6)], vendor=Vendor.CURSOR)
+        tx.save_groups([GroupRecord(external_id="grp_a", name="Alpha", member_emails=["g0@example.com",
+                                                                                        "g1@example.com"]),
+                        GroupRecord(external_id="grp_p", name="Platform", member_emails=["g2@example.com"])])
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.save_groups([GroupRecord(external_id="grp_a", name="Alpha Team", member_emails=["g1@example.com",
+                                                                                             "g3@example.com"]),
+                        GroupRecord(external_id="grp_b", name="Beta", member_emails=["g4@example.com",
+                                                                                       "new@example.com"]),
+                        GroupRecord(external_id="group_unassigned", name="Unassigned",
+                                    member_emails=["g0@example.com", "g2@example.com"], unassigned=True)])
+    writes = _writes(seen)
+    assert len(writes) <= 5, writes  # groups: update + insert; people: update + insert
+    with engine.connect() as conn:
+        groups = dict(conn.execute(text("SELECT name, external_id FROM billing_group")).all())
+        people = dict(conn.execute(text("SELECT p.email, g.name FROM person p LEFT JOIN billing_group g "
+                                        "ON g.id = p.group_id")).all())
+    # "Platform" (manual) adopted Cursor's id; Alpha renamed; Beta new
+    assert groups == {"Platform": "grp_p", "Alpha Team": "grp_a", "Beta": "grp_b"}
+    assert people == {"g0@example.com": None,  # unassigned: left its Cursor group
+                      "g1@example.com": "Alpha Team", "g3@example.com": "Alpha Team",
+                      "g2@example.com": "Platform",  # a group made here, not by Cursor: its people stay
+                      "g4@example.com": "Beta", "new@example.com": "Beta",
+                      "g5@example.com": None}
+
+
+def test_key_owners_are_saved_in_fixed_statements_and_keep_manual_mappings(engine):
+    store = SqlSyncStore(engine)
+    keys = [KeyRecord(key_id=f"apikey_{i}", name=f"claude_code_key_k{i}_x", workspace_id="w", creator_id=f"c{i}",
+                      creator_email=f"k{i}@example.com", status="active") for i in range(50)]
+    with statements(engine) as seen, store.transaction() as tx:
+        assert tx.save_keys(org="org", records=keys) == 0  # no stored usage to move
+    inserts = [s for s in _writes(seen) if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 2  # the owners as people, the keys
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api_key SET email = 'boss@example.com', mapped_how = 'manual' "
+                          "WHERE external_id = 'apikey_3'"))
+    keys[3] = KeyRecord(key_id="apikey_3", name="renamed", workspace_id="w", creator_id="c3",
+                        creator_email="k3@example.com", status="active")
+    keys[4] = KeyRecord(key_id="apikey_4", name="claude_code_key_k4_x", workspace_id="w", creator_id="c4",
+                        creator_email="someone@example.com", status="active")
+    with store.transaction() as tx:
+        tx.save_keys(org="org", records=keys)
+    with engine.connect() as conn:
+        rows = {k: (n, e, h) for k, n, e, h in conn.execute(text(
+            "SELECT external_id, name, email, mapped_how FROM api_key WHERE external_id IN "
+            "('apikey_3', 'apikey_4', 'apikey_5')"))}
+    assert rows == {"apikey_3": ("renamed", "boss@example.com", "manual"),  # the manual owner stays
+                    "apikey_4": ("claude_code_key_k4_x", "someone@example.com", "vendor"),
+                    "apikey_5": ("claude_code_key_k5_x", "k5@example.com", "vendor")}

@@ -1,0 +1,129 @@
+"""Start-up: short commands load only what they use (issue 12 point 13, issue 13 point 3).
+
+What each command imports is checked, not how long it takes (timings are the benchmarks' job):
+`abacus --help` needs neither the database nor a vendor client, and `abacus report` on an
+up-to-date database needs SQLAlchemy's core and the settings, not the ORM, Alembic, the table
+models, the scheduler, Slack, matplotlib or pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import head_revision, make_engine, upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "storage.tables", "matplotlib", "slack_bolt", "slack_sdk", "apscheduler",
+         "pandas", "httpx", "pydantic", "charts", "core.sync", "core.sources")
+
+PROBE = """
+import json, sys
+heavy = json.loads(sys.stdin.read())
+from bot.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help
+    code = exc.code
+loaded = sorted(h for h in heavy if h in sys.modules or any(m.startswith(h + ".") for m in sys.modules))
+print("LOADED=" + json.dumps(loaded), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def loaded_by(args: list[str], database_url: str | None, cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "CURSOR_", "ABACUS_"))}
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], input=json.dumps(HEAVY), env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line, proc.stderr
+    return proc, set(json.loads(line[-1].removeprefix("LOADED=")))
+
+
+def test_help_loads_nothing_heavy(tmp_path):
+    proc, loaded = loaded_by(["report", "--help"], None, tmp_path)  # argparse exits 0 after the help
+    assert "--by" in proc.stdout
+    assert loaded == set()
+    _, loaded = loaded_by(["sync", "--help"], None, tmp_path)
+    assert loaded == set()
+
+
+def test_report_on_a_current_database_skips_orm_alembic_and_models(tmp_path, database_url):
+    from datetime import UTC, datetime
+
+    from core.usage import Feed, Source, UsageRecord
+    from storage.db import session_scope
+    from storage.usage_repo import write_usage
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        with session_scope(engine) as session:
+            write_usage([UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key="k1",
+                                     ts=datetime.now(UTC), person="a@example.com", raw_model="gpt-5", model="gpt-5",
+                                     input_tokens=7, cost_nanos=500_000_000, requests=1)], session=session)
+    finally:
+        engine.dispose()
+    proc, loaded = loaded_by(["report", "--format", "json", "--days", "1"], database_url, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["rows"]
+    assert (row["key"], row["input_tokens"], row["cost_usd"], row["requests"]) == ("a@example.com", 7, 0.5, 1)
+    assert loaded == {"sqlalchemy", "pydantic"}  # the query, and the settings
+
+
+def test_head_revision_is_alembics_head(tmp_path):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def test_a_database_not_at_the_head_goes_through_alembic(tmp_path):
+    """The fast path skips Alembic only at the head revision; any other revision is Alembic's to judge."""
+    engine = make_engine(f"sqlite:///{tmp_path}/a.db")
+    try:
+        assert upgrade(engine) == head_revision()
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'not-a-revision'"))
+        with pytest.raises(Exception, match="not-a-revision"):  # noqa: B017 - Alembic's own error: it ran
+            upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_default_sync_schedule_is_a_valid_cron():
+    from apscheduler.triggers.cron import CronTrigger
+
+    from bot.config import DEFAULT_SYNC_SCHEDULE, load_settings
+
+    CronTrigger.from_crontab(DEFAULT_SYNC_SCHEDULE, timezone="UTC")
+    assert load_settings().sync_schedule == DEFAULT_SYNC_SCHEDULE
+
+
+def test_the_sync_command_loads_no_bot_chart_or_other_vendor_code():
+    """What `abacus sync --source cursor` imports: the engine, the Cursor client, the store — not
+    Slack, the scheduler, charts, pandas, telemetry (protobuf) or the Anthropic client."""
+    probe = ("import json, sys\n"
+             "import bot.cli.sync, bot.sync_service, bot.wiring, core.sync, storage.sync_repo\n"
+             "print(json.dumps(sorted(m for m in sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout))
+    unwanted = ("slack_bolt", "slack_sdk", "apscheduler", "matplotlib", "pandas", "google", "opentelemetry",
+                "charts", "core.sources.anthropic", "core.sources.otlp", "storage.telemetry_repo")
+    assert sorted(u for u in unwanted if u in modules or any(m.startswith(u + ".") for m in modules)) == []
