@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
@@ -27,6 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.detect_service import run_detection
 from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
@@ -40,6 +42,7 @@ from storage.job_lock import SYNC_LOCK, try_job_lock
 log = logging.getLogger("bot.app")
 
 SYNC_JOB_ID = "sync_and_detect"
+LIVE_DETECT_JOB_ID = "live_detection"
 JOB_LOCK = "scheduled-job"  # the whole scheduled job: one replica per tick
 SLACK_TIMEOUT = 30  # seconds per Web API call
 
@@ -140,6 +143,21 @@ def scheduled_job(ctx: Context, sync_runner: SyncRunner | None) -> None:
         log.exception("scheduled job failed")
 
 
+def live_detection_job(ctx: Context) -> None:
+    """Detection on today's data, every ABACUS_LIVE_DETECT_MINUTES while live telemetry flows in, so
+    a runaway session is alerted within minutes of its events instead of after the next vendor sync.
+    One detection at a time per database: a tick that finds one running (the hourly job, another
+    replica) is skipped. Never raises."""
+    try:
+        run = run_detection(ctx.engine, as_of=datetime.now(UTC).date(), alert=True, lock_wait=0)
+        if run.opened or run.alerts_queued:
+            log.info("live detection: %s", run.summary())
+    except RuntimeFailure as exc:
+        log.debug("live detection skipped: %s", exc)
+    except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
+        log.exception("live detection failed")
+
+
 def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
     """The live-telemetry receiver on ABACUS_OTLP_PORT (bot/otlp_server.py), serving on its own threads."""
     settings = ctx.settings
@@ -182,6 +200,9 @@ def build_bot(settings: Settings) -> Bot:
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": 600})
     sync_runner = make_sync_runner(ctx)
+    if settings.otlp_port and settings.live_detect_minutes:
+        scheduler.add_job(live_detection_job, IntervalTrigger(minutes=settings.live_detect_minutes, timezone=UTC),
+                          id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,))
     scheduler.add_job(scheduled_job, CronTrigger.from_crontab(settings.sync_schedule, timezone=UTC),
                       id=SYNC_JOB_ID, name="sync + detection", args=(ctx, sync_runner))
 
@@ -247,17 +268,18 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     handler = OnceSocketModeHandler(bot.app, app_token, ledger=DeliveryLedger(bot.ctx.engine), ping_interval=10,
                                     concurrency=16)
+    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     try:
         handler.connect()
-    except SlackApiError as exc:
+    except (SlackApiError, SlackClientError, OSError) as exc:
         handler.close()
-        raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack ({exc.response.get('error', 'unknown error')})"
-                          ) from None
-    except (SlackClientError, OSError) as exc:
-        handler.close()
+        if receiver is not None:
+            receiver.stop()
+        if isinstance(exc, SlackApiError):
+            raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack "
+                              f"({exc.response.get('error', 'unknown error')})") from None
         raise RuntimeFailure(f"cannot open the Socket Mode connection: {type(exc).__name__}") from None
 
-    receiver = start_otlp_receiver(bot.ctx) if settings.otlp_port else None
     _tune_runtime()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
     otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
     otlp_host: str = Field(default="0.0.0.0", validation_alias="ABACUS_OTLP_HOST")
+    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never)
+    live_detect_minutes: int = Field(default=2, validation_alias="ABACUS_LIVE_DETECT_MINUTES", ge=0, le=60)
+
+    @field_validator("live_detect_minutes", mode="before")
+    @classmethod
+    def _off(cls, v):
+        return 0 if isinstance(v, str) and v.strip().lower() in ("off", "no", "false") else v
 
     @model_validator(mode="after")
     def _otlp_needs_token(self) -> Settings:
@@ -162,7 +169,9 @@ class Settings(BaseSettings):
             "email_domain": self.email_domain or "(not set)",
             "alert_channel": self.alert_channel or "(not set: alerts only stored)",
             "sync_schedule": self.sync_schedule,
-            "otlp_receiver": f"port {self.otlp_port}" if self.otlp_port else "off",
+            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes} min"
+                              if self.otlp_port and self.live_detect_minutes
+                              else f"port {self.otlp_port}" if self.otlp_port else "off"),
         }
 
 
@@ -173,6 +182,7 @@ _ENV_NAMES = {
     "cursor_api_url": "CURSOR_API_URL", "email_domain": "ABACUS_EMAIL_DOMAIN", "alert_channel": "ABACUS_ALERT_CHANNEL",
     "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
     "otlp_port": "ABACUS_OTLP_PORT", "otlp_token": "ABACUS_OTLP_TOKEN", "otlp_host": "ABACUS_OTLP_HOST",
+    "live_detect_minutes": "ABACUS_LIVE_DETECT_MINUTES",
 }
 
 

@@ -17,7 +17,7 @@ model_mix(rows, *, top=8, title, subtitle)
     rows = [(model, spend)]; share of spend per model (`42% · $1,234`), tail folded into "Others".
 group_spend(rows, *, top=12, title, subtitle)
     rows = [(group, spend, budget or None)]; bars per billing group with a budget tick, red when over.
-adoption(days, active_users, seats=None, *, title, subtitle)
+adoption(days, active_users, seats=None, *, title, subtitle, seat_label)
     Daily active users as a line against a dashed seats line.
 forecast(days_actual, cumulative_actual, days_projected, cumulative_projected, budget=None, *, title, subtitle)
     Cumulative spend (solid), the projection (dashed, continuing from the last actual day), the budget.

@@ -35,8 +35,10 @@ def adoption(
     *,
     title: str = "Daily active users",
     subtitle: str | None = None,
+    seat_label: str = "seats",
 ) -> Chart:
-    """Daily active users as a line, with the number of seats as a dashed line when known."""
+    """Daily active users as a line, with the number of seats as a dashed line when known
+    (`seat_label` names what that number counts, e.g. "people with a seat")."""
     data = daily_series(days, {"active": active_users}, combine=max)
     first, last = (data.days[0], data.days[-1]) if data.days else (None, None)
     if data.is_empty():
@@ -49,7 +51,7 @@ def adoption(
     peak = max(range(len(active)), key=lambda i: active[i])
     facts = [f"average {average:,.1f} a day", f"peak {active[peak]:,}"]
     if seat_count:
-        facts.append(f"{seat_count:,} seats")
+        facts.append(f"{seat_count:,} {seat_label}")
     subtitle = period_subtitle(subtitle, first, last, *facts)
 
     def draw(fig: Figure) -> None:
@@ -63,7 +65,7 @@ def adoption(
         if seat_count:
             ax.axhline(seat_count, color=theme.BUDGET_LINE, linewidth=1.8, linestyle=(0, (4, 3)))
             handles.append(Line2D([], [], color=theme.BUDGET_LINE, linewidth=1.8, linestyle=(0, (4, 3))))
-            labels.append(f"Seats ({seat_count:,})")
+            labels.append(f"{seat_label[:1].upper()}{seat_label[1:]} ({seat_count:,})")
         date_axis(ax, data.days)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=3))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: tokens_short(value)))
@@ -75,5 +77,5 @@ def adoption(
     sentence = (f"Daily active users {span}: average {average:,.1f}, peak {active[peak]:,} on "
                 f"{data.days[peak].isoformat()}")
     if seat_count:
-        sentence += f"; {seat_count:,} seats, so the peak used {percent(active[peak] / seat_count)} of them"
+        sentence += f"; {seat_count:,} {seat_label}, so the peak was {percent(active[peak] / seat_count)} of them"
     return Chart(png, chart_title(title), alt_text(sentence + "."), filename("adoption", first, last))

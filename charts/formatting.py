@@ -10,6 +10,8 @@ import unicodedata
 from datetime import date
 from functools import lru_cache
 
+from core.periods import period_text
+
 ELLIPSIS = "…"
 REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -125,12 +127,8 @@ def month_label(day: date, *, with_year: bool) -> str:
 
 
 def period_label(first: date, last: date) -> str:
-    """`Jan 01 – Jan 30, 2026`, `Dec 15, 2025 – Jan 14, 2026`, or `Jan 05, 2026` for one day."""
-    if first == last:
-        return f"{day_label(first)}, {first.year}"
-    if first.year == last.year:
-        return f"{day_label(first)} – {day_label(last)}, {last.year}"
-    return f"{day_label(first)}, {first.year} – {day_label(last)}, {last.year}"
+    """The period as the messages write it (core.periods.period_text): one date style everywhere."""
+    return period_text(first, last)
 
 
 @lru_cache(maxsize=1)

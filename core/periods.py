@@ -38,6 +38,13 @@ class DateRange:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
+def period_text(first: date, last: date) -> str:
+    """The one way a period is written — in messages, chart subtitles and exports alike:
+    `2026-01-01 → 2026-01-30 (30 days)`. Dates are YYYY-MM-DD and nothing else."""
+    days = (last - first).days + 1
+    return f"{first.isoformat()} → {last.isoformat()} ({days} day{'s' if days != 1 else ''})"
+
+
 def utc_today() -> date:
     return datetime.now(UTC).date()
 

@@ -51,13 +51,14 @@ from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import cursor as curs
+from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
 from core.sources.event_worker import event_stream
 
 if TYPE_CHECKING:
     from core.sources import anthropic as anth
 from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
-from core.usage import Feed, Record, Source, UsageRecord
+from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
 
 class Vendor(StrEnum):
@@ -96,6 +97,7 @@ class Stream(StrEnum):
     COST = "cost_report"
     USAGE_EVENTS = "usage_events"
     DAILY_USAGE = "daily_usage"
+    ANALYTICS = "analytics"  # Cursor Analytics API (team-level, Enterprise)
 
 
 USAGE_STREAMS = (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.USAGE_EVENTS)
@@ -245,10 +247,14 @@ class SyncTx(Protocol):
     def save_groups(self, records: list[GroupRecord]) -> None: ...
     def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
                        detail: dict | None = None) -> None: ...
+    def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
+    def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
+                          records: list[AnalyticsRecord]) -> None: ...
 
 
 class SyncStore(Protocol):
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None: ...
+    def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]: ...  # org label → its user ids
     def transaction(self) -> AbstractContextManager[SyncTx]: ...
     def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None,
                   window_to: date | None, trigger: str) -> int: ...
@@ -375,6 +381,24 @@ def _end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: Sync
     store.finish_run(run_id, result=result)
 
 
+# --- organisation identity ---------------------------------------------------------------------------
+
+def organisation_label(user_ids: set[str], known: dict[str, set[str]]) -> str | None:
+    """A stable label for an Anthropic organisation whose key cannot read `/v1/organizations/me`.
+
+    An admin key's own hint would change with every key rotation and start a second organisation
+    (its days synced again beside the first's: counted twice). The organisation's user ids do not:
+    the stored organisation sharing the most of them is this one (after a rotation, or a key that
+    lost the `me` permission — organisations seen with `me` are stored under their real id); an
+    organisation never seen before is named after its oldest user id. None without users."""
+    if not user_ids:
+        return None
+    best = max(known.items(), key=lambda kv: (len(kv[1] & user_ids), kv[0]), default=None)
+    if best is not None and best[1] & user_ids:
+        return best[0]
+    return "org-" + natural_key("anthropic-organisation", min(user_ids))[:16]
+
+
 # --- Anthropic ---------------------------------------------------------------------------------------
 
 def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan, *,
@@ -388,8 +412,14 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     run_id = None
     try:
         org_info = client.organization()
+        users = client.users()
+        user_ids = {u.id for u in users if u.id}
         if org_info is not None:
             client.label = result.org = org_info.id
+        else:
+            label = organisation_label(user_ids, store.org_identities(vendor=Vendor.ANTHROPIC))
+            if label is not None:
+                client.label = result.org = label
         org = result.org
         streams = {s: DayStream(store, Vendor.ANTHROPIC, org, s.value, plan, options)
                    for s in (Stream.CLAUDE_CODE, Stream.MESSAGES, Stream.COST)}
@@ -397,11 +427,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"anthropic {org}", len(all_days))
 
-        users = client.users()
         keys = client.api_keys()
         workspaces = client.workspaces()
         with store.transaction() as tx:
             tx.save_members(anth.member_records(users), vendor=Vendor.ANTHROPIC)
+            tx.save_org_identity(vendor=Vendor.ANTHROPIC, org=org, user_ids=user_ids)
             moved = tx.save_keys(org=org, records=anth.key_records(keys, users))
         if moved:
             result.notes.append(f"{moved} stored record(s) re-attributed to key owners the vendor named")
@@ -565,6 +595,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                         daily.done(tx, day)
                     counts.read += len(by_day.get(day, ()))
                     progress.advance(1, f"daily_usage {day}")
+            _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
     except LockLost as exc:  # another process took over the sync lock: stop every organisation
@@ -576,6 +607,21 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
+
+
+def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start: date, end: date,
+                    result: OrgResult) -> None:
+    """The team-level Analytics API over the daily stream's days, one endpoint per transaction
+    (each replaces its stored days); skipped with a note where the plan has no Analytics API."""
+    counts = result.stream(Stream.ANALYTICS)
+    for metric in AnalyticsMetric:
+        records = client.analytics(metric, start, end, org=org)
+        if records is None:
+            result.notes.append("Cursor Analytics API not available to this key/plan (Enterprise only); skipped")
+            return
+        with store.transaction() as tx:
+            tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
+        counts.read += len(records)
 
 
 def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,

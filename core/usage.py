@@ -92,6 +92,11 @@ def unmapped_key(label: str) -> str:
     return f"unmapped:{label}"
 
 
+def is_unmapped(person: str) -> bool:
+    """Usage of a key nobody owns (`unmapped:<key>`): not a person, never counted as one."""
+    return person.startswith("unmapped:")
+
+
 @dataclass(slots=True)
 class UsageRecord:
     """One vendor record, normalised.

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
+from core.sources.cursor_analytics import AnalyticsRecord
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.sync import Checkpoint, DayWrite, Mode, OrgResult, RunStatus, Vendor
@@ -39,6 +40,18 @@ from storage.tables import (
     utcnow,
 )
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
+from storage.vendor_analytics_repo import replace_vendor_analytics
+
+IDENTITY_STREAM = "identity"  # sync_state rows holding an organisation's user ids
+
+
+def _identity_ids(detail: str | None) -> list[str]:
+    try:
+        ids = json.loads(detail or "{}").get("user_ids", [])
+    except (ValueError, AttributeError):
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
 
 _ACTIVITY_FIELDS = tuple(f.name for f in fields(ActivityRecord) if f.name not in ("detail",))
 
@@ -121,6 +134,24 @@ class SqlSyncTx:
             text("SELECT 1 FROM person_activity WHERE source = :s AND day = :d AND org = :o LIMIT 1"),
             {"s": Source.CLAUDE_CODE.value, "d": day, "o": org}).first()
         return row is not None
+
+    def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None:
+        """Remember an organisation's user ids (a `sync_state` row of the stream `identity`), so a key
+        that cannot read `/organizations/me` still finds it (core.sync.organisation_label)."""
+        if not user_ids:
+            return
+        row = self.session.exec(select(SyncState).where(SyncState.source == vendor.value, SyncState.org == org,
+                                                        SyncState.stream == IDENTITY_STREAM)).first()
+        known = set(_identity_ids(row.detail)) if row is not None else set()
+        if user_ids <= known:
+            return
+        self.set_checkpoint(vendor=vendor, org=org, stream=IDENTITY_STREAM, watermark=None,
+                            detail={"user_ids": sorted(known | user_ids)})
+
+    def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
+                          records: list[AnalyticsRecord]) -> None:
+        replace_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
+                                 start=start, end=end, records=records)
 
     def drop_live_usage(self, *, day: date, persons: set[str]) -> int:
         from storage.telemetry_repo import remove_live  # telemetry (protobuf) only for Claude Code days
@@ -397,6 +428,12 @@ class SqlSyncStore:
             detail = exc.orig if isinstance(exc, DBAPIError) else exc
             raise DataRejected(f"the database refused a value or a sum as out of range "
                                f"({one_line(str(detail), 100)}); nothing of this batch was stored") from None
+
+    def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(SyncState).where(SyncState.source == vendor.value,
+                                                  SyncState.stream == IDENTITY_STREAM)).all()
+            return {row.org: set(_identity_ids(row.detail)) for row in rows}
 
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None:
         with Session(self.engine) as s:

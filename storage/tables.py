@@ -470,3 +470,21 @@ class OtelMetricSeries(SQLModel, table=True):
     time_ns: int = _big()
     value: int = _big()  # nanos for cost, tokens for token counts
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class VendorAnalytics(SQLModel, table=True):
+    """Team-level vendor analytics per day (Cursor Analytics API): active users, messages per model,
+    MCP tools, file extensions, client versions — one row per (org, day, metric, key)."""
+
+    __tablename__ = "vendor_analytics"
+    __table_args__ = (UniqueConstraint("source", "org", "metric", "day", "key", name="uq_vendor_analytics"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    org: str = Field(max_length=255)
+    day: date = Field(index=True)
+    metric: str = Field(max_length=32)  # core.sources.cursor_analytics.AnalyticsMetric
+    key: str = Field(max_length=255)
+    value: int = _big()
+    users: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    extra: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -96,6 +96,9 @@ def remove_live(*, session: Session, person_days: Iterable[tuple[date, str]],
     by_day: dict[date, set[str]] = {}
     for day, person in person_days:
         by_day.setdefault(day, set()).add(person)
+    if not by_day:
+        return 0
+    lock_usage_writes(session=session)  # the rollup rebuild below must not interleave with a batch
     conn = session.connection()
     removed = 0
     for day, persons in sorted(by_day.items()):  # one statement per day (a batch is mostly today)

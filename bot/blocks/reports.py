@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from core.adoption import CursorAnalyticsSummary
 from core.incidents import IncidentView, format_duration
-from core.periods import DateRange
+from core.periods import DateRange, period_text
+from core.reconciliation import Reconciliation
 from core.report import live_note
 from core.usage import NANOS_PER_USD
 
@@ -32,7 +34,7 @@ MAX_TABLE_ROWS = 40
 
 
 def period_label(period: DateRange) -> str:
-    return f"{period.start.isoformat()} → {period.end.isoformat()} ({period.days} day{'s' if period.days != 1 else ''})"
+    return period_text(period.start, period.end)
 
 
 def who(email: str, name: str | None = None) -> str:
@@ -96,8 +98,8 @@ def top(view: TopView) -> list[dict]:
     rows = [(r.rank, r.person, c.usd(r.cost_nanos), c.percent(r.share), c.tokens(r.total_tokens),
              r.top_model or "—", c.delta(r.cost_nanos, r.previous_nanos)) for r in view.rows]
     blocks += [c.section(chunk) for chunk in c.code_table(cols, rows)]
-    blocks.append(c.context(f"{view.people_with_usage:,} people and keys with usage, {c.usd(view.total_nanos)} in "
-                            "total. Δ compares with the previous period of the same length."))
+    blocks.append(c.context(f"Top {len(view.rows)} of {view.ranked_among()} with usage, {c.usd(view.total_nanos)} "
+                            "in total. Δ compares with the previous period of the same length."))
     return c.cap_blocks(blocks)
 
 
@@ -178,7 +180,30 @@ def models(view: ModelsView) -> list[dict]:
     if rest:
         note += f" {len(rest)} more models ({c.usd(sum(m.cost_nanos for m in rest))}) not shown."
     blocks.append(c.context(note))
+    if view.reconciliation is not None:
+        blocks += reconciliation_blocks(view.reconciliation)
     return c.cap_blocks(blocks)
+
+
+def reconciliation_blocks(recon: Reconciliation, *, max_rows: int = 8) -> list[dict]:
+    """Billed (Anthropic cost report) versus Abacus' Claude Code figures, per model and per day —
+    for `/abacus models` and the digest."""
+    cols = [("model", 24, "<"), ("billed", 11, ">"), ("Claude Code", 11, ">"), ("gap", 11, ">"), ("est/bill", 8, ">")]
+    rows = [(r.key, c.usd(r.billed_nanos), c.usd(r.estimated_nanos), c.usd(r.gap_nanos),
+             c.percent(r.estimated_share, 0)) for r in recon.by_model[:max_rows]]
+    worst = sorted((d for d in recon.by_day if d.billed_nanos or d.estimated_nanos),
+                   key=lambda d: -abs(d.gap_nanos))[:3]
+    days = "; ".join(f"{d.key}: billed {c.usd(d.billed_nanos)}, Claude Code {c.usd(d.estimated_nanos)}"
+                     for d in worst)
+    blocks = [c.divider(), c.section("*Billed vs estimated* (Anthropic cost report)"),
+              *[c.section(t) for t in c.code_table(cols, rows)]]
+    text = (f"Billed {c.usd(recon.billed_nanos)} over {recon.billed_days} day(s) with a bill; Claude Code "
+            f"{c.usd(recon.estimated_nanos)} on those days. The bill covers all API usage of the organisation, "
+            "Claude Code only what Claude Code used.")
+    if days:
+        text += f" Largest gaps: {days}."
+    blocks.append(c.context(text))
+    return blocks
 
 
 def groups(view: GroupsView) -> list[dict]:
@@ -289,7 +314,7 @@ def _names(seats, limit: int) -> str:
 
 
 def adoption(view: AdoptionView) -> list[dict]:
-    holders = view.active_with_seat + len(view.never_used) + len(view.idle_in_period)
+    holders = view.seat_holders
     blocks = [
         c.header("Adoption"),
         c.context(period_label(view.period)),
@@ -309,14 +334,42 @@ def adoption(view: AdoptionView) -> list[dict]:
                                 + _names(view.idle_in_period, 30)))
     if not view.team_size:
         blocks.append(c.context("No people are known yet: seats come from the vendor member lists on sync."))
+    if view.cursor_analytics is not None:
+        blocks += cursor_analytics_blocks(view.cursor_analytics)
     return blocks
+
+
+_DAU_KINDS = {"cli_dau": "CLI", "cloud_agent_dau": "cloud agents", "bugbot_dau": "Bugbot"}
+
+
+def cursor_analytics_blocks(a: CursorAnalyticsSummary) -> list[dict]:
+    """What the Cursor Analytics API says about the period (team level, as Cursor counts it)."""
+    kinds = " · ".join(f"{label} {a.average_by_kind.get(k, 0):,.1f}" for k, label in _DAU_KINDS.items())
+    models = "\n".join(f"{c.escape(m)} — {n:,} messages, up to {u:,} people" for m, n, u in a.top_models) or "—"
+    tools = "\n".join(f"{c.escape(t)} — {n:,} calls" for t, n in a.top_mcp_tools) or "—"
+    exts = "\n".join(f"{c.escape(e)} — {f:,} files, {lines:,} lines accepted"
+                     for e, f, lines in a.top_extensions) or "—"
+    versions = (", ".join(f"{c.escape(v)} ({n:,})" for v, n in a.client_versions) or "—")
+    return [
+        c.divider(),
+        c.section("*Cursor, as its Analytics API counts it*"),
+        *c.fields([
+            ("Daily active users", f"{a.average_dau:,.1f} on average · peak {a.peak_dau:,} "
+                                   f"({a.dau_days} of {a.period_days} days reported)"),
+            ("Of which, on average", kinds),
+            ("Top models", models),
+            ("Top MCP tools", tools),
+            ("Top file extensions", exts),
+            ("Client versions" + (f" on {a.versions_day.isoformat()}" if a.versions_day else ""), versions),
+        ]),
+    ]
 
 
 def forecast(view: ForecastView) -> list[dict]:
     month = view.month_start.strftime("%B %Y")
     pairs = [
-        ("Month to date", f"{c.usd(view.mtd_nanos)} (day {view.days_elapsed} of {view.days_in_month})"),
-        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (last 7 days)"),
+        ("Month to date", f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
+        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (month to date)"),
         ("Projected month", c.usd(view.projected_nanos)),
         ("Last month", c.usd(view.previous_month_nanos)),
     ]
@@ -333,7 +386,9 @@ def forecast(view: ForecastView) -> list[dict]:
     if view.cursor_cycle:
         start, nanos = view.cursor_cycle
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
-    blocks.append(c.context("Projection = month to date + run rate × days left."))
+    left = max(0.0, view.days_in_month - view.elapsed_days)
+    blocks.append(c.context(f"Projection = month to date + run rate × the {left:.1f} days left (today counts for "
+                            "the part of it that has passed)."))
     return blocks
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 import charts
-from core.periods import DateRange
+from core.periods import DateRange, period_text
 from core.usage import NANOS_PER_USD, Source
 
 from .reply import Attachment
@@ -44,7 +44,7 @@ def _daily_by_tool(period: DateRange, daily: Iterable) -> tuple[list[date], dict
 
 
 def _period_text(period: DateRange) -> str:
-    return f"{period.start.isoformat()} → {period.end.isoformat()}"
+    return period_text(period.start, period.end)
 
 
 def dashboard(view: DashboardView) -> list[Attachment]:
@@ -60,7 +60,7 @@ def daily_spend(period: DateRange, daily: Iterable) -> Attachment:
 def top(view: TopView, label: dict[str, str]) -> list[Attachment]:
     rows = [(label.get(r.person, r.person), _usd(r.cost_nanos)) for r in view.rows]
     rest = view.total_nanos - sum(r.cost_nanos for r in view.rows)
-    subtitle = f"{_period_text(view.period)} · top {len(view.rows)} of {view.people_with_usage}"
+    subtitle = f"{_period_text(view.period)} · top {len(view.rows)} of {view.ranked_among()}"
     if rest > 0:
         subtitle += f" · everyone else {charts.money(_usd(rest))}"
     return [_attachment(charts.top_users(rows, top=len(rows) or 1, title=f"Top {view.n} by spend",
@@ -78,8 +78,10 @@ def user(view: UserView) -> list[Attachment]:
 
 
 def models(view: ModelsView) -> list[Attachment]:
-    return [_attachment(charts.model_mix([(m.model, _usd(m.cost_nanos)) for m in view.rows],
-                                         subtitle=None if view.rows else _period_text(view.period)))]
+    rows = [(m.model, _usd(m.cost_nanos)) for m in view.rows]
+    total, count = sum(v for _, v in rows), len(rows)
+    return [_attachment(charts.model_mix(rows, subtitle=f"{_period_text(view.period)} · {charts.money(total)} across "
+                                                         f"{count} model{'' if count == 1 else 's'}"))]
 
 
 def groups(view: GroupsView) -> list[Attachment]:
@@ -94,8 +96,9 @@ def adoption(view: AdoptionView) -> list[Attachment]:
     for d in view.dau:
         if d.source is None and d.day in index:
             active[index[d.day]] = d.people
-    seats = max(view.cursor_seats, view.claude_seats) if (view.cursor_seats or view.claude_seats) else None
-    return [_attachment(charts.adoption(days, active, seats))]
+    # the same population as the message: people holding a Cursor or a Claude Code seat
+    return [_attachment(charts.adoption(days, active, view.seat_holders or None, seat_label="people with a seat",
+                                        subtitle=None))]
 
 
 def forecast(view: ForecastView) -> list[Attachment]:
@@ -113,6 +116,8 @@ def forecast(view: ForecastView) -> list[Attachment]:
     for i in range(1, remaining + 1):  # a straight line to the projection the text gives
         projected_days.append(view.today + timedelta(days=i))
         projected.append(_usd(running + (view.projected_nanos - running) * i / remaining))
+    if remaining == 0 and view.projected_nanos > running:  # the last day: the rest of today still counts
+        projected_days, projected = [view.today], [_usd(view.projected_nanos)]
     budget = _usd(view.budget_nanos) if view.budget_nanos else None
     return [_attachment(charts.forecast(actual_days, cumulative, projected_days, projected, budget,
                                         title=f"Spend forecast · {view.month_start:%B %Y}"))]

@@ -6,18 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from core.adoption import CursorAnalyticsSummary
 from core.detection.config import cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
 from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
 from core.periods import DateRange
+from core.reconciliation import Reconciliation
 from core.report import Dimension, to_csv
+from core.usage import is_unmapped
 from storage import analytics_repo as repo
 from storage import detection_repo, incident_repo
 from storage.db import session_scope
 from storage.people_repo import UnmappedKey, unmapped_keys
+from storage.reconciliation_repo import reconciliation
 from storage.report_repo import usage_report
 from storage.rollup_sql import live_days
+from storage.vendor_analytics_repo import cursor_analytics
 
 from .grammar import SortField
 
@@ -58,7 +63,20 @@ class TopView:
     n: int
     rows: list[TopRow]
     total_nanos: int
-    people_with_usage: int
+    people_with_usage: int  # people and unmapped keys
+    unmapped_keys: int = 0  # of which keys nobody owns
+
+    @property
+    def people(self) -> int:
+        """People with usage (the team size the text and chart talk about)."""
+        return self.people_with_usage - self.unmapped_keys
+
+    def ranked_among(self) -> str:
+        """`48 people and 2 unmapped keys`: what the top N is taken from, said the same way everywhere."""
+        text = f"{self.people:,} {'person' if self.people == 1 else 'people'}"
+        if self.unmapped_keys:
+            text += f" and {self.unmapped_keys:,} unmapped key{'s' if self.unmapped_keys != 1 else ''}"
+        return text
 
 
 @dataclass(slots=True)
@@ -83,6 +101,7 @@ class ModelsView:
     period: DateRange
     rows: list[repo.ModelUsage]
     total_nanos: int
+    reconciliation: Reconciliation | None = None  # billed (Anthropic cost report) vs Claude Code figures
 
 
 @dataclass(slots=True)
@@ -142,6 +161,8 @@ class AdoptionView:
     never_used: list[repo.Seat]
     idle_in_period: list[repo.Seat]
     dau: list[repo.DailyActive]
+    seat_holders: int = 0  # people with a Cursor or a Claude Code seat: what adoption is measured against
+    cursor_analytics: CursorAnalyticsSummary | None = None  # Cursor Analytics API (Enterprise), when synced
 
     @property
     def average_dau(self) -> float:
@@ -269,7 +290,7 @@ class ReportService:
                        top_model=models.get(p.person), previous_nanos=before.get(p.person, 0))
                 for i, p in enumerate(chosen)]
         return TopView(period=period, source=source, n=n, rows=rows, total_nanos=total,
-                       people_with_usage=len(everyone))
+                       people_with_usage=len(everyone), unmapped_keys=sum(1 for p, _ in everyone if is_unmapped(p)))
 
     def user(self, email: str, period: DateRange, *, must_exist: bool = True) -> UserView:
         with self._session() as s:
@@ -293,7 +314,15 @@ class ReportService:
     def models(self, period: DateRange, *, people: list[str] | None = None) -> ModelsView:
         with self._session() as s:
             rows = repo.models_usage(session=s, period=period, people=people)
-        return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows))
+            # the bill is the organisation's: shown beside the whole team's figures, not a group's
+            recon = reconciliation(session=s, period=period) if people is None else None
+        return ModelsView(period=period, rows=rows, total_nanos=sum(r.cost_nanos for r in rows),
+                          reconciliation=recon if recon is not None and recon.has_bill else None)
+
+    def reconciliation(self, period: DateRange) -> Reconciliation:
+        """Billed versus estimated per model and day (core.reconciliation), e.g. for the digest."""
+        with self._session() as s:
+            return reconciliation(session=s, period=period)
 
     def users(self, period: DateRange, *, period_text: str, sort: SortField, descending: bool, query: str,
               offset: int, page_size: int = USERS_PAGE_SIZE, group: str | None = None) -> UsersView:
@@ -326,14 +355,16 @@ class ReportService:
         with self._session() as s:
             team = repo.seats(session=s)
             dau = repo.daily_active_people(session=s, period=period)
-            active = {p for p, _ in repo.person_costs(session=s, period=period) if not p.startswith("unmapped:")}
+            active = {p for p, _ in repo.person_costs(session=s, period=period) if not is_unmapped(p)}
+            vendor_analytics = cursor_analytics(session=s, period=period)
         with_seat = [t for t in team if t.cursor_seat or t.claude_seat]
         never = [t for t in with_seat if t.last_day is None]
         idle = [t for t in with_seat if t.last_day is not None and t.email not in active]
         return AdoptionView(period=period, team_size=len(team), cursor_seats=sum(t.cursor_seat for t in team),
                             claude_seats=sum(t.claude_seat for t in team), active_people=len(active),
                             active_with_seat=sum(1 for t in with_seat if t.email in active), never_used=never,
-                            idle_in_period=idle, dau=dau)
+                            idle_in_period=idle, dau=dau, seat_holders=len(with_seat),
+                            cursor_analytics=vendor_analytics)
 
     def forecast(self, budget_usd: float | None, *, today: date | None = None, now: datetime | None = None,
                  cycle_start_day: int = 0) -> ForecastView:

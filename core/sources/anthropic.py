@@ -321,12 +321,24 @@ class AnthropicAdmin:
             days = (last - first).days + 1
             params = [("starting_at", _rfc3339(first)), ("ending_at", _rfc3339(last + timedelta(days=1))),
                       ("bucket_width", "1d"), ("limit", days), *extra]
+            # Buckets come oldest first: once a page holds a later day, the days before it are
+            # complete and are handed on (and committed by the caller) at once, so a run that is
+            # stopped mid-range keeps every finished page's days instead of starting the range over.
             by_day: dict[date, list] = {}
+            handed: set[date] = set()
             for page in self._report(path, adapter, params):
                 for bucket in page.data:
                     day = _day_of(bucket.starting_at)
+                    if day in handed:  # its figures were already taken as complete: never write half a day
+                        raise VendorError(f"{self.vendor} API ({self.label}): GET {path}: the buckets of "
+                                          f"{day} came back out of order; stopping instead of counting it twice")
                     if first <= day <= last:
                         by_day.setdefault(day, []).extend(bucket.results or [])
+                if by_day:
+                    newest = max(by_day)
+                    for day in sorted(d for d in by_day if d < newest):
+                        handed.add(day)
+                        yield day, by_day.pop(day)
             for day in sorted(by_day):
                 yield day, by_day[day]
 

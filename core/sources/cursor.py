@@ -32,8 +32,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from core.sources.cursor_analytics import ENVELOPE, AnalyticsMetric, AnalyticsRecord, analytics_records
 from core.sources.cursor_events import EventConverter, cents_nanos, parse_events_page
 from core.sources.cursor_wire import (
     BillingCycle,
@@ -58,6 +59,7 @@ from core.sources.http import (
     VendorError,
     basic_auth,
     key_hint,
+    one_line,
 )
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
 from core.usage import (
@@ -196,6 +198,26 @@ class CursorAdmin:
                                       "stopping instead of looping")
             yield d, last, rows
             d = last + timedelta(days=1)
+
+    # -- Analytics API (Enterprise) -----------------------------------------------------------------
+
+    def analytics(self, metric: AnalyticsMetric, start: date, end: date, *, org: str) -> list[AnalyticsRecord] | None:
+        """One team-level Analytics API endpoint over [start, end]; None where the team's plan or
+        key has no access (the Analytics API is Enterprise-only)."""
+        path = f"/analytics/team/{metric.value}"
+        try:
+            envelope = self.api.call("GET", path, params={"startDate": start.isoformat(), "endDate": end.isoformat()},
+                                     parse=ENVELOPE.validate_json, limiter=self.admin_limiter)
+        except VendorError as exc:
+            if exc.status in (401, 403, 404):
+                return None
+            raise
+        try:
+            records = analytics_records(metric, envelope.data, org=org)
+        except ValidationError as exc:
+            raise VendorError(f"{self.vendor} API ({self.label}): GET {path}: unexpected response shape "
+                              f"({one_line(str(exc), 160)})") from None
+        return [r for r in records if start <= r.day <= end]
 
     # -- usage events ---------------------------------------------------------------------------------
 

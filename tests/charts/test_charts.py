@@ -233,7 +233,7 @@ def test_adoption_alt_text():
     chart = charts.adoption(WEEK, [4, 6, 8, 10, 12, 2, 0], seats=20)
     # average (4+6+8+10+12+2+0)/7 = 42/7 = 6.0; peak 12 on Jan 05; 12/20 = 60%
     assert chart.alt_text == ("Daily active users 2026-01-01 to 2026-01-07: average 6.0, peak 12 on 2026-01-05; "
-                              "20 seats, so the peak used 60% of them.")
+                              "20 seats, so the peak was 60% of them.")
 
 
 def test_forecast_alt_text_reports_the_day_the_budget_is_crossed():
@@ -365,9 +365,10 @@ def test_money_and_labels():
 
 
 def test_period_labels():
-    assert period_label(date(2026, 1, 1), date(2026, 1, 30)) == "Jan 01 – Jan 30, 2026"
-    assert period_label(date(2025, 12, 15), date(2026, 1, 14)) == "Dec 15, 2025 – Jan 14, 2026"
-    assert period_label(date(2026, 1, 5), date(2026, 1, 5)) == "Jan 05, 2026"
+    """One date style in charts and messages alike (core.periods.period_text)."""
+    assert period_label(date(2026, 1, 1), date(2026, 1, 30)) == "2026-01-01 → 2026-01-30 (30 days)"
+    assert period_label(date(2025, 12, 15), date(2026, 1, 14)) == "2025-12-15 → 2026-01-14 (31 days)"
+    assert period_label(date(2026, 1, 5), date(2026, 1, 5)) == "2026-01-05 → 2026-01-05 (1 day)"
 
 
 @pytest.mark.parametrize(("days", "count", "first_labels"), [

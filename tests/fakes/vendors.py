@@ -473,6 +473,8 @@ class CursorTeam:
     spend: list[dict] = field(default_factory=list)  # teamMemberSpend entries, in whichever shape
     cycle_start_ms: int = 1_704_067_200_000
     groups: dict | None = None  # the GET /teams/groups body; None: 403 (not Enterprise)
+    # Analytics API rows per endpoint ("dau", "models", …, each row with its day); None: 401 (not Enterprise)
+    analytics: dict[str, list[dict]] | None = None
 
 
 class FakeCursor(FakeServer):
@@ -524,6 +526,14 @@ class FakeCursor(FakeServer):
             return Reply(200, self._events(team, body, fault))
         if method == "POST" and path == "/teams/daily-usage-data":
             return Reply(200, self._daily(team, body, fault))
+        if method == "GET" and path.startswith("/analytics/team/"):
+            if team.analytics is None:
+                return Reply(401, {"error": "Unauthorized", "message": "Analytics API requires an Enterprise plan"})
+            start, end = _one(query, "startDate"), _one(query, "endDate")
+            rows = [r for r in team.analytics.get(path.rsplit("/", 1)[1], [])
+                    if start <= str(r.get("event_date") or r.get("date"))[:10] <= end]
+            return Reply(200, {"data": rows, "params": {"metric": path.rsplit("/", 1)[1], "teamId": 1,
+                                                        "startDate": start, "endDate": end}})
         if method == "POST" and path == "/teams/spend":
             page, size = int(body.get("page", 1)), int(body.get("pageSize", 100))
             size = max(1, min(size, self.page_size))

@@ -1,0 +1,229 @@
+"""Live telemetry benchmark: the OTLP receiver's ingest rate and memory, and MTTD end to end.
+
+    python benchmarks/bench_live.py ingest [--events 100000] [--batch 200] [--clients 4] [--only sqlite|postgres]
+    python benchmarks/bench_live.py mttd [--runs 1]
+
+ingest: Claude Code-shaped `api_request` events, encoded once by the OpenTelemetry SDK's own
+  protobuf encoder (as Claude Code's exporter sends them: a batch per request), are POSTed to the
+  receiver (in this process, on 127.0.0.1) by `--clients` keep-alive connections; every batch is
+  decoded, precedence-checked and written through the production path. Prints events/s and the
+  process's peak RSS before and after (the encoded batches themselves are counted in "before").
+mttd: the real `abacus run` process (fake Slack on 127.0.0.1, OTLP receiver on, default settings:
+  live detection every 2 minutes) with seven days of history for one person ($5/day); a session
+  then spends $50 in fifteen minutes: nine $5 requests already exported, then the tenth, exported
+  by the SDK exporter 5 s after it happened (Claude Code's log export interval). MTTD = the time the alert was queued
+  (and, when the bot delivers alerts to Slack, posted) minus the event time of that tenth request,
+  which took the day to the spike threshold ($50 and 5x the 7-day mean).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import resource
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TOKEN = "bench-live-token-0123456789"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _database(kind: str) -> tuple[str, callable]:
+    if kind == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="bench-live-")) / "abacus.db"
+        return f"sqlite:///{path}", lambda: None
+    import psycopg
+
+    name = f"bench_live_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
+
+
+def _batches(events: int, batch: int) -> list[bytes]:
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+    from tests.fakes.claude_code_otel import ApiRequestEvent, ClaudeCodeTelemetry
+
+    cc = ClaudeCodeTelemetry("http://unused", TOKEN)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for b in range(0, events, batch):
+        evs = [ApiRequestEvent(email=f"dev{(b + i) % 500:03d}@example.com", model="claude-sonnet-4-5",
+                               input_tokens=1200, output_tokens=300, cache_read_tokens=40_000,
+                               cache_creation_tokens=800, cost_usd="0.0421", request_id=f"req_{b + i:09d}",
+                               at=start + timedelta(milliseconds=(b + i) * 50), session_id=f"s{(b + i) % 500}")
+               for i in range(min(batch, events - b))]
+        out.append(encode_logs(cc.record_events(evs)).SerializeToString())
+    return out
+
+
+def bench_ingest(kind: str, events: int, batch: int, clients: int) -> None:
+    from bot.otlp_server import OtlpReceiver
+    from storage.db import make_engine, upgrade
+
+    url, drop = _database(kind)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        bodies = _batches(events, batch)
+        rss_before = _rss_mb()
+        receiver = OtlpReceiver(engine, token=TOKEN, port=0, host="127.0.0.1").start()
+        queue = list(enumerate(bodies))
+        lock = threading.Lock()
+        failures: list[int] = []
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=120)
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    _, body = queue.pop()
+                conn.request("POST", "/v1/logs", body, {"Content-Type": "application/x-protobuf",
+                                                        "Authorization": f"Bearer {TOKEN}"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    failures.append(resp.status)
+            conn.close()
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        receiver.stop()
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one()
+        print(f"{kind}: {events:,} events in {len(bodies):,} batches of {batch} from {clients} clients: "
+              f"{elapsed:.1f} s = {events / elapsed:,.0f} events/s; stored {stored:,}; failures {len(failures)}; "
+              f"peak RSS {rss_before:.0f} MB before, {_rss_mb():.0f} MB after")
+    finally:
+        engine.dispose()
+        drop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_mttd() -> None:
+    from sqlalchemy import text
+
+    from core.usage import CostBasis, Feed, Source, UsageRecord, natural_key
+    from storage.db import make_engine, session_scope, upgrade
+    from storage.usage_repo import write_usage
+    from tests.fakes.claude_code_otel import ApiRequestEvent, ClaudeCodeTelemetry
+    from tests.fakes.slack import FakeSlack
+    from tests.fakes.slack_pytest import launch_bot_process
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-mttd-"))
+    url = f"sqlite:///{workdir / 'abacus.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        write_usage([UsageRecord(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS,
+                                 natural_key=natural_key("hist", back), person="hal@example.com",
+                                 ts=(now - timedelta(days=back)).replace(hour=0, minute=0, second=0, microsecond=0),
+                                 raw_model="claude-sonnet-4-5", model="sonnet-4.5", input_tokens=1000,
+                                 output_tokens=100, cost_nanos=5_000_000_000, cost_basis=CostBasis.VENDOR)
+                     for back in range(1, 8)], session=session)
+    port = _free_port()
+    with FakeSlack() as fake:
+        bot = launch_bot_process(fake, {"DATABASE_URL": url, "ABACUS_OTLP_PORT": str(port), "ABACUS_OTLP_TOKEN": TOKEN,
+                                        "ABACUS_OTLP_HOST": "127.0.0.1", "ABACUS_ALERT_CHANNEL": "C0ALERTS"},
+                                 log_dir=workdir)
+        try:
+            started = datetime.now(UTC)
+            # wait a random part of the detection interval (2 min), so the tick is not aligned with the send
+            time.sleep(int.from_bytes(os.urandom(1), "big") / 255 * 120)
+            cc = ClaudeCodeTelemetry(f"http://127.0.0.1:{port}", TOKEN)
+            sent = datetime.now(UTC)
+            # the session so far: nine $5 requests over the last fifteen minutes ($45: under the threshold)
+            earlier = [ApiRequestEvent(email="hal@example.com", model="claude-opus-4-5-20251101", input_tokens=20_000,
+                                       output_tokens=2_000, cost_usd="5", request_id=f"req_m{i}",
+                                       at=sent - timedelta(seconds=100 * (9 - i))) for i in range(9)]
+            assert cc.send_events(earlier)
+            # the tenth takes the day to $50: exported like Claude Code does, within its 5 s log interval
+            crossing = datetime.now(UTC)
+            time.sleep(5)
+            assert cc.send_events([ApiRequestEvent(email="hal@example.com", model="claude-opus-4-5-20251101",
+                                                   input_tokens=20_000, output_tokens=2_000, cost_usd="5",
+                                                   request_id="req_m9", at=crossing)])
+            queued_at = posted_at = None
+            queued_mono = None
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                if queued_at is None:
+                    with engine.connect() as conn:
+                        row = conn.execute(text("SELECT MIN(created_at) FROM alert_outbox")).scalar()
+                    if row is not None:
+                        queued_at = row if isinstance(row, datetime) else datetime.fromisoformat(str(row))
+                        queued_at = queued_at if queued_at.tzinfo else queued_at.replace(tzinfo=UTC)
+                        queued_mono = time.monotonic()
+                if posted_at is None and any(c["channel"] == "C0ALERTS" for c in fake.calls("chat.postMessage")):
+                    posted_at = datetime.now(UTC)
+                if posted_at is not None or (queued_mono is not None and time.monotonic() > queued_mono + 120):
+                    break  # posted; or queued and not delivered within 2 minutes (this build does not post)
+                time.sleep(0.2)
+        finally:
+            bot.popen.send_signal(signal.SIGTERM)
+            bot.popen.wait(30)
+    engine.dispose()
+    print(f"bot started {started:%H:%M:%S}, events sent {sent:%H:%M:%S}; crossing event time {crossing:%H:%M:%S}")
+    if queued_at is None:
+        print("no alert queued within 10 minutes")
+        return
+    print(f"MTTD to the alert queued: {(queued_at - crossing).total_seconds():.1f} s")
+    if posted_at is not None:
+        print(f"MTTD to the alert in Slack: {(posted_at - crossing).total_seconds():.1f} s")
+    else:
+        print("the alert was not posted to Slack by this build (no alert delivery yet): measured to the outbox")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("part", choices=["ingest", "mttd"])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    if args.part == "ingest":
+        for kind in ([args.only] if args.only else ["sqlite", "postgres"]):
+            bench_ingest(kind, args.events, args.batch, args.clients)
+    else:
+        for _ in range(args.runs):
+            bench_mttd()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Vendor analytics (Cursor Analytics API) per team, day, metric and key: replaced per synced range,
+summarised for `/abacus adoption` (core.adoption)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from core.adoption import CursorAnalyticsSummary, summarise_cursor_analytics
+from core.periods import DateRange
+from core.sources.cursor_analytics import AnalyticsRecord
+
+
+def replace_vendor_analytics(*, session: Session, source: str, org: str, metric: str, start: date, end: date,
+                             records: Sequence[AnalyticsRecord]) -> None:
+    """Make the stored rows of (source, org, metric) in [start, end] exactly `records`: one delete,
+    one batched insert."""
+    conn = session.connection()
+    conn.execute(text("DELETE FROM vendor_analytics WHERE source = :s AND org = :o AND metric = :m "
+                      "AND day >= :a AND day <= :b"), {"s": source, "o": org, "m": metric, "a": start, "b": end})
+    rows = [{"s": source, "o": org, "d": r.day, "m": metric, "k": r.key, "v": r.value, "u": r.users, "x": r.extra}
+            for r in records if start <= r.day <= end]
+    if rows:
+        conn.execute(text("INSERT INTO vendor_analytics (source, org, day, metric, key, value, users, extra) "
+                          "VALUES (:s, :o, :d, :m, :k, :v, :u, :x)"), rows)
+
+
+def cursor_analytics(*, session: Session, period: DateRange) -> CursorAnalyticsSummary | None:
+    """The period's Cursor Analytics, summed over teams; None when none is stored for it."""
+    rows = session.connection().execute(text(
+        "SELECT day, metric, key, SUM(value), SUM(users), SUM(extra) FROM vendor_analytics "
+        "WHERE source = 'cursor' AND day >= :a AND day <= :b GROUP BY day, metric, key"),
+        {"a": period.start, "b": period.end}).all()
+    if not rows:
+        return None
+    return summarise_cursor_analytics(
+        period.days, [(_d(d), str(m), str(k), int(v or 0), None if u is None else int(u), None if x is None else int(x))
+                      for d, m, k, v, u, x in rows])
+
+
+def _d(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -1,0 +1,108 @@
+"""Charts and text say the same thing, with one definition each (SQLite and Postgres):
+adoption is measured against the people who hold a seat, a ranking counts people and unmapped
+keys apart, every chart names its period in the one date style the messages use, and the
+forecast on the last day of a month still projects the rest of that day.
+
+Fixture, by hand: in the week 2026-01-25..2026-01-31, ann (Cursor seat) spends $3 on 01-30,
+ben (Claude Code seat) $2 on 01-30, cal (both seats) nothing, dan (no seat) $1 on 01-31, and the
+key `ops-key` nobody owns $4 on 01-31. Seats: 2 Cursor, 2 Claude Code, 3 people hold one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.blocks import reports as blocks
+from bot.services import charting
+from bot.services.reports import ReportService
+from core.periods import DateRange
+from core.usage import Feed, Source, UsageRecord, usd_to_nanos
+from storage.db import session_scope
+from storage.people_repo import upsert_person
+from storage.usage_repo import write_usage
+from tests.bot.driver import mrkdwn_texts
+
+WEEK = DateRange(date(2026, 1, 25), date(2026, 1, 31))
+WEEK_TEXT = "2026-01-25 → 2026-01-31 (7 days)"
+
+
+def _rec(person: str, day: int, usd: str, key: str) -> UsageRecord:
+    return UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key=key,
+                       ts=datetime(2026, 1, day, 12, tzinfo=UTC), person=person, raw_model="gpt-5", model="gpt-5",
+                       input_tokens=100, cost_nanos=usd_to_nanos(usd), requests=1)
+
+
+@pytest.fixture
+def service(engine):
+    with session_scope(engine) as s:
+        upsert_person(session=s, email="ann@example.com", has_cursor_seat=True)
+        upsert_person(session=s, email="ben@example.com", has_claude_seat=True)
+        upsert_person(session=s, email="cal@example.com", has_cursor_seat=True, has_claude_seat=True)
+        upsert_person(session=s, email="dan@example.com")
+        write_usage([_rec("ann@example.com", 30, "3", "a"), _rec("ben@example.com", 30, "2", "b"),
+                     _rec("dan@example.com", 31, "1", "d"), _rec("unmapped:ops-key", 31, "4", "k")], session=s)
+    return ReportService(engine)
+
+
+def _text(blocks_) -> str:
+    return "\n".join(mrkdwn_texts(blocks_))
+
+
+def test_adoption_chart_and_text_measure_against_the_same_seat_holders(service):
+    view = service.adoption(WEEK)
+    text = _text(blocks.adoption(view))
+    assert "2 of 3 seat holders" in text  # ann and ben active; cal holds seats, unused
+    [chart] = charting.adoption(view)
+    assert "3 people with a seat" in chart.alt_text  # was: "2 seats" (the larger of the two tools' counts)
+    assert "peak 2 on 2026-01-30" in chart.alt_text  # ann and ben on 01-30; dan alone on 01-31
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list[tuple[str, str | None]]:
+    """(title, subtitle) of every chart drawn: the real `header` is called, and watched."""
+    import importlib
+
+    from charts.canvas import header
+
+    seen: list[tuple[str, str | None]] = []
+
+    def watched(fig, title, subtitle):
+        seen.append((title, subtitle))
+        header(fig, title, subtitle)
+
+    for name in ("charts.adoption", "charts.rankings", "charts.spend"):  # `charts.adoption` is also a function
+        monkeypatch.setattr(importlib.import_module(name), "header", watched)
+    return seen
+
+
+def test_a_ranking_counts_people_and_unmapped_keys_apart(service, drawn):
+    view = service.top(WEEK, 10, None)
+    assert len(view.rows) == 4
+    text = _text(blocks.top(view))
+    assert "Top 4 of 3 people and 1 unmapped key with usage, $10.00 in total" in text  # 3 + 2 + 1 + 4
+    charting.top(view, {})
+    assert drawn[-1][1].startswith(f"{WEEK_TEXT} · top 4 of 3 people and 1 unmapped key")  # was: "top 4 of 4"
+
+
+def test_every_chart_names_its_period_in_the_messages_date_style(service, drawn):
+    assert WEEK_TEXT in _text(blocks.dashboard(service.dashboard(WEEK)))
+    charting.dashboard(service.dashboard(WEEK))
+    charting.models(service.models(WEEK))  # was: no period at all
+    charting.adoption(service.adoption(WEEK))
+    charting.user(service.user("ann@example.com", WEEK))
+    assert len(drawn) >= 4
+    for title, subtitle in drawn:
+        assert subtitle and subtitle.startswith(WEEK_TEXT), (title, subtitle)  # was: "Jan 25 – Jan 31, 2026"
+
+
+def test_the_forecast_on_the_last_day_of_a_month_projects_the_rest_of_it(service, drawn):
+    """At 06:00 on 2026-01-31, a quarter of the day has passed: 30.25 of 31 days. Spend so far:
+    $10.00, so the month projects to 10 / 30.25 * 31 = $10.25 (rounded to the cent)."""
+    view = service.forecast(None, today=date(2026, 1, 31), now=datetime(2026, 1, 31, 6, tzinfo=UTC))
+    text = _text(blocks.forecast(view))
+    assert "$10.00 (30.2 of 31 days)" in text or "$10.00 (30.3 of 31 days)" in text
+    assert "Projected month*\n$10.25" in text
+    [chart] = charting.forecast(view)
+    assert "Projected $10.25 by 2026-01-31" in chart.alt_text  # was: no projection drawn on the last day
