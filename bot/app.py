@@ -27,7 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.config import Settings
 from bot.cron import cron_trigger
-from bot.detect_service import run_detection
+from bot.detect_service import run_detection, run_scheduled
 from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
@@ -110,8 +110,8 @@ def make_jobs(ctx: Context, *, sync_runner: SyncRunner | None, sender: AlertSend
         outcome = sync_runner(None, None, "schedule")
         return outcome.lines[-3:] if outcome.ok else [f"sync had errors: {'; '.join(outcome.lines)[:300]}"]
 
-    def detect(day: date) -> str:
-        return run_detection(ctx.engine, as_of=day, alert=True).summary()
+    def detect(day: date) -> str:  # yesterday (late vendor data), then today
+        return "; ".join(run.summary() for run in run_scheduled(ctx.engine, today=day))
 
     def deliver() -> str:
         return sender.drain().line()
