@@ -13,13 +13,11 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
 from slack_bolt.error import BoltError
@@ -28,22 +26,26 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
-from bot.detect_service import run_detection
+from bot.cron import cron_trigger
+from bot.detect_service import run_detection, run_scheduled
 from bot.envelopes import DeliveryLedger, OnceSocketModeHandler
 from bot.listeners import register_all
 from bot.otlp_server import OtlpReceiver
+from bot.scheduler import DELIVER_EVERY, DELIVER_JOB, DIGEST_JOB, MISFIRE_GRACE, SYNC_JOB, Jobs
 from bot.services.admin import SyncOutcome, SyncRunner
+from bot.services.alerting import AlertSender
 from bot.services.container import Services, build_services
-from bot.wiring import Context, open_context
+from bot.services.digest import DigestService
+from bot.services.home import ScheduleLine
+from bot.sync_service import run_sync
+from bot.wiring import Context, make_delivery_client, make_sender, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
 from storage.job_lock import SYNC_LOCK, try_job_lock
 
 log = logging.getLogger("bot.app")
 
-SYNC_JOB_ID = "sync_and_detect"
 LIVE_DETECT_JOB_ID = "live_detection"
-JOB_LOCK = "scheduled-job"  # the whole scheduled job: one replica per tick
 SLACK_TIMEOUT = 30  # seconds per Web API call
 
 
@@ -82,30 +84,12 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__} ({reason})" if reason else type(exc).__name__
 
 
-# --- scheduled and on-demand sync ------------------------------------------------------------------
-
-def _find_sync() -> Callable | None:
-    """The vendor sync (bot/sync_service.py), imported lazily: a build without it still runs."""
-    try:
-        from bot.sync_service import run_sync
-    except ImportError:
-        return None
-    return run_sync
-
-
-def _find_detection() -> Callable | None:
-    try:
-        from bot.detect_service import run_detection  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return run_detection
-
+# --- scheduled and on-demand sync, detection, alert delivery -----------------------------------------
 
 def make_sync_runner(ctx: Context) -> SyncRunner | None:
     """Sync as the bot runs it: one at a time across replicas (the `sync` job lock). None when
-    this build has no sync or no vendor key is configured."""
-    sync = _find_sync()
-    if sync is None or not (ctx.settings.anthropic_keys or ctx.settings.cursor_keys):
+    no vendor key is configured."""
+    if not (ctx.settings.anthropic_keys or ctx.settings.cursor_keys):
         return None
 
     def run(start: date | None, end: date | None, trigger: str) -> SyncOutcome:
@@ -113,34 +97,52 @@ def make_sync_runner(ctx: Context) -> SyncRunner | None:
         with try_job_lock(ctx.engine, SYNC_LOCK) as held:
             if not held:
                 raise RuntimeFailure("a sync is already running; try again in a few minutes")
-            summary = sync(ctx, window=window, trigger=trigger)
-        lines = list(summary.lines()) if callable(getattr(summary, "lines", None)) else [str(summary)]
-        return SyncOutcome(ok=bool(getattr(summary, "ok", True)), lines=lines)
+            summary = run_sync(ctx, window=window, trigger=trigger)
+        return SyncOutcome(ok=summary.ok, lines=list(summary.lines()))
 
     return run
 
 
-def scheduled_job(ctx: Context, sync_runner: SyncRunner | None) -> None:
-    """Sync, then detection (both live elsewhere). With several replicas on one Postgres only
-    the one that takes the job lock runs it; the others skip this tick. Never raises (the
-    scheduler would log a traceback): failures are logged in one line."""
-    try:
-        with try_job_lock(ctx.engine, JOB_LOCK) as held:
-            if not held:
-                log.info("scheduled job: another replica is running it; skipped")
-                return
-            if sync_runner is None:
-                log.info("scheduled sync: sync not configured")
-            else:
-                outcome = sync_runner(None, None, "schedule")
-                log.info("scheduled sync: %s", "; ".join(outcome.lines)[:500])
-            detect = _find_detection()
-            if detect is not None:
-                detect(ctx.engine, as_of=datetime.now(UTC).date(), alert=True)
-    except RuntimeFailure as exc:
-        log.warning("scheduled job skipped: %s", exc)
-    except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
-        log.exception("scheduled job failed")
+def make_jobs(ctx: Context, *, sync_runner: SyncRunner | None, sender: AlertSender | None) -> Jobs:
+    settings = ctx.settings
+
+    def sync() -> list[str]:
+        outcome = sync_runner(None, None, "schedule")
+        return outcome.lines[-3:] if outcome.ok else [f"sync had errors: {'; '.join(outcome.lines)[:300]}"]
+
+    def detect(day: date) -> str:  # yesterday (late vendor data), then today
+        return "; ".join(run.summary() for run in run_scheduled(ctx.engine, today=day))
+
+    def deliver() -> str:
+        return sender.drain().line()
+
+    def queue_digest(tick: datetime) -> str:
+        return DigestService.queue(ctx.engine, tick=tick, channel=settings.alert_channel)
+
+    digest_trigger = None
+    if settings.digest_schedule != "off" and settings.alert_channel:
+        digest_trigger = cron_trigger(settings.digest_schedule)
+    return Jobs(ctx.engine, sync=sync if sync_runner else None, detect=detect,
+                deliver=deliver if sender else None, queue_digest=queue_digest if digest_trigger else None,
+                sync_trigger=cron_trigger(settings.sync_schedule),
+                digest_trigger=digest_trigger, sync_schedule=settings.sync_schedule,
+                digest_schedule=(settings.digest_schedule if settings.alert_channel
+                                 else f"{settings.digest_schedule} (off: no ABACUS_ALERT_CHANNEL)"))
+
+
+def schedule(scheduler: BackgroundScheduler, jobs: Jobs) -> None:
+    """Register the jobs. A tick missed while no replica ran (a deploy, an outage) runs once at
+    start-up: the first sync does not wait up to an hour, a Monday digest is not lost."""
+    now = datetime.now(UTC)
+    catch_up = {"next_run_time": now} if jobs.missed(SYNC_JOB, jobs.sync_trigger) else {}
+    scheduler.add_job(jobs.sync_detect_deliver, jobs.sync_trigger, id=SYNC_JOB, name="sync → detect → deliver",
+                      **catch_up)
+    if jobs.digest_trigger is not None:
+        catch_up = ({"next_run_time": now} if jobs.missed(DIGEST_JOB, jobs.digest_trigger,
+                                                           within=timedelta(days=1)) else {})
+        scheduler.add_job(jobs.digest, jobs.digest_trigger, id=DIGEST_JOB, name="weekly digest", **catch_up)
+    scheduler.add_job(jobs.deliver, IntervalTrigger(seconds=DELIVER_EVERY), id=DELIVER_JOB, name="deliver alerts",
+                      misfire_grace_time=DELIVER_EVERY)
 
 
 def live_detection_job(ctx: Context) -> None:
@@ -186,8 +188,8 @@ class Bot:
         return next_run(self.scheduler)
 
 
-def next_run(scheduler: BackgroundScheduler) -> datetime | None:
-    job = scheduler.get_job(SYNC_JOB_ID)
+def next_run(scheduler: BackgroundScheduler, job_id: str = SYNC_JOB) -> datetime | None:
+    job = scheduler.get_job(job_id)
     return getattr(job, "next_run_time", None) if job else None
 
 
@@ -198,19 +200,21 @@ def build_bot(settings: Settings) -> Bot:
     identity = verify_bot_token(client, settings.slack_api_url)
     verify_app_token(client, settings.slack_app_token.get_secret_value(), settings.slack_api_url)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
-                                                                "misfire_grace_time": 600})
+                                                                "misfire_grace_time": MISFIRE_GRACE})
     sync_runner = make_sync_runner(ctx)
+    alert_client = make_delivery_client(settings) if settings.alert_channel else None
+    sender = make_sender(ctx, alert_client)
+    jobs = make_jobs(ctx, sync_runner=sync_runner, sender=sender)
+    schedule(scheduler, jobs)
     if settings.otlp_port and settings.live_detect_minutes:
         scheduler.add_job(live_detection_job, IntervalTrigger(minutes=settings.live_detect_minutes, timezone=UTC),
                           id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,))
-    scheduler.add_job(scheduled_job, CronTrigger.from_crontab(settings.sync_schedule, timezone=UTC),
-                      id=SYNC_JOB_ID, name="sync + detection", args=(ctx, sync_runner))
 
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}
     services = build_services(engine=ctx.engine, client=client, env_admins=settings.admins, sync_runner=sync_runner,
                               next_sync=lambda: next_run(scheduler), sources=sources, describe=describe,
-                              email_domain=settings.email_domain)
+                              schedule=lambda: schedule_status(scheduler, jobs), email_domain=settings.email_domain)
     listener_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt-listener")
     try:
         app = App(client=client, token_verification_enabled=True, listener_executor=listener_executor,
@@ -309,4 +313,13 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
     return 0
 
 
-__all__ = ["Bot", "build_bot", "make_client", "run", "scheduled_job"]
+def schedule_status(scheduler: BackgroundScheduler, jobs: Jobs) -> list[ScheduleLine]:
+    """Each scheduled job with its schedule, last run and next run (the App Home)."""
+    lines = [ScheduleLine("Sync → detect → alert", jobs.sync_schedule, jobs.last_run(SYNC_JOB),
+                          next_run(scheduler, SYNC_JOB))]
+    lines.append(ScheduleLine("Weekly digest", jobs.digest_schedule, jobs.last_run(DIGEST_JOB),
+                              next_run(scheduler, DIGEST_JOB)))
+    return lines
+
+
+__all__ = ["Bot", "build_bot", "make_client", "make_jobs", "make_sender", "run"]

@@ -15,6 +15,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
 DEFAULT_CURSOR_API_URL = "https://api.cursor.com"
 DEFAULT_SYNC_SCHEDULE = "5 * * * *"  # hourly, five past
+DEFAULT_DIGEST_SCHEDULE = "0 9 * * 1"  # Mondays 09:00 UTC
 
 
 def secret_hint(value: str | None) -> str:
@@ -26,6 +27,16 @@ def secret_hint(value: str | None) -> str:
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _check_cron(v: str) -> str:
+    from bot.cron import cron_trigger
+
+    try:
+        cron_trigger(v)
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression ({exc})") from None
+    return v
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -48,6 +59,14 @@ class Settings(BaseSettings):
     alert_channel: str | None = Field(default=None, validation_alias="ABACUS_ALERT_CHANNEL")
     admins_raw: str | None = Field(default=None, validation_alias="ABACUS_ADMINS")
     sync_schedule: str = Field(default=DEFAULT_SYNC_SCHEDULE, validation_alias="ABACUS_SYNC_SCHEDULE")
+    digest_schedule: str = Field(default=DEFAULT_DIGEST_SCHEDULE, validation_alias="ABACUS_DIGEST_SCHEDULE")
+    smtp_url: SecretStr | None = Field(default=None, validation_alias="ABACUS_SMTP_URL")
+    alert_email_to_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_TO")
+    alert_email_from_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_FROM")
+    # delivery tuning (rarely needed): how long a sender's claim on an alert lasts before another
+    # process may take it over, and the first retry delay after a 5xx or a timeout (doubling)
+    alert_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, validation_alias="ABACUS_ALERT_LEASE")
+    alert_backoff_seconds: float = Field(default=5.0, ge=0.01, le=3600.0, validation_alias="ABACUS_ALERT_BACKOFF")
     log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
     otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
     otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
@@ -109,12 +128,42 @@ class Settings(BaseSettings):
     def _cron(cls, v: str) -> str:
         if v == DEFAULT_SYNC_SCHEDULE:  # known good (a test parses it): no scheduler import for every command
             return v
-        from apscheduler.triggers.cron import CronTrigger
+        return _check_cron(v)
 
+    @field_validator("digest_schedule")
+    @classmethod
+    def _digest_cron(cls, v: str) -> str:
+        if v.strip().lower() == "off":
+            return "off"
+        if v == DEFAULT_DIGEST_SCHEDULE:  # known good (tests/bot/test_cron.py): no scheduler import
+            return v
+        return _check_cron(v)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, v: SecretStr | None) -> SecretStr | None:
+        from urllib.parse import urlsplit
+
+        if v is None or not v.get_secret_value().strip():
+            return None
         try:
-            CronTrigger.from_crontab(v, timezone="UTC")
-        except ValueError as exc:
-            raise ValueError(f"not a cron expression ({exc})") from None
+            parts = urlsplit(v.get_secret_value().strip())
+            parts.port  # noqa: B018 - parses the port
+        except ValueError:
+            raise ValueError("not a URL: want smtp://user:pass@host:port or smtps://…") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("want smtp://user:pass@host:port (STARTTLS when offered) or smtps://user:pass@host:port")
+        return SecretStr(v.get_secret_value().strip())
+
+    @field_validator("alert_email_to_raw", "alert_email_from_raw")
+    @classmethod
+    def _addresses(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        for address in _split(v):
+            local, at, domain = address.partition("@")
+            if not local or not at or "." not in domain or " " in address or "<" in address:
+                raise ValueError(f"{address!r} is not an email address")
         return v
 
     @field_validator("alert_channel")
@@ -138,6 +187,26 @@ class Settings(BaseSettings):
     @property
     def cursor_keys(self) -> list[str]:
         return _split(self.cursor_admin_key.get_secret_value() if self.cursor_admin_key else None)
+
+    @property
+    def alert_email_to(self) -> list[str]:
+        return [a.lower() for a in _split(self.alert_email_to_raw)]
+
+    @property
+    def alert_email_from(self) -> str | None:
+        if self.alert_email_from_raw:
+            return _split(self.alert_email_from_raw)[0]
+        return f"abacus@{self.email_domain}" if self.email_domain else None
+
+    @property
+    def email_configured(self) -> bool:
+        """Alert emails: an SMTP server and someone to send them to."""
+        return bool(self.smtp_url and self.alert_email_to)
+
+    def require_email(self) -> None:
+        if self.email_configured and not self.alert_email_from:
+            raise ConfigError("ABACUS_ALERT_EMAIL_FROM: required with ABACUS_SMTP_URL when ABACUS_EMAIL_DOMAIN "
+                              "is not set (the sender address of alert emails)")
 
     @property
     def slack_configured(self) -> bool:
@@ -169,10 +238,19 @@ class Settings(BaseSettings):
             "email_domain": self.email_domain or "(not set)",
             "alert_channel": self.alert_channel or "(not set: alerts only stored)",
             "sync_schedule": self.sync_schedule,
+            "digest_schedule": self.digest_schedule,
+            "email": (f"{len(self.alert_email_to)} recipient(s) via {self._smtp_host()}" if self.email_configured
+                      else "off"),
             "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes} min"
                               if self.otlp_port and self.live_detect_minutes
                               else f"port {self.otlp_port}" if self.otlp_port else "off"),
         }
+
+    def _smtp_host(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.smtp_url.get_secret_value()) if self.smtp_url else None
+        return f"{parts.hostname}:{parts.port or ''}".rstrip(":") if parts else "?"
 
 
 _ENV_NAMES = {
@@ -181,6 +259,9 @@ _ENV_NAMES = {
     "anthropic_api_url": "ANTHROPIC_API_URL", "cursor_admin_key": "CURSOR_ADMIN_KEY",
     "cursor_api_url": "CURSOR_API_URL", "email_domain": "ABACUS_EMAIL_DOMAIN", "alert_channel": "ABACUS_ALERT_CHANNEL",
     "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
+    "digest_schedule": "ABACUS_DIGEST_SCHEDULE", "smtp_url": "ABACUS_SMTP_URL",
+    "alert_email_to_raw": "ABACUS_ALERT_EMAIL_TO", "alert_email_from_raw": "ABACUS_ALERT_EMAIL_FROM",
+    "alert_lease_seconds": "ABACUS_ALERT_LEASE", "alert_backoff_seconds": "ABACUS_ALERT_BACKOFF",
     "otlp_port": "ABACUS_OTLP_PORT", "otlp_token": "ABACUS_OTLP_TOKEN", "otlp_host": "ABACUS_OTLP_HOST",
     "live_detect_minutes": "ABACUS_LIVE_DETECT_MINUTES",
 }

@@ -175,12 +175,13 @@ def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | N
                         resolved=[i.id for i in plan.resolved], alerts_queued=queued, batch=batch, alert=alert)
 
 
-def run_scheduled(engine: Engine, *, now: datetime | None = None, alert: bool = True) -> list[DetectionRun]:
+def run_scheduled(engine: Engine, *, now: datetime | None = None, today: date | None = None,
+                  alert: bool = True) -> list[DetectionRun]:
     """What the scheduler runs after each sync: yesterday, then today. Yesterday again because its
     data keeps arriving after midnight (Claude Code's day buckets, Cursor's last hour): run once
     more, it sees the complete day and counts it for the cool-down; today sees what is there."""
     now = now or datetime.now(UTC)
-    today = now.date()
+    today = today or now.date()
     return [run_detection(engine, as_of=day, alert=alert, now=now) for day in (today - timedelta(days=1), today)]
 
 

@@ -1,7 +1,7 @@
 """Every Slack id the bot uses: slash command, action, block and callback ids.
 
 Builders and listeners share these names, so a renamed id cannot leave a button without a
-handler. `incident_ack` / `incident_resolve` are fixed by docs/contract.md.
+handler. `incident_ack` / `incident_resolve` / `incident_snooze` are fixed by docs/contract.md.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ class ActionId(StrEnum):
     USERS_NEXT = "users_next"
     USERS_SORT = "users_sort"
     SETTINGS_EDIT = "settings_edit"
+    SETTINGS_PREVIEW = "settings_preview"  # in the settings modal: backtest the typed values
     KEY_MAP = "key_map"
     HOME_REFRESH = "home_refresh"
     INCIDENT_ACK = "incident_ack"
     INCIDENT_RESOLVE = "incident_resolve"
+    INCIDENT_SNOOZE = "incident_snooze"  # static_select: option values are IncidentRef(id, snooze)
+    INCIDENT_DETAILS = "incident_details"  # the person's report, privately
     IMPORT_CONFIRM = "import_confirm"  # a shared CSV's preview: Import …
     IMPORT_CANCEL = "import_cancel"  # … or Cancel
     IMPORT_MOVES = "import_moves"  # HiBob preview: checkboxes of the moves to apply
@@ -38,11 +41,15 @@ class BlockId(StrEnum):
     USERS_TABLE = "users_table"
     USERS_NAV = "users_nav"
     SETTINGS_ACTIONS = "settings_actions"
+    SETTINGS_BACKTEST = "settings_backtest"
     HOME_ACTIONS = "home_actions"
     MAP_EMAIL = "map_email"
     # one input block per setting in the settings modal: f"{SETTING_PREFIX}{key}"
     SETTING_PREFIX = "setting:"
     UNMAPPED_KEY_PREFIX = "unmapped:"
+    # the actions block of one incident in an alert or summary message: f"{INCIDENT_PREFIX}{id}"
+    INCIDENT_PREFIX = "incident:"
+    HOME_INCIDENTS = "home_incidents"
     IMPORT_ACTIONS = "import_actions"
     GROUP_ACTIONS = "group_actions"
     GROUP_NAME = "group_name"

@@ -34,7 +34,8 @@ from storage.people_repo import identity_resolver
 from storage.usage_repo import write_usage
 
 BATCH_ROWS = 10_000  # rows per write_usage call, all in one transaction (the sync writes 5,000)
-ALREADY_SYNCED = "day already synced from the Anthropic API (the API's figures are kept)"
+ALREADY_SYNCED = ("rows for person-days already synced from the Anthropic API count as already present "
+                  "(the API's figures are kept)")
 
 
 class _Rollback(Exception):
@@ -323,9 +324,9 @@ class ImportService:
                 break
             if claude:
                 chunk_days = {r.day for r in chunk}
-                covered = import_repo.api_covered_days(session=session, days=chunk_days)
+                covered = import_repo.api_covered_person_days(session=session, days=chunk_days)
                 if covered:
-                    kept = [r for r in chunk if r.day not in covered]
+                    kept = [r for r in chunk if (r.day, r.person) not in covered]
                     outcome.duplicates += len(chunk) - len(kept)
                     if ALREADY_SYNCED not in outcome.notes:
                         outcome.notes.append(ALREADY_SYNCED)

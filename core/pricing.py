@@ -161,3 +161,29 @@ def estimate_cost_nanos(model: str, *, input_tokens: int, cache_write_5m: int = 
         usd_per_mtok_tokens *= US_GEO_FACTOR
     nanos = usd_per_mtok_tokens * NANOS_PER_USD / 1_000_000
     return int(nanos.to_integral_value()), CostBasis.ESTIMATED
+
+
+# The next tier down for everyday coding work, for the private nudge: a model in the same line
+# that costs less per token. Suggested only where the table prices both.
+_CHEAPER_LINE: dict[str, tuple[str, ...]] = {
+    "opus": ("sonnet-4.5",), "fable": ("sonnet-4.5",), "mythos": ("sonnet-4.5",), "sonnet": ("haiku-4.5",),
+}
+
+
+def cheaper_alternative(model: str | None) -> tuple[str, float] | None:
+    """(a cheaper model, its output price as a share of this one's), or None when there is none
+    worth naming (unknown model, already the cheapest line, or less than 10 % cheaper)."""
+    if not model:
+        return None
+    key = price_key(model)
+    price = lookup_price(key)
+    if price is None or price.output <= 0:
+        return None
+    for candidate in _CHEAPER_LINE.get(key.split("-", 1)[0], ()):
+        other = lookup_price(candidate)
+        if other is None:
+            continue
+        share = float(other.output / price.output)
+        if share <= 0.9:
+            return candidate, share
+    return None

@@ -238,6 +238,7 @@ class SyncTx(Protocol):
                      keep: set[tuple[int, str]]) -> int: ...  # Cursor events of the range not in keep, removed
     def analytics_covers(self, *, org: str, day: date) -> bool: ...
     def drop_live_usage(self, *, day: date, persons: set[str]) -> int: ...  # live telemetry of these person-days
+    def drop_imported_usage(self, *, day: date, persons: set[str]) -> int: ...  # Console-export rows, same
     def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None: ...
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None: ...
     def save_spend(self, *, org: str, records: list[SpendRecord]) -> None: ...
@@ -452,6 +453,7 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                 persons = {r.person for r in usage} | {a.person for a in activity}
                 if persons:
                     counts.live_superseded += tx.drop_live_usage(day=day, persons=persons)
+                    counts.replaced += tx.drop_imported_usage(day=day, persons={r.person for r in usage})
                 if rows:  # precedence: analytics rows are the day's Claude Code usage
                     msg_counts.replaced += tx.drop_usage_day(source=Source.CLAUDE_CODE,
                                                              feed=Feed.ANTHROPIC_MESSAGES, org=org, day=day)
@@ -477,6 +479,7 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
                         persons = {r.person for r in usage}
                         if persons:
                             msg_counts.live_superseded += tx.drop_live_usage(day=day, persons=persons)
+                            msg_counts.replaced += tx.drop_imported_usage(day=day, persons=persons)
                     ms.done(tx, day)
                 progress.advance(1, f"messages {day}")
 

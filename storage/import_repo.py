@@ -38,18 +38,19 @@ def list_batches(*, session: Session, limit: int = 50) -> list[ImportBatch]:
 
 # -- Claude: API precedence and the cost export ----------------------------------------------------
 
-def api_covered_days(*, session: Session, days: Iterable[date]) -> set[date]:
-    """Days whose Claude Code usage came from the API sync (analytics or messages report): the API
-    is the more detailed source, and an export of the same days would count the usage twice."""
+def api_covered_person_days(*, session: Session, days: Iterable[date]) -> set[tuple[date, str]]:
+    """(day, person) whose Claude Code usage came from the API sync (analytics or messages report):
+    the API is the more detailed source, and an export of the same person-days would count the
+    usage twice (a sync after an import removes the imported rows the same way)."""
     wanted = sorted(set(days))
-    found: set[date] = set()
+    found: set[tuple[date, str]] = set()
     conn = session.connection()
     for i in range(0, len(wanted), 500):
         rows = conn.execute(text(
-            "SELECT DISTINCT day FROM usage_event WHERE source = :s AND feed IN :feeds AND day IN :days")
+            "SELECT DISTINCT day, person FROM usage_event WHERE source = :s AND feed IN :feeds AND day IN :days")
             .bindparams(bindparam("feeds", expanding=True), bindparam("days", expanding=True)),
             {"s": Source.CLAUDE_CODE.value, "feeds": list(API_FEEDS), "days": wanted[i:i + 500]})
-        found |= {_as_date(d) for (d,) in rows}
+        found |= {(_as_date(d), str(p)) for d, p in rows}
     return found
 
 

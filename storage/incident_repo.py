@@ -133,6 +133,12 @@ def _state(row) -> IncidentState:
     kind = AnomalyKind(row.kind)
     if kind not in sigs and sigs:
         kind = next(iter(sigs))
+    if not sigs:  # an incident stored before signals were (migration 0005): its own fields are its signal
+        data_at = _aware(row.data_at)
+        day = _date(row.last_seen_day) or _date(row.first_day) or data_at.date()
+        sigs = {kind: Signal(kind=kind, severity=Severity(row.severity), day=day, value=float(row.value or 0),
+                             baseline=float(row.threshold or 0), baseline_label="threshold", unit="usd",
+                             message=row.message or "", data_at=data_at)}
     return IncidentState(id=row.id, subject=row.dedup_key, kind=kind, severity=Severity(row.severity),
                          status=IncidentStatus(row.status), signals=sigs, data_at=_aware(row.data_at),
                          opened_at=_aware(row.opened_at), first_day=_date(row.first_day) or _date(row.last_seen_day),

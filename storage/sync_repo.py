@@ -158,6 +158,14 @@ class SqlSyncTx:
 
         return remove_live(session=self.session, person_days={(day, p) for p in persons})
 
+    def drop_imported_usage(self, *, day: date, persons: set[str]) -> int:
+        """Claude usage imported from a Console export for these person-days: the API's rows now
+        cover them (the API is the more detailed source; the import already defers to it)."""
+        from storage.telemetry_repo import remove_live
+
+        return remove_live(session=self.session, person_days={(day, p) for p in persons},
+                           feeds=[Feed.CLAUDE_USAGE_CSV.value])
+
     # -- activity and vendor cost -----------------------------------------------------------------
 
     def replace_activity_day(self, *, source: str, org: str, day: date, records: list[ActivityRecord]) -> None:

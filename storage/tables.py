@@ -401,7 +401,8 @@ class AlertOutbox(SQLModel, table=True):
     """Alerts to post, written with the incident change; a sender delivers and retries them."""
 
     __tablename__ = "alert_outbox"
-    __table_args__ = (UniqueConstraint("dedup_key", name="uq_alert_outbox_dedup"),)
+    __table_args__ = (UniqueConstraint("dedup_key", name="uq_alert_outbox_dedup"),
+                      Index("ix_alert_outbox_due", "status", "next_attempt_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(max_length=255)
@@ -417,6 +418,29 @@ class AlertOutbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     slack_ts: str | None = Field(default=None, max_length=32)
+    # delivery (storage/outbox_repo.py): `slack` rows come from detection, `email` copies from the sender
+    transport: str = Field(default="slack", max_length=16, sa_column_kwargs={"server_default": "slack"})
+    lease_owner: str | None = Field(default=None, max_length=64)  # the sender holding a `sending` row
+    lease_until: datetime | None = None  # past it, another sender may take the row over
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job. `running` counts only while `heartbeat_until` is ahead: a run
+    killed mid-way shows as interrupted once that has passed."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (Index("ix_job_run_job_started", "job", "started_at"),
+                      Index("uq_job_run_tick", "job", "tick", unique=True))
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    tick: datetime  # the schedule time this run serves: one run per job and tick, whichever replica
+    status: str = Field(max_length=16)  # running | ok | failed | skipped
+    owner: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_until: datetime
+    finished_at: datetime | None = None
+    summary: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class VendorCost(SQLModel, table=True):

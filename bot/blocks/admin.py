@@ -120,12 +120,15 @@ def settings(values: Mapping[str, Any], *, env_admins: int, can_edit: bool) -> l
 # --- App Home --------------------------------------------------------------------------------------
 
 def home(*, role_label: str, can_admin: bool, values: Mapping[str, Any], env_admins: int,
-         status: SyncStatusView, keys: Sequence[UnmappedKey] | None, describe: Mapping[str, str]) -> dict:
+         status: SyncStatusView, keys: Sequence[UnmappedKey] | None, describe: Mapping[str, str],
+         extra: Sequence[dict] = ()) -> dict:
+    """`extra`: the alerting sections (open incidents, schedule), shown first."""
     blocks = [
         c.header("Abacus"),
         c.context(f"What AI coding tools cost, who drives it, and when something is off. You are: *{role_label}*. "
                   f"Try `{SLASH_COMMAND} help`."),
         c.divider(),
+        *extra,
         c.section("*Sync*"),
         *sync_status_fields(status),
         c.context(" · ".join(f"{c.escape(k)}: {c.escape(v)}" for k, v in describe.items())),
@@ -176,8 +179,12 @@ def map_key_modal(ref: KeyRef) -> dict:
     }
 
 
-def settings_modal(values: Mapping[str, Any]) -> dict:
-    blocks = []
+def settings_modal(values: Mapping[str, Any], *, backtest: str | None = None) -> dict:
+    """`backtest`: what the last 30 days would have raised with these values (None: computing)."""
+    blocks = [c.section(backtest or ":hourglass_flowing_sand: Working out what the last 30 days would have raised "
+                                    "with these values…", block_id=BlockId.SETTINGS_BACKTEST),
+              c.actions([c.button("Preview the last 30 days with these values", ActionId.SETTINGS_PREVIEW)],
+                        block_id=BlockId.SETTINGS_ACTIONS)]
     for spec in SPECS:
         element: dict = {"type": "plain_text_input", "action_id": ActionId.SETTING_INPUT, "max_length": 3000,
                          "multiline": spec.kind == "ids"}

@@ -94,6 +94,29 @@ def incident_id(raw: str | None) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentRef:
+    """What an incident button or snooze option carries: the incident, and for a snooze option
+    the duration (a key of core.incidents.SNOOZE_CHOICES)."""
+
+    id: int
+    snooze: str | None = None
+
+    def encode(self) -> str:
+        if self.snooze is None:
+            return str(self.id)  # a bare id: what the first alert buttons carried
+        return json.dumps({"v": 1, "id": self.id, "for": self.snooze}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | None) -> IncidentRef | None:
+        number = incident_id(raw)
+        if number is None:
+            return None
+        data = _load(raw.strip()) if raw and raw.strip().startswith("{") else None
+        snooze = (data or {}).get("for") or (data or {}).get("snooze")
+        return cls(id=number, snooze=snooze[:8] if isinstance(snooze, str) else None)
+
+
+@dataclass(frozen=True, slots=True)
 class SharedFileRef:
     """The shared file an import preview's buttons act on (Slack file id)."""
 

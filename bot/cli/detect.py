@@ -60,7 +60,26 @@ def run(args) -> int:
     else:
         _write(_table(result))
     print(f"abacus: {result.summary()}", file=sys.stderr)
+    if not args.no_alert:
+        _deliver(ctx)
     return 0
+
+
+def _deliver(ctx) -> None:
+    """Send what is queued, when this process can (SLACK_BOT_TOKEN and ABACUS_ALERT_CHANNEL, or
+    email): the same outbox and delivery claim as the running bot, so nothing is sent twice."""
+    from bot.wiring import make_delivery_client, make_sender
+
+    settings = ctx.settings
+    client = make_delivery_client(settings) if settings.slack_bot_token and settings.alert_channel else None
+    sender = make_sender(ctx, client)
+    if sender is None:
+        print("abacus: alerts stay queued (no SLACK_BOT_TOKEN and ABACUS_ALERT_CHANNEL here); the bot sends them",
+              file=sys.stderr)
+        return
+    report = sender.drain()
+    print(f"abacus: {report.line()}" + ("; the rest is retried by the bot or the next run" if report.retried
+                                         else ""), file=sys.stderr)
 
 
 def _as_of(text: str | None) -> date:

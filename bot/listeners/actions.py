@@ -7,10 +7,12 @@ import logging
 from bot.blocks import admin as admin_blocks
 from bot.blocks.payloads import KeyRef, UsersPage
 from bot.blocks.reports import users_page_from_block_id
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
+from bot.services import backtest as backtest_preview
 from bot.services.authz import Role, require
 from bot.services.container import Services
 from core.errors import InputError
+from core.periods import utc_today
 
 from .errors import ErrorReporter, target_from_body
 from .events import publish_home
@@ -63,10 +65,43 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
         target = target_from_body(body, respond)
         try:
             require(services.authorizer.requester(target.user_id), Role.ADMIN)
-            modal = admin_blocks.settings_modal(services.settings.values())
-            client.views_open(trigger_id=body["trigger_id"], view=modal)
+            values = services.settings.values()
+            opened = client.views_open(trigger_id=body["trigger_id"], view=admin_blocks.settings_modal(values))
         except Exception as exc:  # noqa: BLE001 - the one error handler answers
             errors.report(exc, target)
+            return
+        # the backtest of the current values follows (the modal had to open within the trigger's 3 s)
+        view_id = (opened.get("view") or {}).get("id")
+        services.submit(errors.guarded(None, lambda: _show_backtest(client, view_id, values)))
+
+    @app.action(ActionId.SETTINGS_PREVIEW)
+    def preview_settings(ack, body, client):
+        """Backtest the values typed into the modal (nothing is saved)."""
+        ack()
+        target = target_from_body(body)
+        view = body.get("view") or {}
+
+        def work() -> None:
+            require(services.authorizer.requester(target.user_id), Role.ADMIN)
+            state = (view.get("state") or {}).get("values") or {}
+            raw = {block_id[len(BlockId.SETTING_PREFIX):]: (actions.get(ActionId.SETTING_INPUT) or {}).get("value")
+                   for block_id, actions in state.items()
+                   if block_id.startswith(BlockId.SETTING_PREFIX) and isinstance(actions, dict)}
+            values, problems = services.settings.parse(raw)
+            if problems:
+                text = ":warning: Fix these first: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
+                client.views_update(view_id=view["id"], view=admin_blocks.settings_modal(values, backtest=text))
+                return
+            _show_backtest(client, view.get("id"), values)
+
+        services.submit(errors.guarded(None, work))
+
+    def _show_backtest(client, view_id: str | None, values: dict) -> None:
+        if not view_id:
+            return
+        summary = backtest_preview.summarise(services.engine, values, today=utc_today())
+        client.views_update(view_id=view_id, view=admin_blocks.settings_modal(
+            values, backtest=backtest_preview.describe(summary)))
 
     @app.action(ActionId.KEY_MAP)
     def map_key_button(ack, body, client, respond):

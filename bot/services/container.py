@@ -22,7 +22,8 @@ from .commands import CommandService
 from .delivery import Delivery
 from .file_import import SharedFileImports
 from .groups import GroupAdmin
-from .home import HomeService
+from .home import HomeService, ScheduleLine
+from .incidents import IncidentService
 from .reports import ReportService
 from .settings import SettingsService
 
@@ -40,6 +41,7 @@ class Services:
     commands: CommandService
     home: HomeService
     delivery: Delivery
+    incidents: IncidentService
     file_imports: SharedFileImports
     groups: GroupAdmin
     work: ThreadPoolExecutor  # the slow part of every request runs here, after the ack
@@ -70,7 +72,8 @@ def _lookup_user(client: WebClient) -> Callable[[str], dict]:
 
 def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], sync_runner: SyncRunner | None,
                    next_sync: Callable[[], datetime | None], sources: list[str], describe: dict[str, str],
-                   workers: int = 8, email_domain: str | None = None) -> Services:
+                   schedule: Callable[[], list[ScheduleLine]] | None = None, workers: int = 8,
+                   email_domain: str | None = None) -> Services:
     directory = UserDirectory(_lookup_user(client))
     settings = SettingsService(engine)
     authorizer = Authorizer(engine=engine, env_admins=env_admins, directory=directory,
@@ -86,12 +89,13 @@ def build_services(*, engine: Engine, client: WebClient, env_admins: list[str], 
     drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="abacus-draw")
     commands = CommandService(reports=reports, admin=admin, settings=settings, directory=directory,
                               find_email_by_slack_id=email_by_slack_id, env_admins=len(env_admins), drawing=drawing)
+    incidents = IncidentService(engine, client)
     home = HomeService(engine, reports=reports, settings=settings, env_admins=len(env_admins), next_sync=next_sync,
-                       sources=sources, describe=describe)
+                       sources=sources, describe=describe, incidents=incidents, schedule=schedule)
     delivery = Delivery(client)
     file_imports = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=email_domain),
                                      requester=authorizer.requester, dm_channel=delivery.dm_channel)
     return Services(engine=engine, directory=directory, authorizer=authorizer, settings=settings, reports=reports,
-                    admin=admin, commands=commands, home=home, delivery=delivery, file_imports=file_imports,
-                    groups=GroupAdmin(engine),
+                    admin=admin, commands=commands, home=home, delivery=delivery, incidents=incidents,
+                    file_imports=file_imports, groups=GroupAdmin(engine),
                     work=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abacus-work"), drawing=drawing)

@@ -1,20 +1,38 @@
-"""The App Home tab: sync status, settings and thresholds, key mapping."""
+"""The App Home tab: open incidents (with their buttons), sync status, the schedule, settings
+and thresholds, key mapping."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from bot.blocks import admin as admin_blocks
+from bot.blocks import alerts as alert_blocks
 from bot.blocks import common as c
 from bot.blocks import groups as group_blocks
 from storage.db import session_scope
 from storage.groups_repo import list_groups
+from storage.job_repo import JobRunView
 from storage.people_repo import unmapped_keys
 
 from .authz import Requester, Role
+from .incidents import IncidentService
 from .reports import ReportService
 from .settings import SettingsService
+
+HOME_INCIDENTS_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleLine:
+    """A scheduled job as the App Home shows it."""
+
+    label: str
+    schedule: str
+    last: JobRunView | None
+    next: datetime | None
+
 
 ROLE_LABELS = {Role.MEMBER: "member", Role.VIEWER: "viewer", Role.ADMIN: "admin"}
 
@@ -22,7 +40,8 @@ ROLE_LABELS = {Role.MEMBER: "member", Role.VIEWER: "viewer", Role.ADMIN: "admin"
 class HomeService:
     def __init__(self, engine, *, reports: ReportService, settings: SettingsService, env_admins: int,
                  next_sync: Callable[[], datetime | None], sources: list[str],
-                 describe: Mapping[str, str]) -> None:
+                 describe: Mapping[str, str], incidents: IncidentService | None = None,
+                 schedule: Callable[[], list[ScheduleLine]] | None = None) -> None:
         self._engine = engine
         self._reports = reports
         self._settings = settings
@@ -30,6 +49,8 @@ class HomeService:
         self._next_sync = next_sync
         self._sources = sources
         self._describe = dict(describe)
+        self._incidents = incidents
+        self._schedule = schedule
 
     def view(self, requester: Requester) -> dict:
         status = self._reports.sync_status(next_run=self._next_sync(), sources=self._sources)
@@ -37,9 +58,16 @@ class HomeService:
         if requester.role >= Role.VIEWER:
             with session_scope(self._engine) as session:
                 keys = unmapped_keys(session=session)
+        extra: list[dict] = []
+        if self._incidents is not None and requester.role >= Role.VIEWER:
+            views = self._incidents.open_incidents(limit=HOME_INCIDENTS_SHOWN + 1)
+            extra += alert_blocks.home_incidents(views[:HOME_INCIDENTS_SHOWN], more=len(views) > HOME_INCIDENTS_SHOWN,
+                                                 can_act=requester.role >= Role.ADMIN, now=datetime.now(UTC))
+        if self._schedule is not None:
+            extra += alert_blocks.home_schedule(self._schedule())
         view = admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
                                  values=self._settings.values(), env_admins=self._env_admins, status=status,
-                                 keys=keys, describe=self._describe)
+                                 keys=keys, describe=self._describe, extra=extra)
         if requester.role >= Role.VIEWER:
             with session_scope(self._engine) as session:
                 groups = list_groups(session=session)

@@ -30,7 +30,7 @@ class SettingSpec:
     hint: str
     minimum: float = 0.0
     maximum: float = 1e12
-    group: str = "general"  # general | access | thresholds
+    group: str = "general"  # general | access | thresholds | alerts
 
 
 _D = DetectionSettings()  # detection defaults live in core (one definition)
@@ -88,6 +88,12 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("detection.cooldown_days", "Incident cool-down (detection days)", "int", _D.cooldown_days,
                 "An incident resolves itself after its condition was absent this many days.", minimum=1,
                 maximum=60, group="thresholds"),
+)
+NUDGE_SETTING = "alerts.nudge"
+SPECS += (
+    SettingSpec(NUDGE_SETTING, "Private nudge to the person (1 = on)", "int", 0,
+                "1: the person behind a new incident gets a friendly DM about their own usage.", minimum=0,
+                maximum=1, group="alerts"),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -163,6 +169,19 @@ class SettingsService:
     def access_lists(self) -> tuple[list[str], list[str]]:
         values = self.values()
         return list(values.get("admins") or []), list(values.get("viewers") or [])
+
+    def parse(self, raw: dict[str, str | None]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values as they would be with `raw` applied (nothing written), and errors by key."""
+        values, errors = self.values(), {}
+        for key, text in raw.items():
+            spec = SPEC_BY_KEY.get(key)
+            if spec is None:
+                continue
+            try:
+                values[key] = parse_value(spec, text)
+            except InputError as exc:
+                errors[key] = str(exc)
+        return values, errors
 
     def update(self, raw: dict[str, str | None], *, requester: Requester) -> tuple[dict[str, Any], dict[str, str]]:
         """Validate every changed value first; write only when all are valid.

@@ -308,9 +308,11 @@ def test_map_from_slash_command_and_modal(slack, env, fake):
     assert "Every key with usage is mapped" in slack.ask("unmapped", user=ALICE).text
 
 
-def test_incident_buttons_are_acknowledged(slack, fake):
-    response = slack.click(fake.block_actions(ActionId.INCIDENT_ACK, "1", user_id=ALICE))
-    assert "not available yet" in str(response.body)
+def test_incident_buttons_need_an_admin_and_an_incident(slack, fake):
+    refused = slack.click(fake.block_actions(ActionId.INCIDENT_ACK, "1", user_id=BOB))
+    assert "Only Abacus admins can do that." in str(refused.body)
+    gone = slack.click(fake.block_actions(ActionId.INCIDENT_RESOLVE, "999", user_id=ALICE))
+    assert "Incident #999 no longer exists." in str(gone.body)
 
 
 def test_reconnects_after_disconnect(slack, fake):

@@ -1,4 +1,4 @@
-"""`abacus run` as a process: start-up errors, graceful SIGTERM; the scheduled job and its lock."""
+"""`abacus run` as a process: start-up errors, graceful SIGTERM (the scheduled jobs: test_scheduler.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from bot.app import JOB_LOCK, scheduled_job
-from bot.services.admin import SyncOutcome
-from bot.wiring import Context
-from storage.job_lock import try_job_lock
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_pytest import REPO_ROOT, launch_bot_process
 
@@ -72,44 +67,6 @@ def test_sigterm_finishes_in_flight_work_and_exits_zero(fake_slack, tmp_path):
     assert "abacus: stopped" in bot.stderr() and "Traceback" not in bot.stderr()
 
 
-def test_scheduled_job_runs_once_across_replicas(engine):
-    ctx = Context(settings=None, engine=engine)  # type: ignore[arg-type]
-    runs = []
-
-    def runner(start, end, trigger):
-        runs.append(trigger)
-        return SyncOutcome(ok=True, lines=["ok"])
-
-    scheduled_job(ctx, runner)
-    assert runs == ["schedule"]
-    # while the job runs elsewhere (here: another thread holds its lock), this tick is skipped
-    holder_ready, release = threading.Event(), threading.Event()
-
-    def hold():
-        with try_job_lock(engine, JOB_LOCK) as held:
-            assert held
-            holder_ready.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holder_ready.wait(5)
-    try:
-        scheduled_job(ctx, runner)
-        assert runs == ["schedule"]
-    finally:
-        release.set()
-        thread.join()
-    scheduled_job(ctx, runner)
-    assert runs == ["schedule", "schedule"]
-
-
-def test_scheduled_job_without_sync_is_a_logged_no_op(engine, caplog):
-    caplog.set_level("INFO", logger="bot.app")
-    scheduled_job(Context(settings=None, engine=engine), None)  # type: ignore[arg-type]
-    assert "sync not configured" in caplog.text
-
-
 def test_repo_root_has_manifest_and_procfile():
     # (no YAML parser in the dependencies: check the lines that matter)
     text = (REPO_ROOT / "manifest.yml").read_text()
@@ -120,33 +77,3 @@ def test_repo_root_has_manifest_and_procfile():
                    "- users:read.email", "- im:write"):
         assert needed in lines, needed
     assert (REPO_ROOT / "Procfile").read_text().strip() == "worker: abacus run"
-
-
-@pytest.mark.postgres
-def test_job_lock_defers_to_another_replica_on_postgres(pg_database_url):
-    import psycopg
-
-    from storage.db import make_engine, upgrade
-
-    engine = make_engine(pg_database_url)
-    upgrade(engine)
-    try:
-        with psycopg.connect(pg_database_url, autocommit=True) as other_replica:
-            # another replica holds the job's lease (live for a minute by the database's clock)
-            other_replica.execute(
-                "INSERT INTO job_lease (name, holder, acquired_ms, expires_ms) VALUES (%s, 'replica-2:1:ab', "
-                "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT), CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) "
-                "+ 60000)", (JOB_LOCK,))
-            with try_job_lock(engine, JOB_LOCK) as held:
-                assert not held
-            ran = []
-            scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
-                          lambda *a: ran.append(a) or SyncOutcome(ok=True))
-            assert ran == []  # the other replica runs this tick
-            other_replica.execute("DELETE FROM job_lease WHERE name = %s", (JOB_LOCK,))
-        ran = []
-        scheduled_job(Context(settings=None, engine=engine),  # type: ignore[arg-type]
-                      lambda *a: ran.append(a) or SyncOutcome(ok=True))
-        assert ran == [(None, None, "schedule")]
-    finally:
-        engine.dispose()

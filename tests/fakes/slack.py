@@ -201,6 +201,9 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "conversations.replies": self._conversations_replies,
         }
         self._clear()
 
@@ -1412,6 +1415,46 @@ class FakeSlack:
         return {"ok": False, "error": "channel_not_found"}
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _users_lookup_by_email(self, body: dict) -> dict:
+        wanted = str(body.get("email") or "").strip().lower()
+        for user in self._users.values():
+            if str((user.get("profile") or {}).get("email") or "").lower() == wanted and wanted:
+                return {"ok": True, "user": copy.deepcopy(user)}
+        return {"ok": False, "error": "users_not_found"}
+
+    def _history_page(self, body: dict, keep: Callable[[dict], bool]) -> dict:
+        """Messages newest first, `oldest`/`latest` bounds, cursor paging; metadata only with
+        `include_all_metadata` (as Slack does)."""
+        channel = body.get("channel")
+        if isinstance(channel, str) and channel[:1] in ("U", "W"):
+            channel = self.dm_channel(channel)
+        if not channel or (channel not in self._messages and channel not in self._channels):
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(body.get("oldest") or 0)
+        latest = float(body.get("latest") or 9e12)
+        with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [copy.deepcopy(rec["message"]) for rec in self._messages.get(channel, {}).values()
+                 if not rec["deleted"] and keep(rec["message"]) and oldest <= float(rec["message"]["ts"]) <= latest]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        if not with_meta:
+            for m in found:
+                m.pop("metadata", None)
+        limit = max(1, min(int(body.get("limit") or 100), 999))
+        start = int(body.get("cursor") or 0)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _conversations_history(self, body: dict) -> dict:
+        return self._history_page(body, lambda m: not m.get("thread_ts") or m.get("thread_ts") == m.get("ts"))
+
+    def _conversations_replies(self, body: dict) -> dict:
+        ts = body.get("ts")
+        if not ts:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._history_page(body, lambda m: m.get("ts") == ts or m.get("thread_ts") == ts)
 
     def _next_counter(self) -> int:
         self._counter += 1
