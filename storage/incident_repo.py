@@ -283,7 +283,8 @@ def apply_plan(*, session: Session, plan: Plan, batch: str) -> None:
         conn.execute(ins.on_conflict_do_nothing(index_elements=["dedup_key"]), [
             {"dedup_key": f"incident:{a.incident.id}:{a.kind.value}:{a.incident.version}:{a.day.isoformat()}",
              "incident_id": a.incident.id, "kind": a.kind.value, "batch": batch, "channel": None,
-             "payload": json.dumps({"incident_id": a.incident.id, "alert": a.kind.value, "day": a.day.isoformat()}),
+             "payload": json.dumps({"incident_id": a.incident.id, "alert": a.kind.value, "day": a.day.isoformat(),
+                                    **({"kinds": list(a.kinds)} if a.kinds else {})}),
              "status": "pending", "attempts": 0, "next_attempt_at": plan_time(plan), "created_at": plan_time(plan)}
             for a in plan.alerts])
 

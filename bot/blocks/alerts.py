@@ -215,9 +215,12 @@ THREAD_TEXT = {
 }
 
 
-def thread_reply(view: IncidentView, kind: AlertKind, *, now: datetime) -> AlertMessage:
-    """A reply in the alert's thread: an escalation, a new signal, a re-alert or the resolution."""
-    newest = max(view.signals, key=lambda s: (s.day, s.severity.rank), default=None)
+def thread_reply(view: IncidentView, kind: AlertKind, *, now: datetime,
+                 kinds: Sequence[str] | None = None) -> AlertMessage:
+    """A reply in the alert's thread: an escalation, a new signal (quoting the kinds that joined,
+    as the outbox row names them), a re-alert or the resolution."""
+    joined = [s for s in view.signals if kinds and s.kind.value in kinds]
+    newest = joined[0] if joined else max(view.signals, key=lambda s: (s.day, s.severity.rank), default=None)
     message = newest.message if kind is AlertKind.SIGNAL_ADDED and newest else view.message
     template = THREAD_TEXT.get(kind, "{message}")
     line = template.format(severity=view.severity.value, message=c.escape(message), mttr=format_duration(view.mttr))
@@ -227,11 +230,12 @@ def thread_reply(view: IncidentView, kind: AlertKind, *, now: datetime) -> Alert
     return AlertMessage(text=text, blocks=blocks)
 
 
-def standalone_update(view: IncidentView, kind: AlertKind, *, now: datetime) -> AlertMessage:
+def standalone_update(view: IncidentView, kind: AlertKind, *, now: datetime,
+                      kinds: Sequence[str] | None = None) -> AlertMessage:
     """A follow-up whose first alert never reached Slack (no thread to reply in): the whole
     alert, headed by what happened."""
     first = incident_message(view, now=now)
-    reply = thread_reply(view, kind, now=now)
+    reply = thread_reply(view, kind, now=now, kinds=kinds)
     return AlertMessage(text=reply.text, blocks=[reply.blocks[0], *first.blocks][:c.MAX_MESSAGE_BLOCKS])
 
 

@@ -263,11 +263,13 @@ class AlertSender:
                     if view.slack_ts is None and self._store.first_alert_pending(session, view.id):
                         return _Outcome(retry_at=now + WAIT_FOR_PARENT, wait=True)
                     if view.slack_ts is not None:
-                        message = alert_blocks.thread_reply(view, kind, now=now)
+                        message = alert_blocks.thread_reply(view, kind, now=now,
+                                                            kinds=unit.items[0].payload.get("kinds"))
                         thread_ts = view.slack_ts
                         unit.channel = view.slack_channel or unit.channel
                     else:
-                        message = alert_blocks.standalone_update(view, kind, now=now)
+                        message = alert_blocks.standalone_update(view, kind, now=now,
+                                                                 kinds=unit.items[0].payload.get("kinds"))
                         thread_ts = None
                 elif len(unit.views) > 1 or len(unit.items) > 1:
                     message = alert_blocks.summary_message(unit.views, now=now)

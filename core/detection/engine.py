@@ -37,6 +37,7 @@ from core.incidents import (
 )
 
 _KIND_ORDER = {k: i for i, k in enumerate(AnomalyKind)}
+COOL_DOWN = "cool-down"  # resolved_by of an incident the cool-down resolved
 
 
 @dataclass(slots=True)
@@ -78,6 +79,7 @@ class QueuedAlert:
     incident: IncidentState
     kind: AlertKind
     day: date
+    kinds: tuple[str, ...] = ()  # signal_added: the kinds that joined (the reply quotes them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,11 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
         # a day before the incident's latest one (late data for yesterday, or `--as-of` an older
         # day): its evidence never replaces newer evidence, and from two days back it alerts nothing
         stale = day < inc.last_seen_day - timedelta(days=1)
+        # a run that cannot tell anyone (--no-alert) leaves news about an announced incident for the
+        # next run that can: a new kind of signal, or a rise in severity, is taken in there
+        held = not alert and inc.alert_queued
+        if held:
+            sigs = [s for s in sigs if s.kind in inc.signals]
         new_kinds = [s.kind for s in sigs if s.kind not in inc.signals]
         merged: list[Signal] = []
         for s in sigs:
@@ -160,8 +167,9 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
                 inc.signals[s.kind] = s
             merged.append(s)
         sigs = merged
-        today_top = _primary(sigs)
-        escalated = not stale and today_top.severity.rank > inc.severity.rank
+        today_top = _primary(sigs) if sigs else None
+        escalated = (today_top is not None and not stale and not held
+                     and today_top.severity.rank > inc.severity.rank)
         if escalated:
             plan.audit.append((inc, Transition(inc.id, inc.status, inc.status, None, Via.SYSTEM, now,
                                                f"escalated {inc.severity.value} → {today_top.severity.value} "
@@ -175,7 +183,8 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             inc.clear_streak = 0
             inc.last_checked_day = day
         inc.last_seen_day = max(inc.last_seen_day, day)
-        inc.data_at = min(inc.data_at, min(s.data_at for s in sigs))
+        if sigs:
+            inc.data_at = min(inc.data_at, min(s.data_at for s in sigs))
         if alert:
             snoozed = inc.snoozed_until is not None and inc.snoozed_until > now
             expired = inc.snoozed_until is not None and inc.snoozed_until <= now
@@ -192,7 +201,7 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             elif escalated:
                 plan.alerts.append(QueuedAlert(inc, AlertKind.ESCALATED, day))
             elif new_kinds:
-                plan.alerts.append(QueuedAlert(inc, AlertKind.SIGNAL_ADDED, day))
+                plan.alerts.append(QueuedAlert(inc, AlertKind.SIGNAL_ADDED, day, tuple(k.value for k in new_kinds)))
         plan.anomalies.extend(AnomalyRow(inc, subject, s) for s in sigs)
         if _snapshot(inc) != before:
             inc.version += 1
@@ -200,24 +209,27 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
 
     day_complete = now.date() > day  # a day still going on proves nothing about absence yet
     for subject, inc in sorted(open_by_subject.items()):
-        if subject in by_subject or not day_complete:
+        if subject in by_subject:
             continue
-        if inc.last_checked_day is not None and day <= inc.last_checked_day:
-            continue  # this day was already counted (a re-run), or an older day is replayed
-        inc.last_checked_day = day
-        inc.clear_streak += 1
-        if inc.clear_streak >= max(1, cooldown_days):
+        counted = day_complete and (inc.last_checked_day is None or day > inc.last_checked_day)
+        if counted:  # a re-run of a counted day, or an older day replayed, counts nothing
+            inc.last_checked_day = day
+            inc.clear_streak += 1
+        # an incident the team was told about resolves on a run that can tell them (not --no-alert)
+        due = inc.clear_streak >= max(1, cooldown_days) and (alert or not inc.alert_queued)
+        if due:
             move = transition(inc.status, IncidentStatus.RESOLVED, incident_id=inc.id, actor=None, via=Via.SYSTEM,
                               at=now, note=f"condition absent on {inc.clear_streak} detection days")
             snoozed = inc.snoozed_until is not None and inc.snoozed_until > now
             if move is not None:
                 plan.audit.append((inc, move))
                 inc.status = IncidentStatus.RESOLVED
-                inc.resolved_at, inc.resolved_by = now, None
+                inc.resolved_at, inc.resolved_by = now, COOL_DOWN
                 if alert and inc.alert_queued and not snoozed:
                     plan.alerts.append(QueuedAlert(inc, AlertKind.RESOLVED, day))
-        inc.version += 1
-        plan.changed.append(inc)
+        if counted or due:
+            inc.version += 1
+            plan.changed.append(inc)
     return plan
 
 

@@ -214,3 +214,16 @@ def test_the_digest_message():
     assert "MTTR 6h mean · 6h median" in text
     assert ":warning: over the budget of $4,000.00 (116 %)" in text  # 4650 / 4000
     assert "$125.00 per pull request (8)" in text and "$25.00 per commit (40)" in text
+
+
+def test_a_new_signal_reply_quotes_the_kind_that_joined():
+    """The spike (critical, the story) was there first; a z-score joins: the reply quotes the z-score."""
+    joined = Signal(kind=AnomalyKind.ZSCORE_SPEND, severity=Severity.WARNING, day=date(2026, 3, 1), value=214.0,
+                    baseline=40.0, baseline_label="team mean", unit="usd",
+                    message="3.1σ above the people active that day", data_at=NOW, ratio=3.1)
+    v = view(7, severity=Severity.CRITICAL)
+    v = dataclasses.replace(v, signals=(*v.signals, joined))
+    message = alerts.thread_reply(v, AlertKind.SIGNAL_ADDED, now=NOW, kinds=["zscore_spend"])
+    valid(message)
+    assert message.blocks[0]["text"]["text"].startswith(
+        ":heavy_plus_sign: Another signal: 3.1σ above the people active that day")

@@ -164,3 +164,53 @@ def test_snooze_choices():
                                                                   timedelta(days=1), timedelta(days=7)]
     with pytest.raises(Exception, match="snooze"):
         parse_snooze("forever")
+
+
+def _run(book, m, d, *, alert, settings=DEFAULTS):
+    day = START + timedelta(days=d)
+    now = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, minutes=5)
+    ctx = DayContext.build(m, day, cycle_containing(day, 1), now)
+    signals = [(f.subject, to_signal(f, names={}, today=day, driver=None, data_at=now))
+               for f in detect_day(m, ctx, settings)]
+    plan = plan_day(list(book.open.values()), signals, day=day, now=now, cooldown_days=settings.cooldown_days,
+                    alert=alert)
+    book.apply(plan)
+    return plan
+
+
+def test_a_no_alert_run_leaves_an_escalation_and_a_new_signal_to_the_next_alerting_run():
+    cost, req = steady_team()
+    cost[2, 30], cost[2, 31] = 60 * B, 400 * B  # warning on day 30, critical on day 31
+    m = UsageMatrix(PEOPLE, START, cost, req, np.zeros_like(cost))
+    book = MemoryBook()
+    assert [a.kind for a in _run(book, m, 30, alert=True).alerts] == [AlertKind.OPENED]
+    assert _run(book, m, 31, alert=False).alerts == []  # --no-alert: nobody is told, so nothing is used up
+    plan = _run(book, m, 31, alert=True)
+    assert [a.kind for a in plan.alerts] == [AlertKind.ESCALATED]
+    assert book.open["p02@x.io"].severity.value == "critical"
+
+
+def test_a_no_alert_run_does_not_resolve_an_announced_incident_behind_the_teams_back():
+    cost, req = steady_team()
+    cost[2, 30] = 400 * B
+    m = UsageMatrix(PEOPLE, START, cost, req, np.zeros_like(cost))
+    book = MemoryBook()
+    _run(book, m, 30, alert=True)
+    for d in (31, 32, 33):
+        assert _run(book, m, d, alert=False).resolved == []
+    plan = _run(book, m, 33, alert=True)  # the next run that can tell the team resolves it, and says so
+    assert [a.kind for a in plan.alerts] == [AlertKind.RESOLVED] and plan.resolved[0].resolved_by == "cool-down"
+
+
+def test_a_new_signal_is_queued_with_the_kinds_that_joined():
+    cost, req = steady_team()
+    for d in range(30, 34):
+        req[4, d] = 250  # critical: over twice the 100 limit
+    cost[4, 32] = 60 * B  # a warning spike (~5.8× p04's ~$10) joins the open incident on day 32
+    m = UsageMatrix(PEOPLE, START, cost, req, np.zeros_like(cost))
+    book = MemoryBook()
+    settings = DetectionSettings(max_requests_per_day=100)
+    _run(book, m, 30, alert=True, settings=settings)
+    _run(book, m, 31, alert=True, settings=settings)
+    plan = _run(book, m, 32, alert=True, settings=settings)
+    assert [(a.kind, a.kinds) for a in plan.alerts] == [(AlertKind.SIGNAL_ADDED, ("zscore_spend", "spend_spike"))]
