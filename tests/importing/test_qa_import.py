@@ -82,3 +82,16 @@ def test_an_ambiguous_number_in_a_semicolon_file_is_refused_with_its_row(cli, wr
     assert res.code == 2
     assert "row 2, Input (w/ Cache Write) = '1,234'" in res.err
     assert snapshot() == before
+
+
+def test_a_file_name_with_terminal_escapes_is_printed_inert(cli, write):
+    """File names come from the operator's disk and from Slack shares (`abacus imports` lists those):
+    an escape sequence in one must not act on the terminal."""
+    evil = "evil\x1b[2J\x1b]0;pwned\x07.csv"
+    res = cli("import", "--quiet", write(evil, HEADER + VALID))
+    assert res.code == 0, res.err
+    assert "\x1b" not in res.out and "\x07" not in res.out and "evil\\x1b[2J" in res.out
+    res = cli("imports")
+    assert res.code == 0 and "\x1b" not in res.out and "evil\\x1b[2J" in res.out
+    res = cli("import", "--quiet", write(evil, HEADER + INVALID))
+    assert res.code == 2 and "\x1b" not in res.err and "\x07" not in res.err
