@@ -263,6 +263,8 @@ class ImportService:
             if outcome.rows_read == 0:
                 raise FileRejected(f"{request.filename}: the file has a header but no rows")
             if outcome.rejected and not request.skip_invalid:
+                # rolled back whole: nothing of it is in the store, whatever its valid rows were
+                outcome.inserted = outcome.duplicates = 0
                 raise FileInvalid(outcome)
             batch.sha256 = outcome.sha256
             batch.rows_read, batch.inserted, batch.duplicates = (outcome.rows_read, outcome.inserted,
