@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
     otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
     otlp_host: str = Field(default="0.0.0.0", validation_alias="ABACUS_OTLP_HOST")
-    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never)
-    live_detect_minutes: int = Field(default=2, validation_alias="ABACUS_LIVE_DETECT_MINUTES", ge=0, le=60)
+    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never);
+    # a fraction is allowed (0.25 = every 15 s), for tests and teams that want seconds
+    live_detect_minutes: float = Field(default=2, validation_alias="ABACUS_LIVE_DETECT_MINUTES", ge=0, le=60)
 
     @field_validator("live_detect_minutes", mode="before")
     @classmethod
@@ -241,7 +242,7 @@ class Settings(BaseSettings):
             "digest_schedule": self.digest_schedule,
             "email": (f"{len(self.alert_email_to)} recipient(s) via {self._smtp_host()}" if self.email_configured
                       else "off"),
-            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes} min"
+            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes:g} min"
                               if self.otlp_port and self.live_detect_minutes
                               else f"port {self.otlp_port}" if self.otlp_port else "off"),
         }
