@@ -51,7 +51,7 @@ from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import cursor as curs
-from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
+from core.sources.cursor_analytics import BY_USER_METRICS, AnalyticsMetric, AnalyticsRecord, UserAnalyticsRecord
 from core.sources.event_worker import event_stream
 
 if TYPE_CHECKING:
@@ -250,6 +250,8 @@ class SyncTx(Protocol):
     def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
     def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
                           records: list[AnalyticsRecord]) -> None: ...
+    def replace_user_analytics(self, *, org: str, metric: str, start: date, end: date,
+                               records: list[UserAnalyticsRecord]) -> None: ...
 
 
 class SyncStore(Protocol):
@@ -611,8 +613,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
 
 def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start: date, end: date,
                     result: OrgResult) -> None:
-    """The team-level Analytics API over the daily stream's days, one endpoint per transaction
-    (each replaces its stored days); skipped with a note where the plan has no Analytics API."""
+    """The Analytics API over the daily stream's days, one endpoint per transaction (each replaces
+    its stored days): the team-level endpoints, then the by-user ones (a person's own view);
+    skipped with a note where the plan has no Analytics API."""
     counts = result.stream(Stream.ANALYTICS)
     for metric in AnalyticsMetric:
         records = client.analytics(metric, start, end, org=org)
@@ -622,6 +625,14 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
         with store.transaction() as tx:
             tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
         counts.read += len(records)
+    for metric in BY_USER_METRICS:
+        user_records = client.user_analytics(metric, start, end, org=org)
+        if user_records is None:
+            result.notes.append("Cursor Analytics API by-user endpoints not available to this key; skipped")
+            return
+        with store.transaction() as tx:
+            tx.replace_user_analytics(org=org, metric=metric.value, start=start, end=end, records=user_records)
+        counts.read += len(user_records)
 
 
 def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,

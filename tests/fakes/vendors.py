@@ -475,6 +475,11 @@ class CursorTeam:
     groups: dict | None = None  # the GET /teams/groups body; None: 403 (not Enterprise)
     # Analytics API rows per endpoint ("dau", "models", …, each row with its day); None: 401 (not Enterprise)
     analytics: dict[str, list[dict]] | None = None
+    # by-user Analytics API rows per endpoint and person ({"models": {"a@x.com": [rows]}}), served paged
+    # over people (none: empty pages); 401 like the team endpoints when `analytics` is None, 403 when
+    # `by_user_forbidden` (a key that may read the team figures only)
+    user_analytics: dict[str, dict[str, list[dict]]] | None = None
+    by_user_forbidden: bool = False
 
 
 class FakeCursor(FakeServer):
@@ -534,6 +539,8 @@ class FakeCursor(FakeServer):
                     if start <= str(r.get("event_date") or r.get("date"))[:10] <= end]
             return Reply(200, {"data": rows, "params": {"metric": path.rsplit("/", 1)[1], "teamId": 1,
                                                         "startDate": start, "endDate": end}})
+        if method == "GET" and path.startswith("/analytics/by-user/"):
+            return self._user_analytics(team, path.rsplit("/", 1)[1], query)
         if method == "POST" and path == "/teams/spend":
             page, size = int(body.get("page", 1)), int(body.get("pageSize", 100))
             size = max(1, min(size, self.page_size))
@@ -541,6 +548,26 @@ class FakeCursor(FakeServer):
             return Reply(200, {"teamMemberSpend": members, "subscriptionCycleStart": team.cycle_start_ms,
                                "totalMembers": len(team.spend), "totalPages": max(1, -(-len(team.spend) // size))})
         return Reply(404, {"error": "Not Found"})
+
+    def _user_analytics(self, team: CursorTeam, metric: str, query) -> Reply:
+        if team.analytics is None:
+            return Reply(401, {"error": "Unauthorized", "message": "Analytics API requires an Enterprise plan"})
+        if team.by_user_forbidden:
+            return Reply(403, {"error": "Forbidden"})
+        by_user = team.user_analytics or {}
+        start, end = _one(query, "startDate"), _one(query, "endDate")
+        page, size = int(_one(query, "page") or 1), int(_one(query, "pageSize") or 100)
+        size = max(1, min(size, self.page_size))
+        people = sorted(by_user.get(metric, {}))
+        total_pages = max(1, -(-len(people) // size))
+        chosen = people[(page - 1) * size: page * size]
+        data = {p: [r for r in by_user[metric][p]
+                    if start <= str(r.get("event_date") or r.get("date"))[:10] <= end] for p in chosen}
+        return Reply(200, {"data": data, "pagination": {"page": page, "pageSize": size, "totalUsers": len(people),
+                                                        "totalPages": total_pages, "hasNextPage": page < total_pages,
+                                                        "hasPreviousPage": page > 1},
+                           "params": {"metric": metric, "teamId": 1, "startDate": start, "endDate": end,
+                                      "userMappings": [{"id": f"user_{i}", "email": p} for i, p in enumerate(chosen)]}})
 
     def _events(self, team: CursorTeam, body: dict, fault) -> dict:
         start, end = int(body.get("startDate", 0)), int(body.get("endDate", 2**53))
