@@ -9,11 +9,14 @@ ingest: Claude Code-shaped `api_request` events, encoded once by the OpenTelemet
   decoded, precedence-checked and written through the production path. Prints events/s and the
   process's peak RSS before and after (the encoded batches themselves are counted in "before").
 mttd: the real `abacus run` process (fake Slack on 127.0.0.1, OTLP receiver on, default settings:
-  live detection every 2 minutes) with seven days of history for one person ($5/day); a session
-  then spends $50 in fifteen minutes: nine $5 requests already exported, then the tenth, exported
-  by the SDK exporter 5 s after it happened (Claude Code's log export interval). MTTD = the time the alert was queued
-  (and, when the bot delivers alerts to Slack, posted) minus the event time of that tenth request,
-  which took the day to the spike threshold ($50 and 5x the 7-day mean).
+  live detection every 2 minutes; `--live-minutes` to try another) with seven days of history for
+  one person ($5/day); a session then spends $50 in fifteen minutes: nine $5 requests already
+  exported, then the tenth, exported by the SDK exporter 5 s after it happened (Claude Code's log
+  export interval). MTTD = when the fake Slack received the chat.postMessage of THAT person's
+  incident (the top-level alert in the alert channel, found by its incident number; the outbox row
+  of kind `opened`) minus the event time of that tenth request, which took the day to the spike
+  threshold ($50 and 5x the 7-day mean). Other posts — the weekly digest the bot catches up at
+  start-up on a Monday goes to the same channel — are listed, never counted.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ def bench_ingest(kind: str, events: int, batch: int, clients: int) -> None:
                     failures.append(resp.status)
             conn.close()
 
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(clients)]
         for t in threads:
@@ -123,7 +127,8 @@ def bench_ingest(kind: str, events: int, batch: int, clients: int) -> None:
             stored = conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one()
         print(f"{kind}: {events:,} events in {len(bodies):,} batches of {batch} from {clients} clients: "
               f"{elapsed:.1f} s = {events / elapsed:,.0f} events/s; stored {stored:,}; failures {len(failures)}; "
-              f"peak RSS {rss_before:.0f} MB before, {_rss_mb():.0f} MB after")
+              f"peak RSS {rss_before:.0f} MB before, {_rss_mb():.0f} MB after; "
+              f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     finally:
         engine.dispose()
         drop()

@@ -41,11 +41,12 @@ Messages rows only count as Claude Code for keys in the
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
@@ -60,6 +61,7 @@ from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
+log = logging.getLogger(__name__)
 
 class Vendor(StrEnum):
     ANTHROPIC = "anthropic"
@@ -444,9 +446,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         cc = streams[Stream.CLAUDE_CODE]
         counts = result.stream(Stream.CLAUDE_CODE)
         msg_counts = result.stream(Stream.MESSAGES)
+        billing = BilledCosts(client, result)
         for day in cc.days:
             rows = client.claude_code_day(day)
             usage, activity = anth.claude_code_usage(rows, day=day, org=org, resolver=resolver)
+            usage = billing.apply(usage, day)
             with store.transaction() as tx:
                 w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS, org=org,
                                          day=day, records=usage)
@@ -506,6 +510,41 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
+
+
+class BilledCosts:
+    """Claude Code's billed cost per person and model from the Usage and Cost Analytics API (beta),
+    applied to each day's Claude Code Analytics records (core.sources.anthropic.apply_billed_costs).
+    Where the key or organisation has no access, the run falls back to the analytics estimates:
+    said once in the run's notes (and once per process in the log), never an error."""
+
+    _logged: ClassVar[set[str]] = set()
+
+    def __init__(self, client: anth.AnthropicAdmin, result: OrgResult) -> None:
+        self.client, self.result = client, result
+        self.available = True
+        self.billed_days = 0
+
+    def apply(self, usage: list[UsageRecord], day: date) -> list[UsageRecord]:
+        from core.sources import anthropic as anth
+
+        if not self.available or not usage or not anth.cost_analytics_covers(day, datetime.now(UTC).date()):
+            return usage  # days before 2026 or over a year old: the API refuses them, the estimates stay
+        rows = self.client.claude_code_costs(day)
+        if rows is None:
+            self.available = False
+            self.result.notes.append("Usage and Cost Analytics API (beta) not available to this key; Claude Code "
+                                     "costs are the Claude Code Analytics estimates")
+            if self.result.org not in self._logged:
+                self._logged.add(self.result.org)
+                log.info("anthropic %s: Usage and Cost Analytics API not available; using the Claude Code "
+                         "Analytics estimates", self.result.org)
+            return usage
+        usage, unmatched = anth.apply_billed_costs(usage, rows, day=day)
+        if unmatched:
+            self.result.notes.append(f"{day}: {unmatched} billed person-model(s) without Claude Code analytics "
+                                     "rows not added (no token figures)")
+        return usage
 
 
 def _count(counts: Counts, read: int, w: DayWrite) -> None:

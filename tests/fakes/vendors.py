@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ANTHROPIC_VERSION = "2023-06-01"
+COST_ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"  # the documented beta flag of /analytics/cost
 
 
 # --- faults -------------------------------------------------------------------------------------------
@@ -268,6 +269,10 @@ class AnthropicOrg:
     messages: dict[str, list[dict]] = field(default_factory=dict)  # "YYYY-MM-DD" → bucket results
     cost: dict[str, list[dict]] = field(default_factory=dict)  # "YYYY-MM-DD" → bucket results
     me_available: bool = True
+    # Usage and Cost Analytics API (beta) `GET /analytics/cost`: "YYYY-MM-DD" → rows
+    # {"group": {"actor": {...}, "product": …, "model": …}, "cost": {"amount": "…", …}}, filtered by
+    # products[] and served with the dimensions not grouped by set to null; None: 404 (no access)
+    cost_analytics: dict[str, list[dict]] | None = None
 
 
 class FakeAnthropic(FakeServer):
@@ -283,6 +288,7 @@ class FakeAnthropic(FakeServer):
         self._org: threading.local = threading.local()
 
     def authorise(self, method, path, headers):
+        self._org.headers = headers
         org = self.orgs.get(headers.get("x-api-key") or "")
         if org is None:
             return False, self.error_reply(401, None, "invalid x-api-key")
@@ -321,7 +327,32 @@ class FakeAnthropic(FakeServer):
             return Reply(200, self._buckets(org.messages, query, fault, "messages"))
         if path == "/v1/organizations/cost_report":
             return Reply(200, self._buckets(org.cost, query, fault, "cost"))
+        if path == "/v1/organizations/analytics/cost":
+            return self._cost_analytics(org, query)
         return self.error_reply(404, None, "not found")
+
+    def _cost_analytics(self, org: AnthropicOrg, query) -> Reply:
+        if org.cost_analytics is None:
+            return self.error_reply(404, None, "not found")
+        if COST_ANALYTICS_BETA not in (self._org.headers.get("anthropic-beta") or ""):
+            return self.error_reply(400, None, "this endpoint needs the anthropic-beta header")
+        start, end = _one(query, "starting_at"), _one(query, "ending_at")
+        if not start or not end or (date.fromisoformat(end[:10]) - date.fromisoformat(start[:10])).days != 1:
+            raise _BadRequest("the fake serves one day: starting_at and ending_at a day apart")
+        day = start[:10]
+        grouped = set(query.get("group_by[]", []))
+        products = set(query.get("products[]", []))
+        rows = [r for r in org.cost_analytics.get(day, [])
+                if not products or (r.get("group") or {}).get("product") in products]
+        out = [{"starting_at": f"{day}T00:00:00Z", "ending_at": end,
+                "group": {k: (v if k in grouped else None) for k, v in (r.get("group") or {}).items()},
+                "cost": r.get("cost")} for r in rows]
+        limit = min(int(_one(query, "limit", "20")), 1000, self.page_size)
+        token = _one(query, "page")
+        off = _offset(token, "ca" + day)
+        more = off + limit < len(out)
+        return Reply(200, {"data": out[off:off + limit], "has_more": more,
+                           "next_page": _token("ca" + day, off + limit) if more else None})
 
     def _directory(self, rows: list[dict], query) -> dict:
         rows = sorted(rows, key=lambda r: r["id"])
