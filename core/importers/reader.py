@@ -82,6 +82,9 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
     head = stream.read(_SNIFF)
     if not head:
         raise FileRejected("the file is empty (0 bytes)")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text": NUL bytes are text
+        rest = io.BufferedReader(_Prepend(head, stream, nul_check=False), buffer_size=1 << 20)
+        return io.TextIOWrapper(rest, encoding="utf-16", newline="")
     if b"\x00" in head:
         raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
     try:
@@ -138,8 +141,9 @@ def _decimal_point(cell: str) -> str:
 class _Prepend(io.RawIOBase):
     """The sniffed head followed by the rest of the stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BinaryIO, *, nul_check: bool = True) -> None:
         self._head, self._rest = memoryview(head), rest
+        self._nul_check = nul_check
 
     def readable(self) -> bool:
         return True
@@ -151,7 +155,7 @@ class _Prepend(io.RawIOBase):
             self._head = self._head[n:]
             return n
         data = self._rest.read(len(buf))
-        if b"\x00" in data:  # checked here, in C over each chunk, rather than per cell
+        if self._nul_check and b"\x00" in data:  # checked here, in C over each chunk, rather than per cell
             raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
         buf[:len(data)] = data
         return len(data)

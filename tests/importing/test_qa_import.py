@@ -95,3 +95,11 @@ def test_a_file_name_with_terminal_escapes_is_printed_inert(cli, write):
     assert res.code == 0 and "\x1b" not in res.out and "evil\\x1b[2J" in res.out
     res = cli("import", "--quiet", write(evil, HEADER + INVALID))
     assert res.code == 2 and "\x1b" not in res.err and "\x07" not in res.err
+
+
+def test_a_utf16_unicode_text_export_imports(cli, write, report):
+    """Excel's "Unicode Text" (UTF-16 with a BOM, tab-separated): text, not binary junk."""
+    res = cli("import", "--quiet", write("unicode.txt.csv", TABS.replace("\n", "\r\n").encode("utf-16")))
+    assert res.code == 0, res.err
+    _, totals = report("user", "2026-02-01", "2026-02-28")
+    assert (totals["total_tokens"], totals["cost_usd"], totals["requests"]) == (14_650, 2.15, 2)
