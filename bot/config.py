@@ -1,21 +1,33 @@
 """Configuration from the environment and `.env`, with the names of docs/contract.md.
 
 Validated once at start; each problem is reported on its own line and secrets are never
-echoed (pydantic's SecretStr keeps them out of reprs and logs).
+echoed (a `Secret` keeps them out of reprs and logs).
+
+One table (`FIELDS`) names every setting: its attribute, its environment variable(s), its
+default and the function that checks a value. Every process reads it through `load_settings`
+(the bot, the sync, `abacus report`). It is plain Python on purpose: pydantic-settings cost a
+short command ~0.1 s of imports (issue 12 point 13, issue 13 point 3), and a second, lighter
+loader beside it would have drifted from it. What pydantic-settings did is kept: the environment
+wins over `.env` (read with python-dotenv, as pydantic-settings did, only when the file is
+there); names match whatever their case; a blank value means unset.
 """
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from core.errors import ConfigError
 
+DEFAULT_DATABASE_URL = "sqlite:///abacus.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
 DEFAULT_CURSOR_API_URL = "https://api.cursor.com"
 DEFAULT_SYNC_SCHEDULE = "5 * * * *"  # hourly, five past
 DEFAULT_DIGEST_SCHEDULE = "0 9 * * 1"  # Mondays 09:00 UTC
+ENV_FILE = ".env"
 
 
 def secret_hint(value: str | None) -> str:
@@ -25,12 +37,118 @@ def secret_hint(value: str | None) -> str:
     return f"…{value[-4:]}" if len(value) >= 12 else "…"
 
 
+class Secret:
+    """A secret value: shown as stars in reprs, logs and f-strings; read with `get_secret_value()`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret('{self}')"
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+# Checks: the text of a variable in, the setting out; a ValueError's message names the problem
+# (never the value: it may be a secret).
+
+def _text(v: str) -> str:
+    return v
+
+
+def _secret(v: str) -> Secret:
+    return Secret(v)
+
+
+def _number(lo: float, hi: float, unit: str) -> Callable[[str], float]:
+    def check(v: str) -> float:
+        try:
+            value = float(v.strip())
+        except ValueError:
+            raise ValueError(f"not a number of {unit}") from None
+        if not lo <= value <= hi:  # also refuses nan
+            raise ValueError(f"must be between {lo:g} and {hi:g} {unit}")
+        return value
+    return check
+
+
+def _whole(lo: int, hi: int, what: str, off: tuple[str, ...] = ()) -> Callable[[str], int]:
+    def check(v: str) -> int:
+        text = v.strip()
+        if text.lower() in off:
+            return 0
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"not a whole number ({what})") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi} ({what})")
+        return value
+    return check
+
+
+def _live_minutes(v: str) -> float:
+    if v.strip().lower() in ("off", "no", "false"):
+        return 0.0
+    return _number(0.0, 60.0, "minutes; 0 or off: never")(v)
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _level(v: str) -> str:
+    level = v.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _http(v: str) -> str:
+    v = v.strip()
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return v
+
+
+def _slack_url(v: str) -> str:
+    v = _http(v)
+    return v if v.endswith("/") else v + "/"
+
+
+def _base_url(v: str) -> str:
+    return _http(v).rstrip("/")
+
+
+def _domain(v: str) -> str | None:
+    v = v.strip().lower().lstrip("@")
+    if not v:
+        return None
+    if "." not in v or " " in v or "@" in v:
+        raise ValueError("must be a domain like example.com")
+    return v
+
+
 def _check_cron(v: str) -> str:
-    from bot.cron import cron_trigger
+    from bot.cron import cron_trigger  # the scheduler library, only for a schedule other than the default
 
     try:
         cron_trigger(v)
@@ -39,140 +157,118 @@ def _check_cron(v: str) -> str:
     return v
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+def _sync_cron(v: str) -> str:
+    return v if v == DEFAULT_SYNC_SCHEDULE else _check_cron(v)  # the default is known good (tests parse it)
 
 
-class Settings(BaseSettings):
-    # a blank value (`KEY=` in a .env template) means unset, for every setting alike
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True, populate_by_name=True)
+def _digest_cron(v: str) -> str:
+    if v.strip().lower() == "off":
+        return "off"
+    return v if v == DEFAULT_DIGEST_SCHEDULE else _check_cron(v)
 
-    database_url: str = Field(default="sqlite:///abacus.db", validation_alias="DATABASE_URL")
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
-    slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL")
-    anthropic_admin_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_ADMIN_KEY")
-    anthropic_api_url: str = Field(default=DEFAULT_ANTHROPIC_API_URL, validation_alias="ANTHROPIC_API_URL")
-    cursor_admin_key: SecretStr | None = Field(default=None, validation_alias="CURSOR_ADMIN_KEY")
-    cursor_api_url: str = Field(default=DEFAULT_CURSOR_API_URL, validation_alias="CURSOR_API_URL")
-    email_domain: str | None = Field(default=None, validation_alias=AliasChoices("ABACUS_EMAIL_DOMAIN", "DOMAIN"))
-    alert_channel: str | None = Field(default=None, validation_alias="ABACUS_ALERT_CHANNEL")
-    admins_raw: str | None = Field(default=None, validation_alias="ABACUS_ADMINS")
-    sync_schedule: str = Field(default=DEFAULT_SYNC_SCHEDULE, validation_alias="ABACUS_SYNC_SCHEDULE")
-    digest_schedule: str = Field(default=DEFAULT_DIGEST_SCHEDULE, validation_alias="ABACUS_DIGEST_SCHEDULE")
-    smtp_url: SecretStr | None = Field(default=None, validation_alias="ABACUS_SMTP_URL")
-    alert_email_to_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_TO")
-    alert_email_from_raw: str | None = Field(default=None, validation_alias="ABACUS_ALERT_EMAIL_FROM")
+
+def _smtp(v: str) -> Secret | None:
+    from urllib.parse import urlsplit
+
+    v = v.strip()
+    if not v:
+        return None
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - parses the port
+    except ValueError:
+        raise ValueError("not a URL: want smtp://user:pass@host:port or smtps://…") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("want smtp://user:pass@host:port (STARTTLS when offered) or smtps://user:pass@host:port")
+    return Secret(v)
+
+
+def _addresses(v: str) -> str | None:
+    if not v.strip():
+        return None
+    for address in _split(v):
+        local, at, domain = address.partition("@")
+        if not local or not at or "." not in domain or " " in address or "<" in address:
+            raise ValueError(f"{address!r} is not an email address")
+    return v
+
+
+def _channel(v: str) -> str | None:
+    return v.strip().lstrip("#") or None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingField:
+    name: str  # the attribute of Settings
+    env: tuple[str, ...]  # its variable(s), the first one found wins
+    default: object  # used as it is (not checked)
+    check: Callable[[str], object] = _text
+
+
+FIELDS: tuple[SettingField, ...] = (
+    SettingField("database_url", ("DATABASE_URL",), DEFAULT_DATABASE_URL),
+    SettingField("slack_bot_token", ("SLACK_BOT_TOKEN",), None, _secret),
+    SettingField("slack_app_token", ("SLACK_APP_TOKEN",), None, _secret),
+    SettingField("slack_api_url", ("SLACK_API_URL",), DEFAULT_SLACK_API_URL, _slack_url),
+    SettingField("anthropic_admin_key", ("ANTHROPIC_ADMIN_KEY",), None, _secret),
+    SettingField("anthropic_api_url", ("ANTHROPIC_API_URL",), DEFAULT_ANTHROPIC_API_URL, _base_url),
+    SettingField("cursor_admin_key", ("CURSOR_ADMIN_KEY",), None, _secret),
+    SettingField("cursor_api_url", ("CURSOR_API_URL",), DEFAULT_CURSOR_API_URL, _base_url),
+    SettingField("email_domain", ("ABACUS_EMAIL_DOMAIN", "DOMAIN"), None, _domain),
+    SettingField("alert_channel", ("ABACUS_ALERT_CHANNEL",), None, _channel),
+    SettingField("admins_raw", ("ABACUS_ADMINS",), None),
+    SettingField("sync_schedule", ("ABACUS_SYNC_SCHEDULE",), DEFAULT_SYNC_SCHEDULE, _sync_cron),
+    SettingField("digest_schedule", ("ABACUS_DIGEST_SCHEDULE",), DEFAULT_DIGEST_SCHEDULE, _digest_cron),
+    SettingField("smtp_url", ("ABACUS_SMTP_URL",), None, _smtp),
+    SettingField("alert_email_to_raw", ("ABACUS_ALERT_EMAIL_TO",), None, _addresses),
+    SettingField("alert_email_from_raw", ("ABACUS_ALERT_EMAIL_FROM",), None, _addresses),
     # delivery tuning (rarely needed): how long a sender's claim on an alert lasts before another
     # process may take it over, and the first retry delay after a 5xx or a timeout (doubling)
-    alert_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, validation_alias="ABACUS_ALERT_LEASE")
-    alert_backoff_seconds: float = Field(default=5.0, ge=0.01, le=3600.0, validation_alias="ABACUS_ALERT_BACKOFF")
-    log_level: str = Field(default="INFO", validation_alias="ABACUS_LOG_LEVEL")
-    otlp_port: int | None = Field(default=None, validation_alias="ABACUS_OTLP_PORT", ge=1, le=65535)
-    otlp_token: SecretStr | None = Field(default=None, validation_alias="ABACUS_OTLP_TOKEN")
-    otlp_host: str = Field(default="0.0.0.0", validation_alias="ABACUS_OTLP_HOST")
-    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never)
-    live_detect_minutes: int = Field(default=2, validation_alias="ABACUS_LIVE_DETECT_MINUTES", ge=0, le=60)
+    SettingField("alert_lease_seconds", ("ABACUS_ALERT_LEASE",), 60.0, _number(1.0, 3600.0, "seconds")),
+    SettingField("alert_backoff_seconds", ("ABACUS_ALERT_BACKOFF",), 5.0, _number(0.01, 3600.0, "seconds")),
+    SettingField("log_level", ("ABACUS_LOG_LEVEL",), "INFO", _level),
+    SettingField("otlp_port", ("ABACUS_OTLP_PORT",), None, _whole(1, 65535, "a TCP port")),
+    SettingField("otlp_token", ("ABACUS_OTLP_TOKEN",), None, _secret),
+    SettingField("otlp_host", ("ABACUS_OTLP_HOST",), "0.0.0.0"),
+    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never);
+    # a fraction is allowed (0.25 = every 15 s), for tests and teams that want seconds
+    SettingField("live_detect_minutes", ("ABACUS_LIVE_DETECT_MINUTES",), 2, _live_minutes),
+)
 
-    @field_validator("live_detect_minutes", mode="before")
-    @classmethod
-    def _off(cls, v):
-        return 0 if isinstance(v, str) and v.strip().lower() in ("off", "no", "false") else v
 
-    @model_validator(mode="after")
-    def _otlp_needs_token(self) -> Settings:
-        token = self.otlp_token.get_secret_value().strip() if self.otlp_token else ""
-        if self.otlp_port is not None and not token:
-            raise ValueError("ABACUS_OTLP_TOKEN must be set when ABACUS_OTLP_PORT is (every OTLP request "
-                             "must carry it as 'Authorization: Bearer …')")
-        if token and len(token) < 16:
-            raise ValueError("ABACUS_OTLP_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
-        return self
+class Settings:
+    """The validated settings; build them with `load_settings`."""
 
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, v: str) -> str:
-        level = v.strip().upper()
-        if level not in _LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
-        return level
+    database_url: str
+    slack_bot_token: Secret | None
+    slack_app_token: Secret | None
+    slack_api_url: str
+    anthropic_admin_key: Secret | None
+    anthropic_api_url: str
+    cursor_admin_key: Secret | None
+    cursor_api_url: str
+    email_domain: str | None
+    alert_channel: str | None
+    admins_raw: str | None
+    sync_schedule: str
+    digest_schedule: str
+    smtp_url: Secret | None
+    alert_email_to_raw: str | None
+    alert_email_from_raw: str | None
+    alert_lease_seconds: float
+    alert_backoff_seconds: float
+    log_level: str
+    otlp_port: int | None
+    otlp_token: Secret | None
+    otlp_host: str
+    live_detect_minutes: float
 
-    @field_validator("slack_api_url")
-    @classmethod
-    def _slash(cls, v: str) -> str:
-        v = v.strip()
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v if v.endswith("/") else v + "/"
+    def __init__(self, values: Mapping[str, object]) -> None:
+        for f in FIELDS:
+            setattr(self, f.name, values.get(f.name, f.default))
 
-    @field_validator("anthropic_api_url", "cursor_api_url")
-    @classmethod
-    def _base(cls, v: str) -> str:
-        v = v.strip()
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
-
-    @field_validator("email_domain")
-    @classmethod
-    def _domain(cls, v: str | None) -> str | None:
-        if v is None or not v.strip():
-            return None
-        v = v.strip().lower().lstrip("@")
-        if "." not in v or " " in v or "@" in v:
-            raise ValueError("must be a domain like example.com")
-        return v
-
-    @field_validator("sync_schedule")
-    @classmethod
-    def _cron(cls, v: str) -> str:
-        if v == DEFAULT_SYNC_SCHEDULE:  # known good (a test parses it): no scheduler import for every command
-            return v
-        return _check_cron(v)
-
-    @field_validator("digest_schedule")
-    @classmethod
-    def _digest_cron(cls, v: str) -> str:
-        if v.strip().lower() == "off":
-            return "off"
-        if v == DEFAULT_DIGEST_SCHEDULE:  # known good (tests/bot/test_cron.py): no scheduler import
-            return v
-        return _check_cron(v)
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _smtp(cls, v: SecretStr | None) -> SecretStr | None:
-        from urllib.parse import urlsplit
-
-        if v is None or not v.get_secret_value().strip():
-            return None
-        try:
-            parts = urlsplit(v.get_secret_value().strip())
-            parts.port  # noqa: B018 - parses the port
-        except ValueError:
-            raise ValueError("not a URL: want smtp://user:pass@host:port or smtps://…") from None
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("want smtp://user:pass@host:port (STARTTLS when offered) or smtps://user:pass@host:port")
-        return SecretStr(v.get_secret_value().strip())
-
-    @field_validator("alert_email_to_raw", "alert_email_from_raw")
-    @classmethod
-    def _addresses(cls, v: str | None) -> str | None:
-        if v is None or not v.strip():
-            return None
-        for address in _split(v):
-            local, at, domain = address.partition("@")
-            if not local or not at or "." not in domain or " " in address or "<" in address:
-                raise ValueError(f"{address!r} is not an email address")
-        return v
-
-    @field_validator("alert_channel")
-    @classmethod
-    def _channel(cls, v: str | None) -> str | None:
-        if v is None or not v.strip():
-            return None
-        v = v.strip().lstrip("#")
-        return v
+    def __repr__(self) -> str:  # secrets print as stars (Secret's repr)
+        return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in FIELDS) + ")"
 
     # Derived views -------------------------------------------------------------
 
@@ -229,7 +325,7 @@ class Settings(BaseSettings):
 
     def describe(self) -> dict[str, str]:
         """Non-secret summary for logs and the App Home."""
-        from storage.db import redact_url
+        from storage.dbapi import redact_url
 
         return {
             "database": redact_url(self.database_url),
@@ -241,7 +337,7 @@ class Settings(BaseSettings):
             "digest_schedule": self.digest_schedule,
             "email": (f"{len(self.alert_email_to)} recipient(s) via {self._smtp_host()}" if self.email_configured
                       else "off"),
-            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes} min"
+            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes:g} min"
                               if self.otlp_port and self.live_detect_minutes
                               else f"port {self.otlp_port}" if self.otlp_port else "off"),
         }
@@ -253,33 +349,64 @@ class Settings(BaseSettings):
         return f"{parts.hostname}:{parts.port or ''}".rstrip(":") if parts else "?"
 
 
-_ENV_NAMES = {
-    "database_url": "DATABASE_URL", "slack_bot_token": "SLACK_BOT_TOKEN", "slack_app_token": "SLACK_APP_TOKEN",
-    "slack_api_url": "SLACK_API_URL", "anthropic_admin_key": "ANTHROPIC_ADMIN_KEY",
-    "anthropic_api_url": "ANTHROPIC_API_URL", "cursor_admin_key": "CURSOR_ADMIN_KEY",
-    "cursor_api_url": "CURSOR_API_URL", "email_domain": "ABACUS_EMAIL_DOMAIN", "alert_channel": "ABACUS_ALERT_CHANNEL",
-    "admins_raw": "ABACUS_ADMINS", "sync_schedule": "ABACUS_SYNC_SCHEDULE", "log_level": "ABACUS_LOG_LEVEL",
-    "digest_schedule": "ABACUS_DIGEST_SCHEDULE", "smtp_url": "ABACUS_SMTP_URL",
-    "alert_email_to_raw": "ABACUS_ALERT_EMAIL_TO", "alert_email_from_raw": "ABACUS_ALERT_EMAIL_FROM",
-    "alert_lease_seconds": "ABACUS_ALERT_LEASE", "alert_backoff_seconds": "ABACUS_ALERT_BACKOFF",
-    "otlp_port": "ABACUS_OTLP_PORT", "otlp_token": "ABACUS_OTLP_TOKEN", "otlp_host": "ABACUS_OTLP_HOST",
-    "live_detect_minutes": "ABACUS_LIVE_DETECT_MINUTES",
-}
+def _model_checks(s: Settings) -> list[str]:
+    """Rules across settings, checked once each setting is valid on its own."""
+    token = s.otlp_token.get_secret_value().strip() if s.otlp_token else ""
+    if s.otlp_port is not None and not token:
+        return ["ABACUS_OTLP_TOKEN must be set when ABACUS_OTLP_PORT is (every OTLP request must carry it as "
+                "'Authorization: Bearer …')"]
+    if token and len(token) < 16:
+        return ["ABACUS_OTLP_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)"]
+    return []
 
 
-def load_settings(**overrides) -> Settings:
-    """Read and validate; a ConfigError carries one line per problem, without values."""
+def _dotenv(path: Path) -> dict[str, str]:
+    """`.env` in the working folder, parsed by python-dotenv (quotes, `export`, `${VAR}`); {} without one."""
+    if not (path.is_file() or path.is_fifo()):
+        return {}
+    from dotenv import dotenv_values
+
     try:
-        return Settings(**overrides)
-    except UnicodeDecodeError as exc:  # the .env file; its bytes may be a secret: never shown
+        return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+    except UnicodeDecodeError as exc:  # its bytes may be a secret: never shown
         raise ConfigError(f".env is not valid UTF-8 (a bad byte at offset {exc.start}): save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f".env cannot be read: {exc.strerror or type(exc).__name__}") from None
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = err.get("loc") or ("?",)
-            name = _ENV_NAMES.get(str(loc[0]), str(loc[0]).upper())
-            msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            lines.append(f"{name}: {msg}" if err.get("loc") else msg)  # model-level checks name their variables
-        raise ConfigError("\n".join(lines)) from None
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate: `overrides` (by attribute or variable name) over the environment over
+    `.env` over the defaults. A ConfigError carries one line per problem, without values."""
+    by_name = {f.name: f for f in FIELDS} | {env.lower(): f for f in FIELDS for env in f.env}
+    given: dict[str, tuple[str, str]] = {}  # attribute → (variable, text)
+    for source in (_dotenv(Path(ENV_FILE)), os.environ):
+        found = {k.lower(): v for k, v in source.items() if v != ""}  # a blank value (`KEY=`) means unset
+        for f in FIELDS:
+            env = next((e for e in f.env if e.lower() in found), None)
+            if env is not None:
+                given[f.name] = (env, found[env.lower()])
+    for key, value in overrides.items():
+        f = by_name.get(key) or by_name.get(key.lower())
+        if f is None:
+            raise TypeError(f"load_settings() got an unknown setting {key!r}")
+        if value is None:
+            given.pop(f.name, None)
+        else:
+            given[f.name] = (f.env[0] if key == f.name else key.upper(), str(value))
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for f in FIELDS:
+        if f.name not in given:
+            continue
+        env, text = given[f.name]
+        try:
+            values[f.name] = f.check(text)
+        except ValueError as exc:
+            problems.append(f"{env}: {exc}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    settings = Settings(values)
+    problems = _model_checks(settings)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings

@@ -1,5 +1,6 @@
 """The composition root: settings → engine (migrated) → services, and the alert sender that the
-bot and `abacus detect` share. No import-time side effects."""
+bot and `abacus detect` share. No import-time side effects, and light to import: SQLAlchemy is
+loaded by `open_context`, not by `open_reader` (the bare-driver reads of `abacus report`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from bot.config import Settings, load_settings
+from bot.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from core.errors import ConfigError, RuntimeFailure
-from storage.db import LOCK_TIMEOUT_S, describe_location, has_schema, make_engine, upgrade
+from storage.dbapi import LOCK_TIMEOUT_S, DriverRows, NoSchema, Rows
 
-if TYPE_CHECKING:  # the CLI imports this module: Slack and chart libraries load only when used
+if TYPE_CHECKING:  # the CLI imports this module: Slack, chart and SQL libraries load only when used
     from slack_sdk import WebClient
+    from sqlalchemy.engine import Engine
 
     from bot.services.alerting import AlertSender
     from bot.services.reports import ReportService
@@ -29,17 +29,30 @@ class Context:
     engine: Engine
 
 
-DEFAULT_DATABASE_URL = "sqlite:///abacus.db"
-
-
-def require_usage(ctx: Context) -> None:
+def require_usage(ctx: Context | DriverRows) -> None:
     """Read-only commands: an Abacus database without any usage says so, instead of reporting $0.00."""
-    from sqlalchemy import text
+    from storage.rollup_sql import rows_of
 
-    with ctx.engine.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM usage_event LIMIT 1")).first() is None:
-            raise RuntimeFailure(f"the database at {describe_location(ctx.engine)} holds no usage yet: fill it "
-                                 "with `abacus backfill --days 30` (or `abacus demo`), or set DATABASE_URL")
+    if isinstance(ctx, Context):
+        from storage.db import describe_location, read_scope
+
+        with read_scope(ctx.engine) as conn:
+            _require_usage(rows_of(conn), describe_location(ctx.engine))
+    else:
+        _require_usage(ctx, ctx.location)
+
+
+def _require_usage(db: Rows, location: str) -> None:
+    if not db.rows("SELECT 1 FROM usage_event LIMIT 1", {}):
+        raise RuntimeFailure(f"the database at {location} holds no usage yet: fill it with `abacus backfill "
+                             "--days 30` (or `abacus demo`), or set DATABASE_URL")
+
+
+def _no_database(location: str, settings: Settings) -> RuntimeFailure:
+    default = (" — the default, relative to the working folder"
+               if settings.database_url.strip() == DEFAULT_DATABASE_URL else "")
+    return RuntimeFailure(f"no Abacus database at {location}{default}: run from the folder that holds it, set "
+                          "DATABASE_URL, or fill one with `abacus backfill --days 30` or `abacus demo`")
 
 
 def lock_timeout_from_env() -> float:
@@ -62,18 +75,30 @@ def open_context(*, migrate: bool = True, settings: Settings | None = None, exis
     `existing=True` (read-only commands): the database must already hold an Abacus schema —
     nothing is created where DATABASE_URL points (a relative SQLite path is relative to the
     working folder: run from another folder, and it names a file that is not there)."""
+    from storage.db import describe_location, has_schema, make_engine, upgrade
+
     settings = settings or load_settings()
     engine = make_engine(settings.database_url, lock_timeout_s=lock_timeout_from_env())
     if existing and not has_schema(engine):
         engine.dispose()
-        default = (" — the default, relative to the working folder"
-                   if settings.database_url.strip() == DEFAULT_DATABASE_URL else "")
-        raise RuntimeFailure(f"no Abacus database at {describe_location(engine)}{default}: run from the folder "
-                             "that holds it, set DATABASE_URL, or fill one with `abacus backfill --days 30` or "
-                             "`abacus demo`")
+        raise _no_database(describe_location(engine), settings)
     if migrate:
         upgrade(engine)
     return Context(settings=settings, engine=engine)
+
+
+def open_reader(settings: Settings | None = None) -> DriverRows | None:
+    """Read-only commands (`abacus report`) on an Abacus database at the newest schema revision:
+    a bare sqlite3 / psycopg connection, without SQLAlchemy's import time. The same checks and
+    sentences as `open_context(existing=True)`; None where that path must decide (a schema to
+    migrate or from a newer Abacus, a URL form SQLAlchemy reads its own way)."""
+    from storage.dbapi import connect_current
+
+    settings = settings or load_settings()
+    try:
+        return connect_current(settings.database_url, lock_timeout_s=lock_timeout_from_env())
+    except NoSchema as exc:
+        raise _no_database(exc.location, settings) from None
 
 
 def make_delivery_client(settings: Settings) -> WebClient:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -15,85 +12,30 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from core.errors import ConfigError, RuntimeFailure
+from storage.dbapi import (  # noqa: F401 - the URL rules, session settings and sentences, one definition
+    LOCK_TIMEOUT_S,
+    MIGRATIONS_DIR,
+    POSTGRES_CONNECT_ARGS,
+    check_sqlite_file,
+    describe_db_error,
+    first_line,
+    head_revision,
+    normalise_url,
+    postgres_lock_timeout,
+    redact_url,
+    sqlite_location,
+    sqlite_pragmas,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed 64-bit number: every replica takes the same lock around migrations.
 _MIGRATION_LOCK_ID = 0x0AB4C05
 
 
-def normalise_url(url: str) -> str:
-    """Accept `postgres://`, `postgresql://` and `postgresql+psycopg://`; drive Postgres with psycopg 3."""
-    url = url.strip()
-    if not url:
-        raise ConfigError("DATABASE_URL is empty")
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "pgsql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
-# query parameters that carry a credential (libpq's `password`, `sslpassword`, and the like)
-_SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password hidden, in the user part or the query string, safe to print."""
-    try:
-        parsed = make_url(url)
-        hidden = {k: "***" for k in parsed.query if any(word in k.lower() for word in _SECRET_PARAMS)}
-        return parsed.update_query_dict(hidden).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-    except Exception:  # noqa: BLE001 - an unparsable URL must still not leak
-        return "<unparsable DATABASE_URL>"
-
-
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA temp_store=MEMORY")
-    cur.execute("PRAGMA cache_size=-65536")
-    cur.close()
-
-
-LOCK_TIMEOUT_S = 15.0  # Postgres: the longest any statement waits for a lock before it gives up
-
-
-def _postgres_session(lock_timeout_ms: int):
-    def on_connect(dbapi_conn, _record) -> None:
-        # Every statement waits at most this long for a lock (a table locked by a migration, a
-        # VACUUM FULL, a stuck session): it then fails with a clear sentence instead of stalling
-        # every command silently. Writers that queue for each other raise it locally.
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True
-        try:
-            dbapi_conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
-        finally:
-            dbapi_conn.autocommit = autocommit
-    return on_connect
-
-
-def describe_db_error(exc: BaseException) -> str:
-    """One sentence for a database failure a person can act on."""
-    orig = getattr(exc, "orig", None) or exc
-    state = getattr(orig, "sqlstate", None)
-    text_ = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    if state == "55P03" or "lock timeout" in text_:
-        return ("the database is busy: another session holds a lock on what this needs (a migration, a "
-                "VACUUM FULL, a long transaction), and waiting longer gave nothing; try again in a minute")
-    if state == "57014" or "statement timeout" in text_:
-        return "the database did not answer in time; try again in a minute"
-    if "database is locked" in text_:
-        return "the database is not answering: another process has held its write lock for over 10 s; " \
-               "try again in a minute"
-    return f"database error: {text_}"
 
 
 def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
@@ -107,26 +49,17 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
                           "(want sqlite:///path.db or postgresql://user@host/db)") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
-        path = url.database
-        if not path or path == ":memory:":  # every connection would get its own empty database
-            raise ConfigError("DATABASE_URL names no SQLite file (an in-memory database would be lost at exit): "
-                              "use sqlite:///abacus.db or another path")
-        if not path.startswith("file:"):
-            parent = Path(path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise ConfigError(f"SQLite directory does not exist: {parent}")
-            target = Path(path)
-            if (target.exists() and not os.access(target, os.W_OK)) or not os.access(parent, os.W_OK):
-                raise ConfigError(f"SQLite database is not writable: {path}")
+        check_sqlite_file(url.database or "")
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
         return engine
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":
             url = url.set(drivername="postgresql+psycopg")
         engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                               connect_args={"connect_timeout": 10, "application_name": "abacus"})
-        event.listen(engine, "connect", _postgres_session(int(lock_timeout_s * 1000)))
+                               connect_args=dict(POSTGRES_CONNECT_ARGS))
+        lock_timeout_ms = int(lock_timeout_s * 1000)
+        event.listen(engine, "connect", lambda dbapi_conn, _record: postgres_lock_timeout(dbapi_conn, lock_timeout_ms))
         return engine
     raise ConfigError(f"unsupported database {backend!r} in DATABASE_URL: use sqlite:/// or postgresql://")
 
@@ -137,13 +70,7 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except (OperationalError, DBAPIError) as exc:
-        raise RuntimeFailure(f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    msg = str(orig).strip().splitlines()
-    return msg[0] if msg else type(orig).__name__
+        raise unreachable(str(engine.url), exc) from None
 
 
 def _alembic_config(engine: Engine):
@@ -162,27 +89,6 @@ def read_scope(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-_REVISION = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:['"]([^'"]*)['"]|None)""", re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def head_revision() -> str | None:
-    """The newest migration's revision, read from the migration files' `revision` / `down_revision`
-    lines (no Alembic import: a command on an up-to-date database starts without it). None when
-    the chain is not one line (then Alembic decides)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = dict((name, value) for name, value in _REVISION.findall(path.read_text(encoding="utf-8")))
-        if not found.get("revision"):
-            return None
-        revisions.add(found["revision"])
-        if found.get("down_revision"):
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
-
-
 def _stored_revision(engine: Engine) -> str | None:
     """The database's Alembic revision; None when it has none yet. A database that cannot be reached
     fails here, in one line."""
@@ -192,7 +98,7 @@ def _stored_revision(engine: Engine) -> str | None:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, DBAPIError) as exc:
-        raise RuntimeFailure(f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+        raise unreachable(str(engine.url), exc) from None
 
 
 def upgrade(engine: Engine) -> str | None:
@@ -260,7 +166,7 @@ def describe_location(engine: Engine) -> str:
     """Where the database is, for a person: the absolute SQLite path (the default is relative to
     the working folder), or the URL without its password."""
     if engine.dialect.name == "sqlite" and engine.url.database and not engine.url.database.startswith("file:"):
-        return str(Path(engine.url.database).expanduser().resolve())
+        return sqlite_location(engine.url.database)
     return redact_url(str(engine.url))
 
 

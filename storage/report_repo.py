@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Connection
-
 from core.periods import DateRange
 from core.report import NO_GROUP, Dimension, Report, ReportRow, UsageTotals, live_note
 from core.usage import Source
@@ -16,14 +14,16 @@ from storage.rollup_sql import (
     MODEL_DAY,
     PERSON_DAY,
     PERSON_TOTAL_DAY,
-    connection_of,
     live_days,
     period_where,
-    run_rollup_query,
+    rows_of,
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlmodel import Session
+
+    from storage.dbapi import Rows
 
 
 def _sums(active_days: str = "COUNT(DISTINCT d.day)") -> str:
@@ -58,15 +58,16 @@ def _table_for(by: Dimension, person: str | None, source: str | None, people: bo
     return MODEL_DAY
 
 
-def usage_report(*, session: Session | Connection, period: DateRange, by: Dimension, source: str | None = None,
+def usage_report(*, session: Session | Connection | Rows, period: DateRange, by: Dimension, source: str | None = None,
                  person: str | None = None, people: Sequence[str] | None = None) -> Report:
     """Usage in `period` grouped by `by`, largest cost first (by day: chronological); `people`: only
-    these (a group's members)."""
+    these (a group's members). `session`: SQLAlchemy's, or a bare-driver connection (storage.dbapi,
+    for `abacus report`): the same SQL on both."""
     where, params = period_where(period, source=source, person=person,
                                  people=None if people is None else (list(people) or [""]))
     key = _KEY_EXPR[by]
-    conn = connection_of(session)
-    if conn.dialect.name == "postgresql" and by is not Dimension.DAY:
+    db = rows_of(session)
+    if db.dialect == "postgresql" and by is not Dimension.DAY:
         # group text keys by bytes, not by the locale's collation: sorting and hashing are cheaper
         # (the sort behind COUNT(DISTINCT day) ~30 %), and rows are ordered by cost below anyway
         key = f'({key}) COLLATE "C"'
@@ -76,28 +77,26 @@ def usage_report(*, session: Session | Connection, period: DateRange, by: Dimens
     join = ("LEFT JOIN person p ON p.email = d.person LEFT JOIN billing_group g ON g.id = p.group_id"
             if by is Dimension.GROUP else "")
     sums = _sums("COUNT(*)" if unique_days else "COUNT(DISTINCT d.day)")
-    rows = run_rollup_query(session, f"SELECT {key} AS k, {sums} FROM {table} d {join} WHERE {where} GROUP BY {key}",
-                            params).all()
+    rows = db.rows(f"SELECT {key} AS k, {sums} FROM {table} d {join} WHERE {where} GROUP BY {key}", params)
     report_rows = [ReportRow(key=_key_text(r[0]), totals=_totals(r[1:])) for r in rows]
     if by is Dimension.DAY:
         report_rows.sort(key=lambda r: r.key)
     else:
         report_rows.sort(key=lambda r: (-r.totals.cost_nanos, -r.totals.total_tokens, r.key))
     total_table = PERSON_DAY if person is not None or people is not None else MODEL_DAY
-    total_row = run_rollup_query(session, f"SELECT {_sums()} FROM {total_table} d WHERE {where}", params).one()
+    (total_row,) = db.rows(f"SELECT {_sums()} FROM {total_table} d WHERE {where}", params)
     totals = _totals(total_row)
     notes = []
     if totals.unpriced_records:
-        models = [m for (m,) in run_rollup_query(
-            session, f"SELECT DISTINCT d.model FROM {FULL} d WHERE {where} AND d.unpriced_records > 0 "
-            "ORDER BY d.model LIMIT 6", params)]
+        models = [m for (m,) in db.rows(f"SELECT DISTINCT d.model FROM {FULL} d WHERE {where} "
+                                        "AND d.unpriced_records > 0 ORDER BY d.model LIMIT 6", params)]
         named = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
         notes.append(f"{totals.unpriced_records} record(s) use a model with no known price ({named}); "
                      "their cost is not estimated")
     live = []
     if source in (None, Source.CLAUDE_CODE.value):
         persons = [person] if person is not None else (None if people is None else (list(people) or [""]))
-        live = live_days(session=session, start=period.start, end=period.end, persons=persons)
+        live = live_days(session=db, start=period.start, end=period.end, persons=persons)
         if live:
             notes.append(live_note(live))
     return Report(period=period, by=by, rows=report_rows, totals=totals, source=source, notes=notes, live_days=live)

@@ -7,14 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
-    from sqlmodel import Session
-
 from core.periods import DateRange
 from core.usage import LIVE_FEEDS
+from storage.dbapi import Rows
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where a SQLAlchemy connection is used: `abacus report` reads without it
+    from sqlalchemy.engine import Connection
+    from sqlmodel import Session
 
 # Read the smallest rollup that answers: per model × day (tiny) for team totals, per person × day
 # for anything by person, and the full day × person × model rollup only when both are needed.
@@ -41,31 +40,52 @@ def period_where(period: DateRange, *, source: str | None = None, person: str | 
 
 def connection_of(session: Session | Connection) -> Connection:
     """The connection of a session, or the connection itself: read queries take either, so that a
-    read-only command (`abacus report`) needs no ORM session, nor the ORM's import time."""
+    read-only command needs no ORM session, nor the ORM's import time."""
+    from sqlalchemy.engine import Connection
+
     return session if isinstance(session, Connection) else session.connection()
 
 
-def run_rollup_query(session: Session | Connection, sql: str, params: dict):
-    """Execute `sql`, expanding a `people` list parameter into `IN (…)`."""
+def _text(sql: str, params: dict):
+    """`sql` as a SQLAlchemy text clause, every list parameter expanded into `IN (…)`."""
+    from sqlalchemy import bindparam, text
+
     stmt = text(sql)
-    if "people" in params:
-        stmt = stmt.bindparams(bindparam("people", expanding=True))
-    return connection_of(session).execute(stmt, params)
+    lists = [bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, (list, tuple))]
+    return stmt.bindparams(*lists) if lists else stmt
 
 
-def live_days(*, session: Session | Connection, start: date, end: date,
+def run_rollup_query(session: Session | Connection, sql: str, params: dict):
+    """Execute `sql` on SQLAlchemy, expanding a list parameter (`people`) into `IN (…)`."""
+    return connection_of(session).execute(_text(sql, params), params)
+
+
+class _SqlAlchemyRows(Rows):
+    def __init__(self, session: Session | Connection) -> None:
+        self.conn = connection_of(session)
+        self.dialect = self.conn.dialect.name
+
+    def rows(self, sql: str, params: dict) -> list[tuple]:
+        return [tuple(r) for r in self.conn.execute(_text(sql, params), params)]
+
+
+def rows_of(session: Session | Connection | Rows) -> Rows:
+    """Reads over a session or connection of SQLAlchemy, or over a bare-driver connection
+    (storage.dbapi): the same SQL text for both."""
+    return session if isinstance(session, Rows) else _SqlAlchemyRows(session)
+
+
+def live_days(*, session: Session | Connection | Rows, start: date, end: date,
               persons: Iterable[str] | None = None) -> list[date]:
     """The days in [start, end] whose Claude Code figures are (partly) live estimates — telemetry
     the vendor's own figures have not replaced yet."""
     sql = ("SELECT DISTINCT day FROM usage_event WHERE source = 'claude_code' AND day >= :a AND day <= :b "
            "AND feed IN :feeds")
     params: dict = {"a": start, "b": end, "feeds": [f.value for f in LIVE_FEEDS]}
-    binds = [bindparam("feeds", expanding=True)]
     if persons is not None:
         params["persons"] = sorted(set(persons))
         if not params["persons"]:
             return []
         sql += " AND person IN :persons"
-        binds.append(bindparam("persons", expanding=True))
-    rows = connection_of(session).execute(text(sql + " ORDER BY day").bindparams(*binds), params)
+    rows = rows_of(session).rows(sql + " ORDER BY day", params)
     return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for (d,) in rows]

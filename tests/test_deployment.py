@@ -13,8 +13,8 @@ from tests.test_cli_errors import run_abacus
 
 REPO = Path(__file__).resolve().parents[1]
 # distribution → the module it provides
-MODULE = {"slack-bolt": "slack_bolt", "slack-sdk": "slack_sdk", "psycopg": "psycopg", "pydantic-settings":
-          "pydantic_settings", "opentelemetry-proto": "opentelemetry.proto"}
+MODULE = {"slack-bolt": "slack_bolt", "slack-sdk": "slack_sdk", "psycopg": "psycopg", "python-dotenv":
+          "dotenv", "opentelemetry-proto": "opentelemetry.proto"}
 
 
 def _name(requirement: str) -> str:

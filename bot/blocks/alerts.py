@@ -130,7 +130,9 @@ def headline(view: IncidentView) -> str:
 
 
 def _story(view: IncidentView) -> str:
-    story = c.escape(view.message or "")
+    """The primary signal's sentence in bold, the other signals listed under it (Slack's bold does
+    not span a line break, so only the first line is wrapped)."""
+    story = f"*{c.escape(view.message or '')}*" if view.message else ""
     extra = [s for s in view.signals if s.kind != view.kind]
     if extra:
         story += "\n" + "\n".join(f"• {c.escape(s.message)}" for s in extra[:5])
@@ -161,14 +163,14 @@ def _times(view: IncidentView) -> str:
 
 def fallback_text(view: IncidentView) -> str:
     state = "" if view.status.is_open else f" [{STATUS_LABEL[view.status].lower()}]"
-    return c.plain_clip(f"{view.severity.value.upper()} #{view.id}{state}: {view.message}", 3000)
+    return c.fallback(f"{view.severity.value.upper()} #{view.id}{state}: {view.message}", 3000)
 
 
 # --- messages -----------------------------------------------------------------------------------------
 
 def incident_message(view: IncidentView, *, now: datetime) -> AlertMessage:
     """The alert of one incident, in its current state."""
-    blocks = [c.header(headline(view)), c.section(f"*{_story(view)}*")]
+    blocks = [c.header(headline(view)), c.section(_story(view))]
     blocks += c.fields(_fields(view))
     context = [_times(view)]
     state = status_line(view, now)
@@ -204,7 +206,7 @@ def summary_message(views: Sequence[IncidentView], *, now: datetime) -> AlertMes
             blocks.append(buttons)
     blocks.append(c.context("Each incident is acted on separately; `/abacus incidents` lists them all."))
     text = f"{len(views)} new incidents: " + "; ".join(f"#{v.id} {v.user or 'team'}" for v in views)
-    return AlertMessage(text=c.plain_clip(text, 3000), blocks=blocks)
+    return AlertMessage(text=c.fallback(text, 3000), blocks=blocks)
 
 
 THREAD_TEXT = {

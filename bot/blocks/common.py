@@ -65,6 +65,13 @@ def plain_clip(text: object, limit: int) -> str:
     return clip(str(text).replace("\n", " "), limit) or " "
 
 
+def fallback(text: object, limit: int = SECTION_TEXT_MAX) -> str:
+    """A message's `text` (notification, screen reader, clients without blocks): Slack parses it
+    as mrkdwn, so user-derived parts must not carry a live `<!channel>`, mention or link. Entities
+    only: the notification shows `<`, `>` and `&` as they were."""
+    return _entities(plain_clip(text, limit))
+
+
 # --- numbers ----------------------------------------------------------------------------------------
 
 def usd(nanos: int) -> str:

@@ -80,8 +80,8 @@ def _group_blocks(plan: GroupPlan, *, selectable: bool) -> list[dict]:
 
 def preview(outcome, ref: SharedFileRef) -> tuple[str, list[dict]]:
     """The preview of a shared file, with Import / Cancel."""
-    text = (f"Import preview: {outcome.filename} — {outcome.format.label}, {outcome.rows_read:,} rows, "
-            f"{outcome.inserted:,} new")
+    text = c.fallback(f"Import preview: {outcome.filename} — {outcome.format.label}, {outcome.rows_read:,} rows, "
+                      f"{outcome.inserted:,} new")
     blocks = [c.header(f"Import preview: {outcome.filename}"), *_summary(outcome, preview=True), *_errors(outcome)]
     if outcome.groups is not None:
         blocks += _group_blocks(outcome.groups, selectable=True)
@@ -99,6 +99,7 @@ def result(outcome, *, by: str) -> tuple[str, list[dict]]:
         ch = outcome.group_changes or {}
         text = (f"Imported {outcome.filename}: {ch.get('moved', 0)} moved, {ch.get('created', 0)} group(s) created, "
                 f"{ch.get('removed', 0)} removed")
+    text = c.fallback(text)
     blocks = [c.header(f"Imported: {outcome.filename}"), *_summary(outcome, preview=False)]
     if outcome.groups is not None:
         blocks += _group_blocks(outcome.groups, selectable=False)
@@ -108,13 +109,14 @@ def result(outcome, *, by: str) -> tuple[str, list[dict]]:
 
 
 def closed(filename: str, what: str) -> tuple[str, list[dict]]:
-    """A preview that was cancelled (or can no longer be used)."""
-    text = f"{filename}: {what}"
-    return text, [c.section(f":no_entry_sign: *{c.escape(filename)}*: {c.escape(what)}")]
+    """A preview that was cancelled (or can no longer be used). `what` is the bot's own words and
+    may carry a mention of who did it (`<@U…>`); the file name is the sharer's and stays inert."""
+    text = f"{c.fallback(filename, 300)}: {what}"
+    return text, [c.section(f":no_entry_sign: *{c.escape(filename)}*: {what}")]
 
 
 def refused(filename: str, why: str) -> tuple[str, list[dict]]:
-    text = f"Cannot import {filename}: {why}"
+    text = c.fallback(f"Cannot import {filename}: {why}")
     lines = why.split("\n")
     body = c.escape(lines[0]) + ("\n```" + c.escape("\n".join(lines[1:])) + "```" if len(lines) > 1 else "")
     return text, [c.section(f":warning: *Cannot import {c.escape(filename)}*: {body}")]

@@ -59,31 +59,34 @@ def main(argv: list[str] | None = None) -> int:
     except AbacusError as exc:
         _fail(exc)
         return 1
+    except BrokenPipeError:  # `abacus report | head`: the reader left; not an error
+        sys.stdout = None  # nothing left to flush at exit (which would raise again)
+        return 0
     except Exception as exc:
         if not _is_database_error(exc):
             raise
-        from storage.db import describe_db_error
+        from storage.dbapi import describe_db_error
 
         print(f"abacus: {describe_db_error(exc)}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `abacus report | head`: the reader left; not an error
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("abacus: interrupted", file=sys.stderr)
         return 130
 
 
 def _is_database_error(exc: Exception) -> bool:
-    """A driver error SQLAlchemy wrapped. Looked up only if SQLAlchemy was loaded: a command that
-    never touched the database (`--help`) does not pay for importing it."""
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
+    """A driver's error (sqlite3, psycopg), or one SQLAlchemy wrapped. Only the drivers this process
+    loaded are looked up: a command that never touched the database (`--help`) imports none."""
+    from storage.dbapi import driver_error_types
+
+    return isinstance(exc, driver_error_types())
 
 
 def _fail(exc: Exception) -> None:
+    from core.report import printable  # a message may quote a file name or a cell: no terminal escapes
+
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        print(f"abacus: {line}", file=sys.stderr)
+        print(f"abacus: {printable(line)}", file=sys.stderr)
 
 
 def entry() -> None:

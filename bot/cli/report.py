@@ -28,16 +28,26 @@ def run(args) -> int:
             source = Source.parse(args.source).value
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    from bot.wiring import open_context, require_usage
-    from storage.db import read_scope
+    from bot.wiring import open_reader, require_usage
     from storage.report_repo import usage_report
 
-    ctx = open_context(existing=True)
-    require_usage(ctx)
-    with read_scope(ctx.engine) as conn:
-        report = usage_report(session=conn, period=period, by=Dimension(args.by), source=source)
+    by = Dimension(args.by)
+    db = open_reader()  # a bare sqlite3 / psycopg connection: no SQLAlchemy to import for one query
+    if db is not None:
+        try:
+            require_usage(db)
+            report = usage_report(session=db, period=period, by=by, source=source)
+        finally:
+            db.close()
+    else:  # a schema to migrate (or from a newer Abacus), or a URL only SQLAlchemy reads: the full path
+        from bot.wiring import open_context
+        from storage.db import read_scope
+
+        ctx = open_context(existing=True)
+        require_usage(ctx)
+        with read_scope(ctx.engine) as conn:
+            report = usage_report(session=conn, period=period, by=by, source=source)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
-    sys.stdout.write(render(report))
-    if not render(report).endswith("\n"):
-        sys.stdout.write("\n")
+    text = render(report)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -81,14 +81,16 @@ class DigestService:
         week = DateRange(week_end - timedelta(days=WEEK - 1), week_end)
         previous = DateRange(week.start - timedelta(days=WEEK), week.start - timedelta(days=1))
         start_at = datetime.combine(week.start, time(0), tzinfo=UTC)
-        end_at = datetime.combine(week.end + timedelta(days=1), time(0), tzinfo=UTC)
         with session_scope(self._engine) as s:
             this = analytics_repo.period_summary(session=s, period=week)
             before = analytics_repo.period_summary(session=s, period=previous)
             daily = analytics_repo.daily_spend(session=s, period=week)
             now_costs = dict(analytics_repo.person_costs(session=s, period=week))
             then_costs = dict(analytics_repo.person_costs(session=s, period=previous))
-            incidents = [v for v in incident_repo.incidents_since(session=s, since=start_at) if v.data_at < end_at]
+            # the week of the day the incident is about (a day bucket's data time is its end, the next
+            # midnight: the week's last day would fall into the next week, the day before into this one)
+            incidents = [v for v in incident_repo.incidents_since(session=s, since=start_at)
+                         if week.start <= v.first_day <= week.end]
             commits, prs = digest_repo.activity_totals(session=s, period=week)
             people = sorted(set(now_costs) | set(then_costs), key=lambda p: -abs(now_costs.get(p, 0)
                                                                                    - then_costs.get(p, 0)))

@@ -1,0 +1,96 @@
+"""The settings loader (plain Python since pydantic-settings cost every command ~0.1 s): the rules
+it kept — the environment over `.env` over the defaults, names in any case, `DOMAIN` as an alias,
+a blank value unset, one line per problem without the value, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import FIELDS, load_settings
+from core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.upper() in {env for f in FIELDS for env in f.env}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_environment_wins_over_dotenv_which_wins_over_the_defaults(clean_env, monkeypatch):
+    (clean_env / ".env").write_text('export DATABASE_URL="sqlite:///from-dotenv.db"\n'
+                                    "ABACUS_ALERT_CHANNEL='#costs'\nABACUS_LOG_LEVEL=debug\n"
+                                    "CURSOR_ADMIN_KEY=key_a,key_b\n")
+    monkeypatch.setenv("ABACUS_LOG_LEVEL", "error")
+    monkeypatch.setenv("ABACUS_ALERT_CHANNEL", "")  # blank: unset, so .env's value stands
+    s = load_settings()
+    assert s.database_url == "sqlite:///from-dotenv.db"  # quotes and `export` as python-dotenv reads them
+    assert s.alert_channel == "costs"
+    assert s.log_level == "ERROR"
+    assert s.cursor_keys == ["key_a", "key_b"]
+    assert s.sync_schedule == "5 * * * *" and s.alert_lease_seconds == 60.0 and s.otlp_port is None
+
+
+def test_names_in_any_case_and_the_domain_alias(clean_env, monkeypatch):
+    monkeypatch.setenv("database_url", "sqlite:///lower.db")
+    monkeypatch.setenv("DOMAIN", "@Example.COM")
+    s = load_settings()
+    assert (s.database_url, s.email_domain) == ("sqlite:///lower.db", "example.com")
+    monkeypatch.setenv("ABACUS_EMAIL_DOMAIN", "acme.io")  # the contract's name first
+    assert load_settings().email_domain == "acme.io"
+    assert load_settings(email_domain="other.org").email_domain == "other.org"  # overrides by attribute name
+
+
+def test_each_problem_on_its_own_line_without_its_value(clean_env, monkeypatch):
+    monkeypatch.setenv("ABACUS_OTLP_PORT", "http-s3cret")
+    monkeypatch.setenv("ABACUS_ALERT_LEASE", "0")
+    monkeypatch.setenv("ABACUS_ALERT_EMAIL_TO", "ops")
+    monkeypatch.setenv("SLACK_API_URL", "slack.com/api")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["SLACK_API_URL", "ABACUS_ALERT_EMAIL_TO", "ABACUS_ALERT_LEASE",
+                                                  "ABACUS_OTLP_PORT"]
+    assert "s3cret" not in str(err.value)
+    assert lines[2] == "ABACUS_ALERT_LEASE: must be between 1 and 3600 seconds"
+
+
+def test_numbers_and_off(clean_env, monkeypatch):
+    monkeypatch.setenv("ABACUS_OTLP_PORT", " 4318 ")
+    monkeypatch.setenv("ABACUS_OTLP_TOKEN", "t" * 16)
+    monkeypatch.setenv("ABACUS_ALERT_BACKOFF", "0.5")
+    monkeypatch.setenv("ABACUS_LIVE_DETECT_MINUTES", "Off")
+    s = load_settings()
+    assert (s.otlp_port, s.alert_backoff_seconds, s.live_detect_minutes) == (4318, 0.5, 0)
+    with pytest.raises(ConfigError, match="^ABACUS_OTLP_TOKEN must be at least 16 characters"):
+        load_settings(ABACUS_OTLP_TOKEN="short")
+
+
+def test_secrets_are_not_in_reprs(clean_env, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token")
+    monkeypatch.setenv("ABACUS_SMTP_URL", "smtp://u:hunter2@mail.example.com:587")
+    s = load_settings()
+    assert s.slack_bot_token.get_secret_value() == "xoxb-very-secret-token"
+    shown = repr(s) + str(s.slack_bot_token) + f"{s.smtp_url}"
+    assert "secret" not in shown and "hunter2" not in shown and "**********" in shown
+
+
+def test_loading_the_settings_imports_no_pydantic():
+    probe = ("import json, sys\nfrom bot.config import load_settings\nload_settings()\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_settings', "
+             "'pydantic_core', 'apscheduler'))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABACUS_")} | {"PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=REPO / "tests")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []

@@ -1,0 +1,116 @@
+"""QA pass on what alerts and import previews put in front of people: the `text` of every message
+(Slack parses it as mrkdwn for the notification and the screen reader, so a mention in a person's
+name would ping the channel), the bold story of an alert with several signals, and the mention of
+who cancelled an import."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.blocks import alerts, imports
+from bot.blocks.payloads import SharedFileRef
+from bot.import_service import ImportOutcome
+from core.importers.formats import ImportFormat
+from core.incidents import AlertKind, AnomalyKind, IncidentStatus, Severity, Signal
+from tests.bot.test_alert_delivery import view
+from tests.fakes.blockkit import validate_message
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+EVIL = "<!channel> <@U0ALICE> <https://evil.example|click> & *bold*"
+LIVE = ("<!channel>", "<!here>", "<@U0ALICE>", "<https://evil.example|click>")
+
+
+def _hostile_view(incident_id: int = 9, **kw):
+    return view(incident_id, user=f"unmapped:{EVIL}", name=EVIL, message=f"{EVIL} spent $214 today", **kw)
+
+
+def _assert_inert(text: str) -> None:
+    for live in LIVE:
+        assert live not in text, (live, text)
+
+
+@pytest.mark.parametrize("render", [
+    lambda: alerts.incident_message(_hostile_view(), now=NOW),
+    lambda: alerts.incident_message(_hostile_view(status=IncidentStatus.RESOLVED), now=NOW),
+    lambda: alerts.summary_message([_hostile_view(i) for i in range(1, 6)], now=NOW),
+    lambda: alerts.thread_reply(_hostile_view(), AlertKind.ESCALATED, now=NOW),
+    lambda: alerts.standalone_update(_hostile_view(), AlertKind.REALERT, now=NOW),
+    lambda: alerts.nudge_message(_hostile_view(), None),
+], ids=["alert", "resolved", "summary", "thread", "standalone", "nudge"])
+def test_the_fallback_text_of_an_alert_carries_no_live_mention(render):
+    message = render()
+    assert validate_message({"text": message.text, "blocks": message.blocks}) == []
+    _assert_inert(message.text)
+    assert "&lt;!channel&gt;" in message.text or "channel" not in message.text
+
+
+def _outcome(filename: str) -> ImportOutcome:
+    return ImportOutcome(filename=filename, format=ImportFormat.CURSOR, variant="v2, with User", rows_read=3,
+                         inserted=3)
+
+
+@pytest.mark.parametrize("render", [
+    lambda: imports.preview(_outcome(f"{EVIL}.csv"), SharedFileRef("F123")),
+    lambda: imports.result(_outcome(f"{EVIL}.csv"), by="<@U0ADMIN>"),
+    lambda: imports.closed(f"{EVIL}.csv", "import cancelled by <@U0ADMIN>; nothing was written"),
+    lambda: imports.refused(f"{EVIL}.csv", "only CSV files can be imported"),
+], ids=["preview", "result", "closed", "refused"])
+def test_the_fallback_text_of_an_import_message_carries_no_live_mention_from_the_file_name(render):
+    text, blocks = render()
+    assert validate_message({"text": text, "blocks": blocks}) == []
+    _assert_inert(text)
+
+
+def test_who_cancelled_an_import_is_a_mention_and_the_file_name_stays_inert():
+    text, blocks = imports.closed(f"{EVIL}.csv", "import cancelled by <@U0ADMIN>; nothing was written")
+    shown = blocks[0]["text"]["text"]
+    assert "cancelled by <@U0ADMIN>" in shown  # a real mention of the admin who clicked
+    assert "&lt;@U0ADMIN&gt;" not in shown
+    _assert_inert(shown)
+    assert "<@U0ADMIN>" in text and "<!channel>" not in text
+
+
+def test_a_story_with_several_signals_is_bold_line_by_line():
+    """Slack's *bold* does not span a line break: `*a\\n• b*` shows both asterisks literally."""
+    extra = Signal(kind=AnomalyKind.ZSCORE_SPEND, severity=Severity.WARNING, day=date(2026, 3, 1), value=214.0,
+                   baseline=40.0, baseline_label="team mean", unit="usd",
+                   message="Alice spent $214, 3.1σ above the team", data_at=NOW, ratio=3.1)
+    v = view(7)
+    v = dataclasses.replace(v, signals=(*v.signals, extra))
+    story = alerts.incident_message(v, now=NOW).blocks[1]["text"]["text"]
+    for line in story.split("\n"):
+        assert line.count("*") % 2 == 0, story
+    assert story.split("\n")[0] == "*Alice spent $214 today, 4.2× her 7-day average of $51*"
+    assert "• Alice spent $214, 3.1σ above the team" in story
+
+
+# --- incident_snooze payloads (docs/contract.md: the selected option's value identifies the incident) ---
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ({"text": {"type": "plain_text", "text": "Snooze 4 hours"}, "value": '{"v":1,"id":7,"for":"4h"}'}, (7, "4h")),
+    ({"text": {"type": "plain_text", "text": "1 h"}, "value": "7"}, (7, "1h")),
+    ({"text": {"type": "plain_text", "text": "4 hours"}, "value": "7"}, (7, "4h")),
+    ({"text": {"type": "plain_text", "text": "Snooze 1 day"}, "value": "7"}, (7, "1d")),
+    ({"text": {"type": "plain_text", "text": "7 d"}, "value": "7"}, (7, "7d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": "7:1d"}, (7, "1d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": "7|7d"}, (7, "7d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": '{"incident_id":7,"snooze":"1 h"}'}, (7, "1h")),
+])
+def test_a_snooze_option_names_its_incident_and_a_duration_in_any_plain_shape(option, expected):
+    from bot.listeners.incidents import _ref
+    from core.incidents import parse_snooze
+
+    ref = _ref({"action_id": "incident_snooze", "type": "static_select", "selected_option": option})
+    assert ref is not None and (ref.id, ref.snooze) == expected
+    parse_snooze(ref.snooze)  # one of the durations the service accepts
+
+
+def test_a_snooze_option_without_any_duration_is_not_guessed():
+    from bot.listeners.incidents import _ref
+
+    ref = _ref({"action_id": "incident_snooze", "selected_option": {"text": {"type": "plain_text", "text": "later"},
+                                                                    "value": "7"}})
+    assert ref is not None and ref.id == 7 and ref.snooze is None
