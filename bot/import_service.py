@@ -27,6 +27,7 @@ from core.importers.cursor import CursorImporter
 from core.importers.formats import ImportFormat
 from core.importers.hibob import DirectoryEntry, HiBobImporter
 from core.importers.reader import MAX_SHOWN, FileReader, FileRejected, RowError
+from core.report import printable
 from core.usage import EPOCH, ONE_MS, UsageRecord, nanos_to_usd
 from storage import import_repo
 from storage.db import session_scope
@@ -103,8 +104,8 @@ class ImportOutcome:
 
     def lines(self) -> list[str]:
         """The human summary (CLI stdout, Slack text)."""
-        head = f"{self.filename}: {self.format.label} ({self.variant})" + (" — dry run, nothing written"
-                                                                            if self.dry_run else "")
+        head = f"{printable(self.filename)}: {self.format.label} ({self.variant})" + (
+            " — dry run, nothing written" if self.dry_run else "")
         out = [head]
         if self.format is ImportFormat.HIBOB:
             out.append(f"  rows read: {self.rows_read:,}   rejected: {self.rejected:,}")
@@ -383,7 +384,7 @@ def batches_table(rows: Iterable) -> list[str]:
         span = f"{b.first_day}..{b.last_day}" if b.first_day else "-"
         out.append(f"{b.id:>4}  {b.created_at:%Y-%m-%d %H:%M}  {b.format:<12} {b.via:<5} {b.rows_read:>9,} "
                    f"{b.inserted:>9,} {b.duplicates:>9,} {b.rejected:>8,} {b.skipped:>8,}  {span:<22}  "
-                   f"{(b.created_by or '-')[:24]:<24} {b.filename} ({b.sha256[:12]})")
+                   f"{printable(b.created_by or '-')[:24]:<24} {printable(b.filename)} ({b.sha256[:12]})")
     return out
 
 

@@ -123,11 +123,41 @@ SNOOZE_CHOICES: dict[str, timedelta] = {  # option value → duration, in menu o
 }
 
 
+_SNOOZE_UNITS = {"h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "d": "d", "day": "d", "days": "d",
+                 "w": "w", "wk": "w", "week": "w", "weeks": "w"}
+
+
+def snooze_choice(text: object) -> str | None:
+    """A snooze duration as people and older payloads write it (`4h`, `4 h`, `4 hours`,
+    `Snooze 1 day`, `1 week`) → its key in SNOOZE_CHOICES; None when it names none of them."""
+    if not isinstance(text, str):
+        return None
+    words = text.strip().lower().replace("snooze", " ").replace("for", " ").split()
+    joined = "".join(words)
+    if joined in SNOOZE_CHOICES:
+        return joined
+    number, unit = None, None
+    for word in words:
+        head = word.rstrip("abcdefghijklmnopqrstuvwxyz")
+        tail = word[len(head):]
+        if head.isdigit() and number is None:
+            number = int(head)
+            unit = _SNOOZE_UNITS.get(tail) if tail else unit
+        elif number is not None and unit is None and word in _SNOOZE_UNITS:
+            unit = _SNOOZE_UNITS[word]
+    if number is None or unit is None:
+        return None
+    if unit == "w":
+        number, unit = number * 7, "d"
+    key = f"{number}{unit}"
+    return key if key in SNOOZE_CHOICES else None
+
+
 def parse_snooze(value: str) -> timedelta:
-    try:
-        return SNOOZE_CHOICES[value.strip().lower()]
-    except (KeyError, AttributeError):
-        raise InputError(f"snooze for one of {', '.join(SNOOZE_CHOICES)}") from None
+    key = snooze_choice(value)
+    if key is None:
+        raise InputError(f"snooze for one of {', '.join(SNOOZE_CHOICES)}")
+    return SNOOZE_CHOICES[key]
 
 
 class IllegalTransition(InputError):

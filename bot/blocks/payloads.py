@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from core.incidents import snooze_choice
+
 VALUE_MAX = 2000
 
 
@@ -108,12 +110,19 @@ class IncidentRef:
 
     @classmethod
     def decode(cls, raw: str | None) -> IncidentRef | None:
+        """Tolerant of older and hand-made shapes: `{"id": 7, "for": "4h"}`, `{"incident_id": 7,
+        "snooze": "4 h"}`, a bare `7`, or `7:4h` / `7|4h`."""
+        if isinstance(raw, str) and not raw.strip().startswith("{"):
+            head, sep, tail = raw.strip().replace("|", ":").partition(":")
+            if sep:
+                number = incident_id(head)
+                return None if number is None else cls(id=number, snooze=snooze_choice(tail))
         number = incident_id(raw)
         if number is None:
             return None
         data = _load(raw.strip()) if raw and raw.strip().startswith("{") else None
         snooze = (data or {}).get("for") or (data or {}).get("snooze")
-        return cls(id=number, snooze=snooze[:8] if isinstance(snooze, str) else None)
+        return cls(id=number, snooze=snooze_choice(snooze[:20]) if isinstance(snooze, str) else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,8 +83,10 @@ def _is_database_error(exc: Exception) -> bool:
 
 
 def _fail(exc: Exception) -> None:
+    from core.report import printable  # a message may quote a file name or a cell: no terminal escapes
+
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        print(f"abacus: {line}", file=sys.stderr)
+        print(f"abacus: {printable(line)}", file=sys.stderr)
 
 
 def entry() -> None:

@@ -18,7 +18,7 @@ from bot.services.container import Services
 from bot.services.delivery import Target
 from bot.services.grammar import parse_command
 from core.errors import InputError
-from core.incidents import Action, IllegalTransition, IncidentNotFound
+from core.incidents import Action, IllegalTransition, IncidentNotFound, snooze_choice
 
 from .errors import ErrorReporter, target_from_body
 from .events import publish_home
@@ -36,10 +36,19 @@ def _action(body: dict) -> dict:
 
 
 def _ref(action: dict) -> IncidentRef | None:
+    """The incident (and, for a snooze option, the duration) a click names. An option whose value
+    names only the incident takes the duration from its label ("1 h", "Snooze 4 hours")."""
+    option = action.get("selected_option") if isinstance(action.get("selected_option"), dict) else {}
     raw = action.get("value")
     if raw is None:
-        raw = (action.get("selected_option") or {}).get("value")
-    return IncidentRef.decode(raw if isinstance(raw, str) else None)
+        raw = option.get("value")
+    ref = IncidentRef.decode(raw if isinstance(raw, str) else None)
+    if ref is not None and ref.snooze is None and option:
+        label = (option.get("text") or {}).get("text") if isinstance(option.get("text"), dict) else None
+        duration = snooze_choice(label)
+        if duration is not None:
+            ref = IncidentRef(ref.id, duration)
+    return ref
 
 
 def _container(body: dict) -> tuple[str | None, str | None, bool]:

@@ -459,6 +459,9 @@ class AlertSender:
             return _Outcome(failed=f"SMTP refused the recipients: {', '.join(exc.recipients)[:200]}")
         except (smtplib.SMTPException, OSError, TimeoutError) as exc:
             return self._retry_outcome(unit, now, f"{type(exc).__name__}: {str(exc)[:200]}")
+        except (ValueError, TypeError, UnicodeError) as exc:  # the message cannot be built: never will be
+            log.exception("alert email %s could not be built", item.id)
+            return _Outcome(failed=f"the email could not be built: {type(exc).__name__}")
         return _Outcome(ts="")
 
 

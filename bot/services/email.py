@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -86,7 +87,14 @@ def render_alert_email(view: IncidentView, kind: AlertKind, *, now: datetime) ->
                  + f"<table>{html_rows}</table>" + (f"<p>{e(state)}</p>" if state else "")
                  + "<p style='color:#666'>Acknowledge, resolve or snooze it from the alert in Slack.</p>"
                  "</body></html>")
-    return RenderedEmail(subject=subject.replace("\n", " "), text=text, html=html_body)
+    return RenderedEmail(subject=one_line(subject), text=text, html=html_body)
+
+
+def one_line(text: str) -> str:
+    """A mail header value: a name from a vendor may hold line breaks (a header would end there, or
+    the email library refuses it) and control characters; each becomes a space."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
+    return " ".join(cleaned.split())
 
 
 def _plain(mrkdwn: str) -> str:

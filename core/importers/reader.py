@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,6 +82,9 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
     head = stream.read(_SNIFF)
     if not head:
         raise FileRejected("the file is empty (0 bytes)")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text": NUL bytes are text
+        rest = io.BufferedReader(_Prepend(head, stream, nul_check=False), buffer_size=1 << 20)
+        return io.TextIOWrapper(rest, encoding="utf-16", newline="")
     if b"\x00" in head:
         raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
     try:
@@ -90,11 +95,55 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(rest, encoding="utf-8-sig", newline="")
 
 
+_DELIMITERS = (",", ";", "\t")
+_SNIFF_LINES = 64  # blank lines tolerated before the header
+
+
+def _sniff_delimiter(text: io.TextIOWrapper) -> tuple[list[str], str]:
+    """The lines read up to the header, and the delimiter its cells are separated by: `,` as the
+    exports write it, or `;` / tab where a spreadsheet saved the file again (the one that separates
+    the most cells outside quotes; a header has no other use for those characters)."""
+    lead: list[str] = []
+    for line in text:
+        lead.append(line)
+        if line.strip() or len(lead) >= _SNIFF_LINES:
+            break
+    header = lead[-1] if lead else ""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for ch in header:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return lead, best if counts[best] else ","
+
+
+# numbers as a European-locale spreadsheet writes them: `0,05`, `2,10`, `1.234,56`, `12.500`, `$1.234,50`
+_EU_NUMBER = re.compile(r"^(\s*[-+]?\$?\s*)(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?(\s*)$")
+
+
+def _decimal_point(cell: str) -> str:
+    """A cell of a `;` file with its number written the way the parsers read (`1.234,5` → `1234.5`);
+    anything else as it was. `1,234` is one and 234 thousandths here, never one thousand."""
+    if "," not in cell and "." not in cell:
+        return cell
+    m = _EU_NUMBER.match(cell)
+    if m is None:
+        return cell
+    lead, whole, frac, tail = m.groups()
+    if frac is None and "." not in whole:
+        return cell
+    return f"{lead}{whole.replace('.', '')}{'.' + frac if frac is not None else ''}{tail}"
+
+
 class _Prepend(io.RawIOBase):
     """The sniffed head followed by the rest of the stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BinaryIO, *, nul_check: bool = True) -> None:
         self._head, self._rest = memoryview(head), rest
+        self._nul_check = nul_check
 
     def readable(self) -> bool:
         return True
@@ -106,7 +155,7 @@ class _Prepend(io.RawIOBase):
             self._head = self._head[n:]
             return n
         data = self._rest.read(len(buf))
-        if b"\x00" in data:  # checked here, in C over each chunk, rather than per cell
+        if self._nul_check and b"\x00" in data:  # checked here, in C over each chunk, rather than per cell
             raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
         buf[:len(data)] = data
         return len(data)
@@ -118,7 +167,10 @@ class FileReader:
     def __init__(self, stream: BinaryIO, *, wanted: ImportFormat | None = None) -> None:
         self._text = _text_stream(stream)
         csv.field_size_limit(_FIELD_LIMIT)
-        self._rows = csv.reader(self._text, strict=True)
+        lead, delimiter = _sniff_delimiter(self._text)
+        # a `;` file is what a spreadsheet with a European locale saves: its numbers have decimal commas
+        self._decimal_comma = delimiter == ";"
+        self._rows = csv.reader(itertools.chain(lead, self._text), delimiter=delimiter, strict=True)
         self.stats = ReadStats()
         self._row_no = 0
         header = self._next_nonblank()
@@ -162,13 +214,19 @@ class FileReader:
             stats.rows_read += 1
             if on_row is not None:
                 on_row()
+            written = cells
+            if self._decimal_comma:
+                cells = [_decimal_point(c) for c in cells]
             try:
                 if len(cells) != width:
-                    raise RowProblem("(row)", ",".join(cells)[:80],
+                    raise RowProblem("(row)", ",".join(written)[:80],
                                      f"has {len(cells)} fields, the header has {width}")
                 item = convert(cells)
             except RowProblem as p:
-                self._reject(p.column, p.value, p.why)
+                value = p.value
+                if written is not cells and value in cells:  # quote the cell as the file has it
+                    value = written[cells.index(value)]
+                self._reject(p.column, value, p.why)
                 continue
             except CellProblem as p:  # an importer that did not name the column
                 self._reject("(row)", "", str(p))

@@ -85,3 +85,32 @@ def test_a_story_with_several_signals_is_bold_line_by_line():
         assert line.count("*") % 2 == 0, story
     assert story.split("\n")[0] == "*Alice spent $214 today, 4.2× her 7-day average of $51*"
     assert "• Alice spent $214, 3.1σ above the team" in story
+
+
+# --- incident_snooze payloads (docs/contract.md: the selected option's value identifies the incident) ---
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ({"text": {"type": "plain_text", "text": "Snooze 4 hours"}, "value": '{"v":1,"id":7,"for":"4h"}'}, (7, "4h")),
+    ({"text": {"type": "plain_text", "text": "1 h"}, "value": "7"}, (7, "1h")),
+    ({"text": {"type": "plain_text", "text": "4 hours"}, "value": "7"}, (7, "4h")),
+    ({"text": {"type": "plain_text", "text": "Snooze 1 day"}, "value": "7"}, (7, "1d")),
+    ({"text": {"type": "plain_text", "text": "7 d"}, "value": "7"}, (7, "7d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": "7:1d"}, (7, "1d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": "7|7d"}, (7, "7d")),
+    ({"text": {"type": "plain_text", "text": "x"}, "value": '{"incident_id":7,"snooze":"1 h"}'}, (7, "1h")),
+])
+def test_a_snooze_option_names_its_incident_and_a_duration_in_any_plain_shape(option, expected):
+    from bot.listeners.incidents import _ref
+    from core.incidents import parse_snooze
+
+    ref = _ref({"action_id": "incident_snooze", "type": "static_select", "selected_option": option})
+    assert ref is not None and (ref.id, ref.snooze) == expected
+    parse_snooze(ref.snooze)  # one of the durations the service accepts
+
+
+def test_a_snooze_option_without_any_duration_is_not_guessed():
+    from bot.listeners.incidents import _ref
+
+    ref = _ref({"action_id": "incident_snooze", "selected_option": {"text": {"type": "plain_text", "text": "later"},
+                                                                    "value": "7"}})
+    assert ref is not None and ref.id == 7 and ref.snooze is None

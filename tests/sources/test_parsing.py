@@ -381,3 +381,39 @@ def test_an_iso_timestamp_with_its_offset_is_the_same_event_as_its_epoch_ms():
                                 for t in (str(ms), "2025-11-20T03:00:00.123Z", "2025-11-20T04:00:00.123+01:00"))
     records = [curs.EventConverter("org").convert([ev])[0] for ev in (as_ms, as_iso, as_offset)]
     assert {(r.ts_ms, r.natural_key) for r in records} == {(ms, records[0].natural_key)}
+
+
+def test_cost_analytics_rows_are_read_tolerantly_and_split_to_the_nano():
+    """Usage and Cost Analytics API rows: `amount` as a decimal string or a number (cents), the
+    actor's email as `email_address` or `email`, unknown fields ignored; the bill is split over the
+    person-model's analytics rows in proportion to their estimates and sums to it exactly."""
+    day = date(2026, 11, 2)
+    body = json.dumps({"data": [
+        {"starting_at": "2026-11-02T00:00:00Z", "ending_at": "2026-11-03T00:00:00Z", "surprise": 1,
+         "group": {"actor": {"type": "user_actor", "email_address": "Ann@Example.com", "user_id": "user_1",
+                             "deleted": False}, "product": None, "model": "claude-sonnet-4-5", "speed": None},
+         "cost": {"amount": "100.000000001", "list_amount": "120", "currency": "USD", "requests": 7}},
+        {"starting_at": "2026-11-02T00:00:00Z", "group": {"actor": {"type": "user_actor", "email": "bo@example.com"},
+                                                          "model": "claude-opus-4-5"},
+         "cost": {"amount": 50, "currency": "USD", "requests": None}},
+        {"group": {"actor": {"type": "service_account_actor", "service_account_id": "svac_1"},
+                   "model": "claude-opus-4-5"}, "cost": {"amount": "70"}},
+    ], "has_more": False, "next_page": None, "data_refreshed_at": "2026-11-03T01:00:00Z"}).encode()
+    rows = anth._ANALYTICS_COST.validate_json(body).data
+    assert [r.group.actor.user_email for r in rows] == ["ann@example.com", "bo@example.com", None]
+    resolver = IdentityResolver(domain="example.com")
+    cc = [{"date": "2026-11-02T00:00:00Z", "actor": {"type": "user_actor", "email_address": "ann@example.com"},
+           "terminal_type": t, "model_breakdown": [{"model": "claude-sonnet-4-5",
+                                                    "tokens": {"input": 10, "output": 1},
+                                                    "estimated_cost": {"currency": "USD", "amount": a}}]}
+          for t, a in (("vscode", 1), ("tmux", 2))]
+    usage, _ = anth.claude_code_usage([anth.ClaudeCodeRow.model_validate(r) for r in cc], day=day, org="o",
+                                      resolver=resolver)
+    billed, unmatched = anth.apply_billed_costs(usage, rows, day=day)
+    # 100.000000001 cents = 1,000,000,000.01 nanos → 1,000,000,000 (half-even); split 1:2 by the
+    # estimates (1 and 2 cents): 333,333,333.3 and 666,666,666.7 → the remainder nano goes to the larger
+    assert [r.cost_nanos for r in billed] == [333_333_333, 666_666_667]
+    assert sum(r.cost_nanos for r in billed) == 1_000_000_000
+    assert all(r.cost_basis is CostBasis.VENDOR for r in billed)
+    assert unmatched == 1  # bo has no analytics row; the service account is not a person
+    assert {r.natural_key for r in billed}.isdisjoint({r.natural_key for r in usage})  # a new bill replaces

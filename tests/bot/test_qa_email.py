@@ -1,0 +1,34 @@
+"""QA pass on alert emails: a name from a vendor with line breaks or control characters must not
+stop email delivery (a mail header cannot hold them) nor forge a header."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.services.alerting import AlertSender
+from storage import outbox_repo
+from storage.db import session_scope
+from tests.bot.test_alert_delivery import Clock, MemoryStore, add_incidents, queue, view
+from tests.bot.test_alert_email import channel, smtp  # noqa: F401 - the SMTP server fixture
+
+FORGED = "Eve\r\nBcc: attacker@evil.example\x0b\u2028\x1b[31m"
+
+
+def test_a_name_with_line_breaks_is_mailed_with_a_one_line_subject(engine, smtp):  # noqa: F811
+    inbox, port = smtp
+    add_incidents(engine, [1, 2])
+    queue(engine, 1)
+    queue(engine, 2)
+    hostile = view(1, name=FORGED, message=f"{FORGED} spent $214 today")
+    store, clock = MemoryStore([hostile, view(2)]), Clock()
+    sender = AlertSender(engine, None, channel=None, store=store, email=channel(port), clock=clock)
+    with session_scope(engine) as session:
+        assert outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock()) == 2
+    report = sender.drain()
+    assert report.sent == 2, report  # the hostile one did not stop the one after it either
+    subjects = sorted(str(m["Subject"]).strip() for _, _, m in inbox.messages)
+    assert subjects[0].startswith("[Abacus] WARNING #1: Eve Bcc: attacker@evil.example")
+    for _, recipients, message in inbox.messages:
+        assert recipients == ["finops@example.com", "lead@example.com"]
+        assert message["Bcc"] is None
+        assert not any(ch in message["Subject"] for ch in "\r\n\x0b\u2028\x1b")
