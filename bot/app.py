@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -145,19 +146,30 @@ def schedule(scheduler: BackgroundScheduler, jobs: Jobs) -> None:
                       misfire_grace_time=DELIVER_EVERY)
 
 
-def live_detection_job(ctx: Context) -> None:
+def live_detection_job(ctx: Context, *, deliver_now: Callable[[], None] | None = None) -> None:
     """Detection on today's data, every ABACUS_LIVE_DETECT_MINUTES while live telemetry flows in, so
     a runaway session is alerted within minutes of its events instead of after the next vendor sync.
     One detection at a time per database: a tick that finds one running (the hourly job, another
-    replica) is skipped. Never raises."""
+    replica) is skipped. Alerts it queues are delivered at once (`deliver_now`), not at the next
+    outbox poll. Never raises."""
     try:
         run = run_detection(ctx.engine, as_of=datetime.now(UTC).date(), alert=True, lock_wait=0)
         if run.opened or run.alerts_queued:
             log.info("live detection: %s", run.summary())
+            if run.alerts_queued and deliver_now is not None:
+                deliver_now()
     except RuntimeFailure as exc:
         log.debug("live detection skipped: %s", exc)
     except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
         log.exception("live detection failed")
+
+
+def run_soon(scheduler: BackgroundScheduler, job_id: str) -> Callable[[], None]:
+    """A callable that moves a scheduled job's next run to now (no-op if the job is gone)."""
+    def poke() -> None:
+        if scheduler.get_job(job_id) is not None:
+            scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+    return poke
 
 
 def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
@@ -207,8 +219,9 @@ def build_bot(settings: Settings) -> Bot:
     jobs = make_jobs(ctx, sync_runner=sync_runner, sender=sender)
     schedule(scheduler, jobs)
     if settings.otlp_port and settings.live_detect_minutes:
-        scheduler.add_job(live_detection_job, IntervalTrigger(minutes=settings.live_detect_minutes, timezone=UTC),
-                          id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,))
+        scheduler.add_job(live_detection_job, IntervalTrigger(seconds=settings.live_detect_minutes * 60, timezone=UTC),
+                          id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,),
+                          kwargs={"deliver_now": run_soon(scheduler, DELIVER_JOB)})
 
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}

@@ -106,6 +106,12 @@ def _whole(lo: int, hi: int, what: str, off: tuple[str, ...] = ()) -> Callable[[
     return check
 
 
+def _live_minutes(v: str) -> float:
+    if v.strip().lower() in ("off", "no", "false"):
+        return 0.0
+    return _number(0.0, 60.0, "minutes; 0 or off: never")(v)
+
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -224,9 +230,9 @@ FIELDS: tuple[SettingField, ...] = (
     SettingField("otlp_port", ("ABACUS_OTLP_PORT",), None, _whole(1, 65535, "a TCP port")),
     SettingField("otlp_token", ("ABACUS_OTLP_TOKEN",), None, _secret),
     SettingField("otlp_host", ("ABACUS_OTLP_HOST",), "0.0.0.0"),
-    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never)
-    SettingField("live_detect_minutes", ("ABACUS_LIVE_DETECT_MINUTES",), 2,
-                 _whole(0, 60, "minutes; 0 or off: never", off=("off", "no", "false"))),
+    # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never);
+    # a fraction is allowed (0.25 = every 15 s), for tests and teams that want seconds
+    SettingField("live_detect_minutes", ("ABACUS_LIVE_DETECT_MINUTES",), 2, _live_minutes),
 )
 
 
@@ -255,7 +261,7 @@ class Settings:
     otlp_port: int | None
     otlp_token: Secret | None
     otlp_host: str
-    live_detect_minutes: int
+    live_detect_minutes: float
 
     def __init__(self, values: Mapping[str, object]) -> None:
         for f in FIELDS:
@@ -331,7 +337,7 @@ class Settings:
             "digest_schedule": self.digest_schedule,
             "email": (f"{len(self.alert_email_to)} recipient(s) via {self._smtp_host()}" if self.email_configured
                       else "off"),
-            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes} min"
+            "otlp_receiver": (f"port {self.otlp_port}, live detection every {self.live_detect_minutes:g} min"
                               if self.otlp_port and self.live_detect_minutes
                               else f"port {self.otlp_port}" if self.otlp_port else "off"),
         }

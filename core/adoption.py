@@ -64,3 +64,48 @@ def summarise_cursor_analytics(period_days: int,
         out.versions_day = max(versions)
         out.client_versions = sorted(versions[out.versions_day].items(), key=lambda r: (-r[1], r[0]))[:top]
     return out
+
+
+@dataclass(slots=True)
+class CursorUserAnalytics:
+    """One person's Cursor Analytics API figures (by-user endpoints) for a period."""
+
+    active_days: int = 0  # days the vendor reported any of the person's activity below
+    messages: int = 0  # agent/chat messages over all models
+    top_models: list[tuple[str, int]] = field(default_factory=list)  # model, messages
+    top_mcp_tools: list[tuple[str, int]] = field(default_factory=list)  # "server / tool", calls
+    top_extensions: list[tuple[str, int, int]] = field(default_factory=list)  # extension, files, lines accepted
+    client_versions: list[str] = field(default_factory=list)  # the latest reported day's version(s)
+    versions_day: date | None = None
+
+
+def summarise_user_analytics(rows: Iterable[tuple[date, str, str, int, int | None]], *,
+                             top: int = 5) -> CursorUserAnalytics:
+    """rows: (day, metric, key, value, extra) of one person, as stored (core.sources.cursor_analytics)."""
+    out = CursorUserAnalytics()
+    days: set[date] = set()
+    models: dict[str, int] = {}
+    mcp: dict[str, int] = {}
+    ext: dict[str, list[int]] = {}
+    versions: dict[date, set[str]] = {}
+    for day, metric, key, value, extra in rows:
+        days.add(day)
+        if metric == AnalyticsMetric.MODELS.value:
+            models[key] = models.get(key, 0) + value
+        elif metric == AnalyticsMetric.MCP.value:
+            mcp[key] = mcp.get(key, 0) + value
+        elif metric == AnalyticsMetric.FILE_EXTENSIONS.value:
+            acc = ext.setdefault(key, [0, 0])
+            acc[0] += value
+            acc[1] += extra or 0
+        elif metric == AnalyticsMetric.CLIENT_VERSIONS.value:
+            versions.setdefault(day, set()).add(key)
+    out.active_days = len(days)
+    out.messages = sum(models.values())
+    out.top_models = sorted(models.items(), key=lambda r: (-r[1], r[0]))[:top]
+    out.top_mcp_tools = sorted(mcp.items(), key=lambda r: (-r[1], r[0]))[:top]
+    out.top_extensions = sorted(((e, a[0], a[1]) for e, a in ext.items()), key=lambda r: (-r[1], r[0]))[:top]
+    if versions:
+        out.versions_day = max(versions)
+        out.client_versions = sorted(versions[out.versions_day])
+    return out

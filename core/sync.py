@@ -41,17 +41,18 @@ Messages rows only count as Claude Code for keys in the
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources import cursor as curs
-from core.sources.cursor_analytics import AnalyticsMetric, AnalyticsRecord
+from core.sources.cursor_analytics import BY_USER_METRICS, AnalyticsMetric, AnalyticsRecord, UserAnalyticsRecord
 from core.sources.event_worker import event_stream
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
+log = logging.getLogger(__name__)
 
 class Vendor(StrEnum):
     ANTHROPIC = "anthropic"
@@ -250,6 +252,8 @@ class SyncTx(Protocol):
     def save_org_identity(self, *, vendor: Vendor, org: str, user_ids: set[str]) -> None: ...
     def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
                           records: list[AnalyticsRecord]) -> None: ...
+    def replace_user_analytics(self, *, org: str, metric: str, start: date, end: date,
+                               records: list[UserAnalyticsRecord]) -> None: ...
 
 
 class SyncStore(Protocol):
@@ -442,9 +446,11 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
         cc = streams[Stream.CLAUDE_CODE]
         counts = result.stream(Stream.CLAUDE_CODE)
         msg_counts = result.stream(Stream.MESSAGES)
+        billing = BilledCosts(client, result)
         for day in cc.days:
             rows = client.claude_code_day(day)
             usage, activity = anth.claude_code_usage(rows, day=day, org=org, resolver=resolver)
+            usage = billing.apply(usage, day)
             with store.transaction() as tx:
                 w = tx.replace_usage_day(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_ANALYTICS, org=org,
                                          day=day, records=usage)
@@ -504,6 +510,41 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
+
+
+class BilledCosts:
+    """Claude Code's billed cost per person and model from the Usage and Cost Analytics API (beta),
+    applied to each day's Claude Code Analytics records (core.sources.anthropic.apply_billed_costs).
+    Where the key or organisation has no access, the run falls back to the analytics estimates:
+    said once in the run's notes (and once per process in the log), never an error."""
+
+    _logged: ClassVar[set[str]] = set()
+
+    def __init__(self, client: anth.AnthropicAdmin, result: OrgResult) -> None:
+        self.client, self.result = client, result
+        self.available = True
+        self.billed_days = 0
+
+    def apply(self, usage: list[UsageRecord], day: date) -> list[UsageRecord]:
+        from core.sources import anthropic as anth
+
+        if not self.available or not usage or not anth.cost_analytics_covers(day, datetime.now(UTC).date()):
+            return usage  # days before 2026 or over a year old: the API refuses them, the estimates stay
+        rows = self.client.claude_code_costs(day)
+        if rows is None:
+            self.available = False
+            self.result.notes.append("Usage and Cost Analytics API (beta) not available to this key; Claude Code "
+                                     "costs are the Claude Code Analytics estimates")
+            if self.result.org not in self._logged:
+                self._logged.add(self.result.org)
+                log.info("anthropic %s: Usage and Cost Analytics API not available; using the Claude Code "
+                         "Analytics estimates", self.result.org)
+            return usage
+        usage, unmatched = anth.apply_billed_costs(usage, rows, day=day)
+        if unmatched:
+            self.result.notes.append(f"{day}: {unmatched} billed person-model(s) without Claude Code analytics "
+                                     "rows not added (no token figures)")
+        return usage
 
 
 def _count(counts: Counts, read: int, w: DayWrite) -> None:
@@ -568,18 +609,22 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
 
-        members = client.members()
-        groups = client.groups()
-        spend = client.spend()
-        with store.transaction() as tx:
-            tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
-            if groups is not None:
-                tx.save_groups(curs.group_records(groups))
-            tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
-        if groups is None:
-            result.notes.append("billing groups not available to this key/plan; skipped")
-
-        _sync_events(client, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+        # every window's events are fetched and converted ahead — in a worker process where the
+        # client allows it (core.sources.event_worker), started first so that it fetches while the
+        # members, groups and spend are read and saved here — and written here in order
+        with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org,
+                          use_worker=options.event_worker) as events:
+            members = client.members()
+            groups = client.groups()
+            spend = client.spend()
+            with store.transaction() as tx:
+                tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
+                if groups is not None:
+                    tx.save_groups(curs.group_records(groups))
+                tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
+            if groups is None:
+                result.notes.append("billing groups not available to this key/plan; skipped")
+            _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
 
         counts = result.stream(Stream.DAILY_USAGE)
         if daily.days:
@@ -611,8 +656,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
 
 def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start: date, end: date,
                     result: OrgResult) -> None:
-    """The team-level Analytics API over the daily stream's days, one endpoint per transaction
-    (each replaces its stored days); skipped with a note where the plan has no Analytics API."""
+    """The Analytics API over the daily stream's days, one endpoint per transaction (each replaces
+    its stored days): the team-level endpoints, then the by-user ones (a person's own view);
+    skipped with a note where the plan has no Analytics API."""
     counts = result.stream(Stream.ANALYTICS)
     for metric in AnalyticsMetric:
         records = client.analytics(metric, start, end, org=org)
@@ -622,14 +668,14 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
         with store.transaction() as tx:
             tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
         counts.read += len(records)
-
-
-def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,
-                 options: SyncOptions, progress: Progress) -> None:
-    # every window's events are fetched and converted ahead, in a worker process where the
-    # client allows it, while the ones before are written here (core.sources.event_worker)
-    with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, use_worker=options.event_worker) as events:
-        _write_events(events, store, org, ev, counts, options, progress)
+    for metric in BY_USER_METRICS:
+        user_records = client.user_analytics(metric, start, end, org=org)
+        if user_records is None:
+            result.notes.append("Cursor Analytics API by-user endpoints not available to this key; skipped")
+            return
+        with store.transaction() as tx:
+            tx.replace_user_analytics(org=org, metric=metric.value, start=start, end=end, records=user_records)
+        counts.read += len(user_records)
 
 
 def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
@@ -655,7 +701,7 @@ def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: 
                 attempt, attempt_from = sub, len(pending)
             pending.extend(batch.records)
             if keep is not None:
-                keep.update((r.ts_ms, r.natural_key) for r in batch.records)
+                keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
             if batch.window_done and batch.window_start_ms == covered + 1:
                 covered = batch.window_end_ms
             final = covered >= end_ms

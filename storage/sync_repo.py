@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
-from core.sources.cursor_analytics import AnalyticsRecord
+from core.sources.cursor_analytics import AnalyticsRecord, UserAnalyticsRecord
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.sync import Checkpoint, DayWrite, Mode, OrgResult, RunStatus, Vendor
@@ -40,7 +40,7 @@ from storage.tables import (
     utcnow,
 )
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
-from storage.vendor_analytics_repo import replace_vendor_analytics
+from storage.vendor_analytics_repo import replace_user_vendor_analytics, replace_vendor_analytics
 
 IDENTITY_STREAM = "identity"  # sync_state rows holding an organisation's user ids
 
@@ -152,6 +152,11 @@ class SqlSyncTx:
                           records: list[AnalyticsRecord]) -> None:
         replace_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
                                  start=start, end=end, records=records)
+
+    def replace_user_analytics(self, *, org: str, metric: str, start: date, end: date,
+                               records: list[UserAnalyticsRecord]) -> None:
+        replace_user_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
+                                      start=start, end=end, records=records)
 
     def drop_live_usage(self, *, day: date, persons: set[str]) -> int:
         from storage.telemetry_repo import remove_live  # telemetry (protobuf) only for Claude Code days

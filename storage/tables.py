@@ -512,3 +512,24 @@ class VendorAnalytics(SQLModel, table=True):
     value: int = _big()
     users: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     extra: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class VendorUserAnalytics(SQLModel, table=True):
+    """By-user vendor analytics per day (Cursor Analytics API `/analytics/by-user/*`): messages per
+    model, MCP tool calls, file extensions, client version — one row per (org, person, day, metric,
+    key). Shown in that person's own view only."""
+
+    __tablename__ = "vendor_user_analytics"
+    __table_args__ = (UniqueConstraint("source", "org", "person", "metric", "day", "key",
+                                       name="uq_vendor_user_analytics"),
+                      Index("ix_vendor_user_analytics_person_day", "person", "day"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    org: str = Field(max_length=255)
+    person: str = Field(max_length=320)  # the email as the vendor reports it, lower-cased
+    day: date = Field(index=True)
+    metric: str = Field(max_length=32)  # core.sources.cursor_analytics.AnalyticsMetric
+    key: str = Field(max_length=255)
+    value: int = _big()
+    extra: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

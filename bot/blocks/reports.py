@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from core.adoption import CursorAnalyticsSummary
+from core.adoption import CursorAnalyticsSummary, CursorUserAnalytics
 from core.incidents import IncidentView, format_duration
 from core.periods import DateRange, period_text
 from core.reconciliation import Reconciliation
@@ -134,11 +134,33 @@ def user(view: UserView) -> list[dict]:
                  c.tokens(m.total_tokens)) for m in view.models[:10]]
         blocks += [c.section("*Model mix*"), *[c.section(t) for t in c.code_table(cols, rows)]]
     blocks += productivity_blocks(view)
+    if view.cursor_analytics is not None:
+        blocks += cursor_user_blocks(view.cursor_analytics, view.period)
     if view.incidents:
         blocks.append(c.section("*Open incidents*\n" + "\n".join(incident_line(i) for i in view.incidents[:5])))
     if view.live_days:
         blocks.append(c.context(c.escape(live_note(view.live_days)) + "."))
     return c.cap_blocks(blocks)
+
+
+def cursor_user_blocks(a: CursorUserAnalytics, period: DateRange) -> list[dict]:
+    """One person's Cursor Analytics API figures (its by-user endpoints), in their own view."""
+    models = "\n".join(f"{c.escape(m)} — {n:,} messages" for m, n in a.top_models) or "—"
+    tools = "\n".join(f"{c.escape(t)} — {n:,} calls" for t, n in a.top_mcp_tools) or "—"
+    exts = "\n".join(f"{c.escape(e)} — {f:,} files, {lines:,} lines accepted"
+                     for e, f, lines in a.top_extensions) or "—"
+    versions = ", ".join(c.escape(v) for v in a.client_versions) or "—"
+    return [
+        c.section("*Cursor, as its Analytics API counts it*"),
+        *c.fields([
+            ("Active days (Cursor)", f"{a.active_days} of {period.days}"),
+            ("Messages", f"{a.messages:,}"),
+            ("Top models", models),
+            ("Top MCP tools", tools),
+            ("Top file extensions", exts),
+            ("Client version" + (f" on {a.versions_day.isoformat()}" if a.versions_day else ""), versions),
+        ]),
+    ]
 
 
 def productivity_blocks(view: UserView) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from core.adoption import CursorAnalyticsSummary
+from core.adoption import CursorAnalyticsSummary, CursorUserAnalytics
 from core.detection.config import cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
@@ -22,7 +22,7 @@ from storage.people_repo import UnmappedKey, unmapped_keys
 from storage.reconciliation_repo import reconciliation
 from storage.report_repo import usage_report
 from storage.rollup_sql import live_days
-from storage.vendor_analytics_repo import cursor_analytics
+from storage.vendor_analytics_repo import cursor_analytics, cursor_user_analytics
 
 from .grammar import SortField
 
@@ -94,6 +94,7 @@ class UserView:
     team_rank: int | None = None
     team_size: int = 0
     live_days: list[date] = field(default_factory=list)
+    cursor_analytics: CursorUserAnalytics | None = None  # Cursor Analytics API, by-user (Enterprise)
 
 
 @dataclass(slots=True)
@@ -305,11 +306,13 @@ class ReportService:
             incidents = incident_repo.open_incidents(session=s, person=email, limit=10)
             ranking = repo.person_costs(session=s, period=period)
             live = live_days(session=s, start=period.start, end=period.end, persons=[email])
+            cursor = cursor_user_analytics(session=s, person=email, period=period)
         rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
                         period=period, current=current, previous=before, daily=daily, models=models,
                         productivity=prod, incidents=incidents, team_rank=rank,
-                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")), live_days=live)
+                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")), live_days=live,
+                        cursor_analytics=cursor)
 
     def models(self, period: DateRange, *, people: list[str] | None = None) -> ModelsView:
         with self._session() as s:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -30,6 +31,16 @@ from core.sources.wire import DayText, Int0, LineCents, UsageCents, Wire
 from core.usage import CostBasis, Feed, OccurrenceCounter, Source, UsageRecord, cents_to_nanos, natural_key
 
 ANTHROPIC_VERSION = "2023-06-01"
+# Usage and Cost Analytics API (beta): GET /v1/organizations/analytics/cost needs this flag
+COST_ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"
+COST_ANALYTICS_PATH = "/v1/organizations/analytics/cost"
+COST_ANALYTICS_FIRST_DAY = date(2026, 1, 1)  # "no earlier than 2026-01-01T00:00:00Z"
+COST_ANALYTICS_MAX_AGE_DAYS = 365  # "within the last 365 days"
+
+
+def cost_analytics_covers(day: date, today: date) -> bool:
+    """Whether the Usage and Cost Analytics API serves this day (its documented range)."""
+    return day >= COST_ANALYTICS_FIRST_DAY and (today - day).days < COST_ANALYTICS_MAX_AGE_DAYS
 CLAUDE_CODE_WORKSPACE = "claude code"  # the workspace Anthropic creates for Claude Code logins
 CLAUDE_CODE_KEY_PREFIX = "claude_code_key_"
 MESSAGES_GROUP_BY = ("api_key_id", "workspace_id", "model", "context_window")
@@ -191,6 +202,45 @@ class Bucket(Wire, Generic[T]):
     results: list[T] | None = None
 
 
+# --- Usage and Cost Analytics API (beta): billed cost per actor, product and model -----------------
+
+class AnalyticsActor(Wire):
+    """`group.actor`: a user (`user_actor`: `email_address`, `user_id`, `name`), a service
+    account, an API key or a federated identity. Older reference pages call the email `email`."""
+
+    type: str | None = None
+    email_address: str | None = None
+    email: str | None = None
+    user_id: str | None = None
+
+    @property
+    def user_email(self) -> str | None:
+        if self.type not in (None, "user_actor"):
+            return None
+        mail = (self.email_address or self.email or "").strip().lower()
+        return mail or None
+
+
+class AnalyticsCostGroup(Wire):
+    actor: AnalyticsActor | None = None
+    product: str | None = None
+    model: str | None = None
+
+
+class AnalyticsCostMetrics(Wire):
+    amount: UsageCents = Decimal(0)  # post-discount, pre-credit, in (fractional) cents; string or number
+    list_amount: UsageCents | None = None  # list price, pre-discount
+    currency: str | None = "USD"
+    requests: Int0 | None = None
+
+
+class AnalyticsCostRow(Wire):
+    starting_at: str | None = None
+    ending_at: str | None = None
+    group: AnalyticsCostGroup | None = None
+    cost: AnalyticsCostMetrics | None = None
+
+
 _ORG = TypeAdapter(Organization)
 _USERS = TypeAdapter(DirectoryPage[User])
 _KEYS = TypeAdapter(DirectoryPage[ApiKeyInfo])
@@ -198,6 +248,7 @@ _WORKSPACES = TypeAdapter(DirectoryPage[Workspace])
 _CLAUDE_CODE = TypeAdapter(ReportPage[ClaudeCodeRow])
 _MESSAGES = TypeAdapter(ReportPage[Bucket[MessagesResult]])
 _COSTS = TypeAdapter(ReportPage[Bucket[CostResult]])
+_ANALYTICS_COST = TypeAdapter(ReportPage[AnalyticsCostRow])
 
 
 def _day_of(text: str) -> date:
@@ -314,6 +365,35 @@ class AnthropicAdmin:
                                  [("starting_at", day.isoformat()), ("limit", min(self.page_limit, 1000))]):
             rows.extend(page.data)
         return rows
+
+    def claude_code_costs(self, day: date) -> list[AnalyticsCostRow] | None:
+        """Claude Code's cost of one UTC day per actor and model, as billed (Usage and Cost
+        Analytics API, beta: `products[]=claude_code`, `group_by[]=actor,model`, one `1d` bucket).
+        None where this key or organisation has no access (401/403/404, or a 400 refusing the
+        beta): the caller falls back to the Claude Code Analytics estimates."""
+        params: list[tuple[str, Any]] = [
+            ("starting_at", _rfc3339(day)), ("ending_at", _rfc3339(day + timedelta(days=1))),
+            ("time_bucket_width", "1d"), ("products[]", "claude_code"), ("group_by[]", "actor"),
+            ("group_by[]", "model"), ("limit", 100)]
+        guard = PageGuard(f"{self.vendor} API ({self.label}): GET {COST_ANALYTICS_PATH}")
+        rows: list[AnalyticsCostRow] = []
+        token: str | None = None
+        while True:
+            try:
+                page = self.api.call("GET", COST_ANALYTICS_PATH, params=params + ([("page", token)] if token else []),
+                                     parse=_ANALYTICS_COST.validate_json, limiter=self.limiter,
+                                     headers={"anthropic-beta": COST_ANALYTICS_BETA})
+            except VendorError as exc:
+                if exc.status in (400, 401, 403, 404) and not rows:
+                    return None
+                raise
+            rows.extend(page.data)
+            if not page.has_more:
+                return rows
+            if not page.next_page:
+                raise VendorError(f"{guard.where}: has_more without next_page; cannot page on")
+            guard.next(page.next_page)
+            token = page.next_page
 
     def _day_buckets(self, path: str, adapter: TypeAdapter, start: date, end: date,
                      extra: list[tuple[str, Any]]) -> Iterator[tuple[date, list]]:
@@ -497,3 +577,65 @@ def cost_lines(results: Iterable[CostResult], *, day: date, org: str) -> list[Ve
                                           workspace_id=r.workspace_id, cost_type=r.cost_type,
                                           token_type=r.token_type)
     return list(lines.values())
+
+
+def apply_billed_costs(usage: list[UsageRecord], billed: Iterable[AnalyticsCostRow], *, day: date
+                       ) -> tuple[list[UsageRecord], int]:
+    """A day's Claude Code analytics records with their cost replaced by what the Usage and Cost
+    Analytics API billed for the same person and model (post-discount `amount`).
+
+    Precedence: the bill's figure > Claude Code Analytics `estimated_cost` > the price table. Tokens
+    and everything else stay as Claude Code Analytics reports them; the estimate stays in
+    `estimated_cost_nanos`. One person-model may span several analytics rows (terminals, remote and
+    local): the billed amount is split over them in proportion to their estimates (by tokens where
+    those are all zero), to the nano, so the rows sum to the bill exactly. The natural key takes the
+    billed amount, so a revised bill replaces the stored rows. Billed person-models without an
+    analytics row are not added (no token figures to go with them): returns their count."""
+    bills: dict[tuple[str, str], int] = {}
+    for row in billed:
+        g, c = row.group or AnalyticsCostGroup(), row.cost
+        person = (g.actor or AnalyticsActor()).user_email
+        if c is None or person is None or (g.product not in (None, "claude_code")) or (c.currency or "USD") != "USD":
+            continue
+        if row.starting_at and _row_day(row.starting_at) not in (None, day):
+            continue
+        key = (person, _model(g.model or "unknown"))
+        bills[key] = bills.get(key, 0) + cents_to_nanos(c.amount)
+    targets: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(usage):
+        if r.feed is Feed.CLAUDE_CODE_ANALYTICS and r.api_key is None:
+            targets.setdefault((r.person, r.model), []).append(i)
+    out = list(usage)
+    for key, nanos in bills.items():
+        idx = targets.get(key)
+        if not idx:
+            continue
+        weights = [max(0, usage[i].cost_nanos) for i in idx]
+        if not sum(weights):
+            weights = [usage[i].input_tokens + usage[i].output_tokens + usage[i].cache_read_tokens
+                       + usage[i].cache_write_5m_tokens for i in idx]
+        if not sum(weights):
+            weights = [1] * len(idx)
+        for i, share in zip(idx, _split(nanos, weights), strict=True):
+            r = usage[i]
+            out[i] = replace(r, cost_nanos=share, cost_basis=CostBasis.VENDOR,
+                             natural_key=natural_key(r.natural_key, "billed", share))
+    return out, sum(1 for key in bills if key not in targets)
+
+
+def _row_day(text: str) -> date | None:
+    try:
+        return _day_of(text)
+    except ValueError:
+        return None
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """`total` in proportion to `weights`, as integers summing to `total` (largest remainder)."""
+    whole = sum(weights)
+    shares = [total * w // whole for w in weights]
+    rest = total - sum(shares)
+    order = sorted(range(len(weights)), key=lambda i: -((total * weights[i]) % whole))
+    for i in order[:rest]:
+        shares[i] += 1
+    return shares

@@ -34,7 +34,15 @@ from decimal import Decimal
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from core.sources.cursor_analytics import ENVELOPE, AnalyticsMetric, AnalyticsRecord, analytics_records
+from core.sources.cursor_analytics import (
+    ENVELOPE,
+    USER_ENVELOPE,
+    AnalyticsMetric,
+    AnalyticsRecord,
+    UserAnalyticsRecord,
+    analytics_records,
+    user_analytics_records,
+)
 from core.sources.cursor_events import EventConverter, cents_nanos, parse_events_page
 from core.sources.cursor_wire import (
     BillingCycle,
@@ -64,7 +72,7 @@ from core.sources.http import (
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
 from core.usage import (
     EPOCH,
-    EventRecord,
+    EventRow,
     Source,
     cents_to_nanos,
     ms_to_datetime,
@@ -102,7 +110,7 @@ class EventBatch:
     window_start_ms: int
     window_end_ms: int
     page: int
-    records: list[EventRecord]
+    records: list[EventRow]  # stored event rows (core.usage.EVENT_ROW)
     window_done: bool
     window_total: int | None = None
 
@@ -218,6 +226,43 @@ class CursorAdmin:
             raise VendorError(f"{self.vendor} API ({self.label}): GET {path}: unexpected response shape "
                               f"({one_line(str(exc), 160)})") from None
         return [r for r in records if start <= r.day <= end]
+
+    def user_analytics(self, metric: AnalyticsMetric, start: date, end: date, *, org: str,
+                       page_size: int = 500) -> list[UserAnalyticsRecord] | None:
+        """One by-user Analytics API endpoint (`/analytics/by-user/<metric>`) over [start, end], all
+        pages (they page over people), in windows of at most 30 days (the API's range cap); None
+        where the key or plan has no access."""
+        path = f"/analytics/by-user/{metric.value}"
+        where = self._where(path)
+        out: list[UserAnalyticsRecord] = []
+        first = start
+        while first <= end:
+            last = min(end, first + timedelta(days=29))
+            page = 1
+            while True:
+                params = {"startDate": first.isoformat(), "endDate": last.isoformat(), "page": page,
+                          "pageSize": page_size}
+                try:
+                    envelope = self.api.call("GET", path, params=params, parse=USER_ENVELOPE.validate_json,
+                                             limiter=self.admin_limiter)
+                except VendorError as exc:
+                    if exc.status in (401, 403, 404):
+                        return None
+                    raise
+                try:
+                    out += user_analytics_records(metric, envelope.data, org=org)
+                except ValidationError as exc:
+                    raise VendorError(f"{where}: unexpected response shape ({one_line(str(exc), 160)})") from None
+                pg = envelope.pagination
+                more = pg is not None and (pg.hasNextPage if pg.hasNextPage is not None
+                                           else page < (pg.totalPages or 1))
+                if not more:
+                    break
+                page += 1
+                if page > 10_000 or (pg.totalPages is not None and page > pg.totalPages):
+                    raise VendorError(f"{where}: hasNextPage past the last page; stopping instead of looping")
+            first = last + timedelta(days=1)
+        return [r for r in out if start <= r.day <= end]
 
     # -- usage events ---------------------------------------------------------------------------------
 

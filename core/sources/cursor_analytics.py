@@ -127,3 +127,56 @@ def analytics_records(metric: AnalyticsMetric, rows: Iterable[dict], *, org: str
         else:
             add(day, row.client_version, row.user_count)
     return list(out.values())
+
+
+# --- by user (`GET /analytics/by-user/*`): the same rows as the team endpoints, keyed by email -------
+
+# What a person's own view shows; DAU has no by-user endpoint (a person's active days are the days
+# any of these has a row).
+BY_USER_METRICS = (AnalyticsMetric.MODELS, AnalyticsMetric.MCP, AnalyticsMetric.FILE_EXTENSIONS,
+                   AnalyticsMetric.CLIENT_VERSIONS)
+
+
+class _UserPagination(Wire):
+    page: int | None = None
+    totalPages: int | None = None  # noqa: N815 - the vendor's name
+    hasNextPage: bool | None = None  # noqa: N815 - the vendor's name
+
+
+class _UserEnvelope(Wire):
+    data: dict[str, list[dict]] = {}
+    pagination: _UserPagination | None = None
+
+
+USER_ENVELOPE = TypeAdapter(_UserEnvelope)
+
+
+@dataclass(frozen=True, slots=True)
+class UserAnalyticsRecord:
+    org: str
+    person: str  # the email, lower-cased
+    day: date
+    metric: AnalyticsMetric
+    key: str
+    value: int
+    extra: int | None = None  # file extensions: lines accepted
+
+
+def user_analytics_records(metric: AnalyticsMetric, data: dict[str, list[dict]], *,
+                           org: str) -> list[UserAnalyticsRecord]:
+    """One by-user page's `data` ({email: [rows]}) → records, each person's rows read like the team
+    endpoint's (rows without a day or key skipped; the same key twice on a day summed). Keys that
+    are not emails are skipped. Raises a pydantic ValidationError on impossible values."""
+    out: dict[tuple[str, date, str], UserAnalyticsRecord] = {}
+    for email, rows in data.items():
+        person = email.strip().lower()
+        if "@" not in person or not isinstance(rows, list):
+            continue
+        for r in analytics_records(metric, rows, org=org):
+            prev = out.get((person, r.day, r.key))
+            value, extra = r.value, r.extra
+            if prev is not None:  # the same person twice on a page (case variants): summed
+                value += prev.value
+                extra = None if extra is None and prev.extra is None else (extra or 0) + (prev.extra or 0)
+            out[(person, r.day, r.key)] = UserAnalyticsRecord(org, person, r.day, metric, r.key, value, extra)
+    return list(out.values())

@@ -1,6 +1,6 @@
 """Cursor usage events, the sync's hot path: parsing a filtered-usage-events page and checking and
-converting each event into an `EventRecord` (natural key, exact cost). `core.sources.cursor` pages
-through the API and re-exports these.
+converting each event into a stored event row (`core.usage.EVENT_ROW`: natural key, exact cost).
+`core.sources.cursor` pages through the API and re-exports these.
 
 Wire format: shared/reference/vendor-apis.md §B (`core.sources.cursor_wire.UsageEvent`).
 """
@@ -25,7 +25,7 @@ from core.usage import (
     NANOS_PER_CENT,
     ONE_MS,
     CostBasis,
-    EventRecord,
+    EventRow,
     Feed,
     Source,
     cents_to_nanos,
@@ -59,7 +59,10 @@ def parse_events_page(content: bytes) -> EventsPage:
     return page  # type: ignore[return-value]
 
 
-_CURSOR, _EVENTS = Source.CURSOR, Feed.CURSOR_EVENTS
+# plain str values, not the enum members: the row goes to the database driver as it is
+_CURSOR, _EVENTS, _VENDOR = Source.CURSOR.value, Feed.CURSOR_EVENTS.value, CostBasis.VENDOR.value
+_MS_PER_DAY = 86_400_000
+_MAX_NAME = 255  # the model columns' width
 
 
 @lru_cache(maxsize=4096)
@@ -68,18 +71,27 @@ def _model(raw: str) -> str:
 
 
 class EventConverter:
-    """Turns the events of one fetch window into `EventRecord`s (the counter spans the window).
+    """Turns the events of one fetch window into stored event rows (`core.usage.EVENT_ROW`, plain
+    tuples; `EventRecord._make(row)` names their fields). The occurrence counter spans the window.
 
     Keys are exactly `core.usage.cursor_event_key(OccurrenceCounter(), …)` (a test pins it), computed
     inline because this loop runs once per event: the same digest of the same fields, and the same
     ordinal rule for identical events.
     """
 
-    __slots__ = ("org", "_seen")
+    __slots__ = ("org", "_seen", "_days")
 
     def __init__(self, org: str) -> None:
         self.org = org
         self._seen: dict[str, int] = {}
+        self._days: dict[int, str] = {}  # day number → ISO day, one string object per day
+
+    def _day(self, ts_ms: int) -> str:
+        day_no = ts_ms // _MS_PER_DAY
+        text = self._days.get(day_no)
+        if text is None:
+            text = self._days[day_no] = ms_to_datetime(day_no * _MS_PER_DAY).date().isoformat()
+        return text
 
     def key(self, ts_ms: int, email: str, raw_model: str, inp: int, cw: int, cr: int, out: int) -> str:
         base = hashlib.sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out}"
@@ -88,7 +100,7 @@ class EventConverter:
         self._seen[base] = n + 1
         return base if n == 0 else natural_key(base, n)
 
-    def convert(self, events: Iterable[UsageEvent]) -> list[EventRecord]:
+    def convert(self, events: Iterable[UsageEvent]) -> list[EventRow]:
         """Convert one page; an event that is not what the API documents raises `ShapeError`
         naming its index and field (the page is then not used at all)."""
         out = []
@@ -101,7 +113,7 @@ class EventConverter:
                 raise ShapeError(f"usageEvents[{i}]: {_describe(ev, exc)}") from None
         return out
 
-    def _one(self, ev: UsageEvent) -> EventRecord:
+    def _one(self, ev: UsageEvent) -> EventRow:
         ts_ms = ev["timestamp"]
         if type(ts_ms) is not int:
             if type(ts_ms) is not str:
@@ -131,7 +143,7 @@ class EventConverter:
             total_cents = None
         # cost: chargedCents (matches /teams/spend) > tokenUsage.totalCents (+ cursorTokenFee)
         charged = ev.get("chargedCents")
-        basis = CostBasis.VENDOR
+        basis = _VENDOR
         estimated = 0
         if charged is not None:
             cost = cents_nanos(charged)
@@ -141,16 +153,16 @@ class EventConverter:
         elif tu:
             cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
                                               output=out_t, on=ms_to_datetime(ts_ms).date())
-            estimated = cost
+            basis, estimated = basis.value, cost
         else:
             cost = 0  # a request-based event without a price: still one request
         person = email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown"))
         kind, max_mode = ev.get("kind"), ev.get("maxMode")
         if (kind is not None and type(kind) is not str) or (max_mode is not None and type(max_mode) is not bool):
             raise ShapeError("kind/maxMode: expected a string and a boolean")
-        return EventRecord(_CURSOR, _EVENTS, self.key(ts_ms, email, raw_model, inp, cw, cr, out_t), ts_ms, person,
-                           raw_model, _model(raw_model), inp, cw, 0, cr, out_t, cost, basis, estimated, 1, None,
-                           self.org, kind, max_mode)
+        return (_CURSOR, _EVENTS, self.key(ts_ms, email, raw_model, inp, cw, cr, out_t), ts_ms, self._day(ts_ms),
+                person, None, self.org, raw_model[:_MAX_NAME], _model(raw_model)[:_MAX_NAME], inp, cw, 0, cr, out_t,
+                cost, basis, estimated, 1, kind, None if max_mode is None else int(max_mode), None)
 
 
 def _iso_ms(text: str) -> int:

@@ -241,8 +241,10 @@ class JsonApi:
         return one_line(scrub(text, self._secrets), 160)
 
     def call(self, method: str, path: str, *, parse: Callable[[bytes], T], params: Any = None,
-             json: Any = None, limiter: RateLimiter | None = None) -> T:
-        """Send one request and parse its body, retrying what is worth retrying."""
+             json: Any = None, limiter: RateLimiter | None = None, headers: dict[str, str] | None = None) -> T:
+        """Send one request and parse its body, retrying what is worth retrying. `headers` are
+        added to the client's own (e.g. a beta flag one endpoint needs)."""
+        sent_headers = {**self._headers, **headers} if headers else self._headers
         where = self._where(method, path)
         last_problem = "no attempt made"
         for attempt in range(self.retry.attempts):
@@ -251,7 +253,7 @@ class JsonApi:
             delay: float | None = None
             try:
                 self.requests += 1
-                response = self.client.request(method, path, params=params, json=json, headers=self._headers)
+                response = self.client.request(method, path, params=params, json=json, headers=sent_headers)
                 content = response.content  # reads the whole body: a dropped body raises here
                 _release(response)
             except httpx.TimeoutException:

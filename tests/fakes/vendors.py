@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ANTHROPIC_VERSION = "2023-06-01"
+COST_ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"  # the documented beta flag of /analytics/cost
 
 
 # --- faults -------------------------------------------------------------------------------------------
@@ -268,6 +269,10 @@ class AnthropicOrg:
     messages: dict[str, list[dict]] = field(default_factory=dict)  # "YYYY-MM-DD" → bucket results
     cost: dict[str, list[dict]] = field(default_factory=dict)  # "YYYY-MM-DD" → bucket results
     me_available: bool = True
+    # Usage and Cost Analytics API (beta) `GET /analytics/cost`: "YYYY-MM-DD" → rows
+    # {"group": {"actor": {...}, "product": …, "model": …}, "cost": {"amount": "…", …}}, filtered by
+    # products[] and served with the dimensions not grouped by set to null; None: 404 (no access)
+    cost_analytics: dict[str, list[dict]] | None = None
 
 
 class FakeAnthropic(FakeServer):
@@ -283,6 +288,7 @@ class FakeAnthropic(FakeServer):
         self._org: threading.local = threading.local()
 
     def authorise(self, method, path, headers):
+        self._org.headers = headers
         org = self.orgs.get(headers.get("x-api-key") or "")
         if org is None:
             return False, self.error_reply(401, None, "invalid x-api-key")
@@ -321,7 +327,32 @@ class FakeAnthropic(FakeServer):
             return Reply(200, self._buckets(org.messages, query, fault, "messages"))
         if path == "/v1/organizations/cost_report":
             return Reply(200, self._buckets(org.cost, query, fault, "cost"))
+        if path == "/v1/organizations/analytics/cost":
+            return self._cost_analytics(org, query)
         return self.error_reply(404, None, "not found")
+
+    def _cost_analytics(self, org: AnthropicOrg, query) -> Reply:
+        if org.cost_analytics is None:
+            return self.error_reply(404, None, "not found")
+        if COST_ANALYTICS_BETA not in (self._org.headers.get("anthropic-beta") or ""):
+            return self.error_reply(400, None, "this endpoint needs the anthropic-beta header")
+        start, end = _one(query, "starting_at"), _one(query, "ending_at")
+        if not start or not end or (date.fromisoformat(end[:10]) - date.fromisoformat(start[:10])).days != 1:
+            raise _BadRequest("the fake serves one day: starting_at and ending_at a day apart")
+        day = start[:10]
+        grouped = set(query.get("group_by[]", []))
+        products = set(query.get("products[]", []))
+        rows = [r for r in org.cost_analytics.get(day, [])
+                if not products or (r.get("group") or {}).get("product") in products]
+        out = [{"starting_at": f"{day}T00:00:00Z", "ending_at": end,
+                "group": {k: (v if k in grouped else None) for k, v in (r.get("group") or {}).items()},
+                "cost": r.get("cost")} for r in rows]
+        limit = min(int(_one(query, "limit", "20")), 1000, self.page_size)
+        token = _one(query, "page")
+        off = _offset(token, "ca" + day)
+        more = off + limit < len(out)
+        return Reply(200, {"data": out[off:off + limit], "has_more": more,
+                           "next_page": _token("ca" + day, off + limit) if more else None})
 
     def _directory(self, rows: list[dict], query) -> dict:
         rows = sorted(rows, key=lambda r: r["id"])
@@ -475,6 +506,11 @@ class CursorTeam:
     groups: dict | None = None  # the GET /teams/groups body; None: 403 (not Enterprise)
     # Analytics API rows per endpoint ("dau", "models", …, each row with its day); None: 401 (not Enterprise)
     analytics: dict[str, list[dict]] | None = None
+    # by-user Analytics API rows per endpoint and person ({"models": {"a@x.com": [rows]}}), served paged
+    # over people (none: empty pages); 401 like the team endpoints when `analytics` is None, 403 when
+    # `by_user_forbidden` (a key that may read the team figures only)
+    user_analytics: dict[str, dict[str, list[dict]]] | None = None
+    by_user_forbidden: bool = False
 
 
 class FakeCursor(FakeServer):
@@ -534,6 +570,8 @@ class FakeCursor(FakeServer):
                     if start <= str(r.get("event_date") or r.get("date"))[:10] <= end]
             return Reply(200, {"data": rows, "params": {"metric": path.rsplit("/", 1)[1], "teamId": 1,
                                                         "startDate": start, "endDate": end}})
+        if method == "GET" and path.startswith("/analytics/by-user/"):
+            return self._user_analytics(team, path.rsplit("/", 1)[1], query)
         if method == "POST" and path == "/teams/spend":
             page, size = int(body.get("page", 1)), int(body.get("pageSize", 100))
             size = max(1, min(size, self.page_size))
@@ -541,6 +579,26 @@ class FakeCursor(FakeServer):
             return Reply(200, {"teamMemberSpend": members, "subscriptionCycleStart": team.cycle_start_ms,
                                "totalMembers": len(team.spend), "totalPages": max(1, -(-len(team.spend) // size))})
         return Reply(404, {"error": "Not Found"})
+
+    def _user_analytics(self, team: CursorTeam, metric: str, query) -> Reply:
+        if team.analytics is None:
+            return Reply(401, {"error": "Unauthorized", "message": "Analytics API requires an Enterprise plan"})
+        if team.by_user_forbidden:
+            return Reply(403, {"error": "Forbidden"})
+        by_user = team.user_analytics or {}
+        start, end = _one(query, "startDate"), _one(query, "endDate")
+        page, size = int(_one(query, "page") or 1), int(_one(query, "pageSize") or 100)
+        size = max(1, min(size, self.page_size))
+        people = sorted(by_user.get(metric, {}))
+        total_pages = max(1, -(-len(people) // size))
+        chosen = people[(page - 1) * size: page * size]
+        data = {p: [r for r in by_user[metric][p]
+                    if start <= str(r.get("event_date") or r.get("date"))[:10] <= end] for p in chosen}
+        return Reply(200, {"data": data, "pagination": {"page": page, "pageSize": size, "totalUsers": len(people),
+                                                        "totalPages": total_pages, "hasNextPage": page < total_pages,
+                                                        "hasPreviousPage": page > 1},
+                           "params": {"metric": metric, "teamId": 1, "startDate": start, "endDate": end,
+                                      "userMappings": [{"id": f"user_{i}", "email": p} for i, p in enumerate(chosen)]}})
 
     def _events(self, team: CursorTeam, body: dict, fault) -> dict:
         start, end = int(body.get("startDate", 0)), int(body.get("endDate", 2**53))
