@@ -114,3 +114,18 @@ def test_a_snooze_option_without_any_duration_is_not_guessed():
     ref = _ref({"action_id": "incident_snooze", "selected_option": {"text": {"type": "plain_text", "text": "later"},
                                                                     "value": "7"}})
     assert ref is not None and ref.id == 7 and ref.snooze is None
+
+
+def test_the_commands_quoted_in_a_refusal_or_warning_keep_their_code_formatting():
+    """Our own messages quote commands in backticks; escaping them into look-alike glyphs showed
+    people `ˋ/abacus meˋ`. What a user typed still renders literally."""
+    from bot.blocks import help
+    from bot.listeners.incidents import EXPIRED
+    from bot.services.authz import REFUSALS, Role
+
+    refusal = help.refusal_blocks(REFUSALS[Role.VIEWER])[0]["text"]["text"]
+    assert "`/abacus me`" in refusal and "\u02cb" not in refusal
+    warning = help.warning_blocks(EXPIRED)[0]["text"]["text"]
+    assert "`/abacus incidents`" in warning and "\u02cb" not in warning
+    hostile = help.warning_blocks("unknown subcommand `<!channel> *x*` (`abacus <@U1>`)")[0]["text"]["text"]
+    assert "<!channel>" not in hostile and "<@U1>" not in hostile and "`<" not in hostile
