@@ -148,3 +148,18 @@ def test_a_line_without_end_is_refused_before_it_fills_the_memory(abacus_env, sn
         engine.dispose()
     assert stream.read_bytes < 8 << 20, stream.read_bytes
     assert snapshot() == before
+
+
+def test_standard_input_is_streamed_too(cli, monkeypatch, snapshot):
+    """`abacus import -` reads the pipe as it imports, like a file, instead of reading it whole first."""
+    before = snapshot()
+    stream = _EndlessLine()
+
+    class Stdin:
+        buffer = io.BufferedReader(stream)
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+    res = cli("import", "--quiet", "-")
+    assert res.code == 2 and "longer than" in res.err, res.err
+    assert stream.read_bytes < 8 << 20, stream.read_bytes
+    assert snapshot() == before
