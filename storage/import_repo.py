@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session, select
@@ -194,13 +194,18 @@ def shared_file(*, session: Session, file_id: str) -> SlackFileImport | None:
 
 
 def move_shared_file(*, session: Session, file_id: str, from_status: Iterable[str], to_status: str,
-                     **fields) -> bool:
-    """Compare-and-set the status (a double click or a retry finds it already moved: False)."""
+                     stale: tuple[str, datetime] | None = None, **fields) -> bool:
+    """Compare-and-set the status (a double click or a retry finds it already moved: False).
+    `stale` = (status, before): also take a row left in that status since before then (the
+    process that set it died)."""
     sets = ", ".join(f"{k} = :{k}" for k in fields)
+    where = "status IN :from" + (" OR (status = :stale_status AND updated_at < :stale_before)" if stale else "")
+    params = {"to": to_status, "now": utcnow(), "f": file_id, "from": list(from_status), **fields}
+    if stale:
+        params |= {"stale_status": stale[0], "stale_before": stale[1]}
     result = session.connection().execute(text(
         f"UPDATE slack_file_import SET status = :to, updated_at = :now{', ' + sets if sets else ''} "
-        "WHERE file_id = :f AND status IN :from").bindparams(bindparam("from", expanding=True)),
-        {"to": to_status, "now": utcnow(), "f": file_id, "from": list(from_status), **fields})
+        f"WHERE file_id = :f AND ({where})").bindparams(bindparam("from", expanding=True)), params)
     return (result.rowcount or 0) == 1
 
 
