@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session, select
@@ -180,12 +180,19 @@ def apply_group_plan(*, session: Session, plan: GroupPlan) -> dict[str, int]:
 
 # -- Slack file shares ------------------------------------------------------------------------------
 
+CLAIM_LEASE = timedelta(minutes=15)  # a claim still `claimed` after this: its process died before the preview
+
+
 def claim_shared_file(*, session: Session, file_id: str, user_id: str, channel: str | None) -> bool:
-    """True for the first claim of a file id (any replica, any event); later claims see it taken."""
+    """True for the first claim of a file id (any replica, any event); later claims see it taken —
+    unless the first claimer died before its preview (still `claimed` after CLAIM_LEASE)."""
+    now = utcnow()
     result = session.connection().execute(text(
         "INSERT INTO slack_file_import (file_id, status, user_id, channel, created_at, updated_at) "
-        "VALUES (:f, 'claimed', :u, :c, :now, :now) ON CONFLICT (file_id) DO NOTHING"),
-        {"f": file_id, "u": user_id, "c": channel, "now": utcnow()})
+        "VALUES (:f, 'claimed', :u, :c, :now, :now) ON CONFLICT (file_id) DO UPDATE "
+        "SET user_id = excluded.user_id, channel = excluded.channel, updated_at = excluded.updated_at "
+        "WHERE slack_file_import.status = 'claimed' AND slack_file_import.updated_at < :stale"),
+        {"f": file_id, "u": user_id, "c": channel, "now": now, "stale": now - CLAIM_LEASE})
     return (result.rowcount or 0) == 1
 
 

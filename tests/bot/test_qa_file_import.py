@@ -58,3 +58,26 @@ def test_an_import_left_half_done_by_a_killed_bot_can_be_clicked_again(engine):
         updates = len(slack.calls("chat.update"))
         service.confirm(ref, admin, approved_moves=None, message=where)
         assert _usage_rows(engine) == 1 and len(slack.calls("chat.update")) == updates
+
+
+def test_a_share_claimed_by_a_bot_that_died_before_its_preview_is_previewed_when_shared_again(engine):
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
+        from storage import import_repo
+        from storage.db import session_scope
+
+        with session_scope(engine) as s:  # the claim of a bot killed right after it
+            assert import_repo.claim_shared_file(session=s, file_id=shared["id"], user_id=ADMIN, channel=None)
+        # a moment later the other event of the same share: still the first bot's (nothing twice)
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        assert not [c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE slack_file_import SET updated_at = :t WHERE file_id = :f"),
+                         {"t": datetime.now(UTC) - timedelta(hours=1), "f": shared["id"]})
+        # shared again (into another conversation) an hour later: previewed
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        assert len([c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]) == 1
