@@ -20,7 +20,17 @@ the pages the forked worker shares with its parent twice, PSS splits them). Afte
 sync, an hourly incremental run (`abacus sync --source cursor`, no range, nothing new at the
 vendor: the 6-hour overlap of events and two days of daily usage are read again) is timed the same
 way. Databases alternate within
-each repetition; the stored events are counted after every run. Medians are printed at the end.
+each repetition; the stored events and their total cost are counted after every run. Medians are
+printed at the end.
+
+With `--peer /path/to/cursor-usage-tracker` (a built checkout, see benchmarks/README.md), each
+repetition also runs the peer's whole collector (`tsx src/lib/cli/collect.ts`, what its `npm run
+collect` runs) against the same fake and the same data on a fresh SQLite file, alternating with
+ours, timed the same way, then its second run (its own incremental: from its newest stored
+event); its fetch() calls to https://api.cursor.com are sent to the fake by peer_redirect.mjs,
+preloaded through NODE_OPTIONS (the checkout runs unmodified). Its stored rows and their total
+cost are printed next to ours and the billed total (sum of `chargedCents`), and at the end the
+ratios of the medians (ours / peer).
 
 The machine is shared: report CPU time next to wall time, and the load (`uptime`) you ran under.
 """
@@ -43,6 +53,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("ABACUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = "key_" + "b3nch" * 12
+PEER_KEY = "key_" + "p33r0" * 12  # the same team, Analytics API on (empty): the peer fails without it
 MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "auto", "composer-1", "claude-4.5-opus",
           "gpt-5-codex", "gemini-2.5-pro")
 PAGE = 500
@@ -57,6 +68,8 @@ def _day_ms(day: date) -> int:
 def serve(args: argparse.Namespace) -> None:
     """Build the team, start the fake Cursor API, print its URL, serve until stdin closes."""
     sys.path.insert(0, str(REPO))
+    from dataclasses import replace
+
     from tests.fakes.vendors import CursorTeam, FakeCursor, GeneratedEvents
 
     start = date.fromisoformat(args.start)
@@ -69,25 +82,38 @@ def serve(args: argparse.Namespace) -> None:
     daily = [{"date": _day_ms(start + timedelta(days=d)), "day": (start + timedelta(days=d)).isoformat(),
               "userId": f"u{i}", "email": emails[i], "isActive": (i + d) % 5 != 0,
               "totalLinesAdded": 10 * i + d, "totalLinesDeleted": i, "acceptedLinesAdded": 5 * i,
-              "acceptedLinesDeleted": d, "totalAccepts": i % 40, "totalRejects": i % 7, "totalTabsShown": i % 300,
+              "acceptedLinesDeleted": d, "totalApplies": i % 60, "totalAccepts": i % 40, "totalRejects": i % 7,
+              "totalTabsShown": i % 300,
               "totalTabsAccepted": i % 120, "composerRequests": i % 30, "chatRequests": i % 20,
               "agentRequests": i % 50, "subscriptionIncludedReqs": i % 25, "usageBasedReqs": i % 9,
-              "mostUsedModel": MODELS[i % args.models], "clientVersion": "1.7.3"}
+              "mostUsedModel": MODELS[i % args.models], "tabMostUsedExtension": "py", "clientVersion": "1.7.3"}
              for d in range(args.days) for i in range(people)]
-    spend = [{"userId": f"u{i}", "email": emails[i], "name": f"Dev {i}", "spendCents": 100 * (i % 97),
-              "overallSpendCents": 2000 + 100 * (i % 97), "fastPremiumRequests": i % 500,
-              "monthlyLimitDollars": 200} for i in range(people)]
+    spend = [{"userId": f"u{i}", "email": emails[i], "name": f"Dev {i}", "role": "member",
+              "spendCents": 100 * (i % 97), "includedSpendCents": 2000, "overallSpendCents": 2000 + 100 * (i % 97),
+              "fastPremiumRequests": i % 500, "monthlyLimitDollars": 200, "hardLimitOverrideDollars": 0}
+             for i in range(people)]
     group_size = 50
+    def group_member(i: int) -> dict:
+        return {"userId": f"u{i}", "name": f"Dev {i}", "email": emails[i], "joinedAt": start.isoformat(),
+                "leftAt": None, "spendCents": 100 * (i % 97),
+                "dailySpend": [{"date": (start + timedelta(days=d)).isoformat(), "spendCents": (i * 7 + d) % 500}
+                               for d in range(args.days)]}
+
     groups = {"groups": [{"id": f"group_{g}", "name": f"Team {g}", "type": "team",
-                          "currentMembers": [{"userId": f"u{i}", "email": emails[i]}
+                          "memberCount": len(range(g * group_size, min(people, (g + 1) * group_size))),
+                          "spendCents": 0, "dailySpend": [],
+                          "currentMembers": [group_member(i)
                                              for i in range(g * group_size, min(people, (g + 1) * group_size))]}
                          for g in range(-(-people // group_size))],
+              "unassignedGroup": {"id": "group_unassigned", "name": "Unassigned", "type": "BILLING",
+                                  "memberCount": 0, "spendCents": 0, "dailySpend": [], "currentMembers": []},
               "billingCycle": {"cycleStart": start.isoformat(), "cycleEnd": (start + timedelta(days=30)).isoformat()}}
     team = CursorTeam(members=[{"id": f"u{i}", "name": f"Dev {i}", "email": emails[i], "role": "member"}
                                for i in range(people)],
                       events=events, daily=daily, spend=spend, groups=groups,
                       cycle_start_ms=start_ms)
-    with FakeCursor({KEY: team}, page_size=PAGE, log_requests=False) as server:
+    teams = {KEY: team, PEER_KEY: replace(team, analytics={})}  # same objects, shared
+    with FakeCursor(teams, page_size=PAGE, log_requests=False) as server:
         print(server.url, flush=True)
         sys.stdin.read()
 
@@ -110,16 +136,41 @@ def _drop_pg(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def _count(url: str) -> int:
+_COUNT_SQL = "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM usage_event"
+
+
+def _count(url: str) -> tuple[int, int]:
+    """(stored events, their total cost in nano-dollars)."""
     if url.startswith("sqlite:///"):
         import sqlite3
 
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            return conn.execute("SELECT COUNT(*) FROM usage_event").fetchone()[0]
-    import psycopg
+            n, nanos = conn.execute(_COUNT_SQL).fetchone()
+    else:
+        import psycopg
 
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT COUNT(*) FROM usage_event").fetchone()[0]
+        with psycopg.connect(url) as conn:
+            n, nanos = conn.execute(_COUNT_SQL).fetchone()
+    return n, int(nanos)
+
+
+def _peer_count(path: str) -> tuple[int, int, float]:
+    """The peer's usage_events: (rows, distinct (user, timestamp), total cost in dollars; it stores cents)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        rows, distinct, cents = conn.execute(
+            "SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT DISTINCT user_email, timestamp FROM usage_events)), "
+            "COALESCE(SUM(total_cents), 0) FROM usage_events").fetchone()
+    return rows, distinct, cents / 100
+
+
+def billed_dollars(n: int) -> tuple[float, float]:
+    """(sum of chargedCents, sum of tokenUsage.totalCents) of the `n` events, in dollars: the formulas of
+    tests/fakes/vendors.GeneratedEvents.event, summed in integer units of 1e-5 cent (both have 5 decimals)."""
+    charged = sum(round(round(1.25 + (i % 997) / 100, 5) * 100_000) for i in range(n))
+    total = sum(round(round(1 + (i % 997) / 101, 5) * 100_000) for i in range(n))
+    return charged / 1e7, total / 1e7
 
 
 def _tree(pid: int) -> list[int]:
@@ -184,10 +235,10 @@ class _Sampler(threading.Thread):
                     self.cpu[p] = cpu
 
 
-def timed(argv: list[str], env: dict, cwd: str) -> dict:
+def timed(argv: list[str], env: dict, cwd: str, *, json_out: bool = True) -> dict:
     """Run one command: its wall time, CPU time (its own and its worker's, from wait4), the largest
     peak RSS of one of its processes (ru_maxrss), the sampled peaks of its processes' summed RSS and
-    PSS, and its JSON summary."""
+    PSS, and its JSON summary (`json_out`; else its standard output as text)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err)
@@ -202,7 +253,7 @@ def timed(argv: list[str], env: dict, cwd: str) -> dict:
         err.seek(0)
         if code != 0:
             raise SystemExit(f"{' '.join(argv[3:])} exited {code}: {err.read().decode(errors='replace')[-800:]}")
-        summary = json.loads(out.read())
+        summary = json.loads(out.read()) if json_out else out.read().decode(errors="replace")
     cpu = usage.ru_utime + usage.ru_stime
     worker_cpu = sum(c for p, c in sampler.cpu.items() if p != proc.pid)
     return {"wall": wall, "cpu": cpu, "worker_cpu": worker_cpu, "rss_mb": usage.ru_maxrss / 1024,
@@ -222,11 +273,13 @@ def run_one(n: int, db: str, server_url: str, start: date, days: int, incrementa
         base = [sys.executable, "-m", "bot", "sync", "--source", "cursor", "--quiet", "--format", "json"]
         end = start + timedelta(days=days - 1)
         first = timed([*base, "--from", start.isoformat(), "--to", end.isoformat()], env, tmp)
-        first.update(kind="first", stored=_count(url))
+        first["stored"], nanos = _count(url)
+        first.update(kind="first", dollars=nanos / 1e9)
         out = [first]
         if incremental:
             again = timed(base, env, tmp)
-            again.update(kind="hourly", stored=_count(url))
+            again["stored"], nanos = _count(url)
+            again.update(kind="hourly", dollars=nanos / 1e9)
             out.append(again)
         return out
     finally:
@@ -234,9 +287,32 @@ def run_one(n: int, db: str, server_url: str, start: date, days: int, incrementa
             _drop_pg(url)
 
 
-def _stats(r: dict) -> str:
+def run_peer(server_url: str, peer: Path, incremental: bool) -> list[dict]:
+    """cursor-usage-tracker's whole collector on a fresh SQLite file: its first run (from the start of the
+    cycle, i.e. every event), then its own incremental run (from its newest stored event)."""
+    tmp = tempfile.mkdtemp(prefix="peer-bench-")
+    db = f"{tmp}/tracker.db"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CURSOR", "DATABASE", "SLACK", "RESEND", "ELEVENLABS", "NODE_OPTIONS", "ABACUS"))}
+    env.update({"DATABASE_PATH": db, "CURSOR_ADMIN_API_KEY": PEER_KEY, "BENCH_CURSOR_API_URL": server_url,
+                "NODE_OPTIONS": f"--import={(REPO / 'benchmarks' / 'peer_redirect.mjs').as_uri()}"})
+    argv = [str(peer / "node_modules" / ".bin" / "tsx"), "src/lib/cli/collect.ts"]
+    out = []
+    for kind in ("first", "hourly")[:2 if incremental else 1]:
+        r = timed(argv, env, str(peer), json_out=False)
+        r["stored"], r["distinct"], r["dollars"] = _peer_count(db)
+        fetched = [line for line in r["summary"].splitlines() if line.strip().startswith("Usage events:")]
+        r.update(kind=kind, read=int(fetched[-1].split(":")[1]) if fetched else -1)
+        out.append(r)
+    return out
+
+
+def _stats(r: dict, db: str, billed: float) -> str:
+    cost = f"cost ${r['dollars']:,.2f} ({100 * (r['dollars'] / billed - 1) if billed else 0:+.1f} % of billed)"
+    if db == "peer":
+        return f"read {r['read']:>8} inserted {'?':>8} stored {r['stored']:>8} ({r['distinct']} distinct) {cost}"
     res = r["summary"]["results"][0]
-    return f"read {res['records_read']:>8} inserted {res['inserted']:>8} stored {r['stored']:>8}"
+    return f"read {res['records_read']:>8} inserted {res['inserted']:>8} stored {r['stored']:>8} {cost}"
 
 
 def main() -> None:
@@ -251,6 +327,8 @@ def main() -> None:
     ap.add_argument("--no-worker", action="store_true", help="fetch the events in-process (ABACUS_SYNC_WORKER=off)")
     ap.add_argument("--repo", type=Path, default=REPO,
                     help="run the `bot` package of another checkout (e.g. an older commit) against the same fake")
+    ap.add_argument("--peer", type=Path, metavar="CHECKOUT",
+                    help="also run cursor-usage-tracker's collector from this built checkout (SQLite), alternating")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--start", help=argparse.SUPPRESS)
@@ -260,8 +338,12 @@ def main() -> None:
         return
     start = datetime.now(UTC).date() - timedelta(days=args.days)
     dbs = [args.only] if args.only else ["sqlite", "postgres"]
+    peer = args.peer.resolve() if args.peer else None
+    if peer is not None and not (peer / "node_modules" / ".bin" / "tsx").exists():
+        raise SystemExit(f"{peer}: no node_modules/.bin/tsx; build the peer first (benchmarks/README.md)")
+    runs = [*dbs, "peer"] if peer is not None else dbs
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; code: {args.repo.resolve()}"
-          f"{'; events worker off' if args.no_worker else ''}", flush=True)
+          f"{'; events worker off' if args.no_worker else ''}{f'; peer: {peer}' if peer else ''}", flush=True)
     print(f"{'events':>9} {'db':>9} {'run':>7} {'wall s':>7} {'cpu s':>7} {'worker':>7} {'max RSS':>8} "
           f"{'sum RSS':>8} {'sum PSS':>8}  counts", flush=True)
     results: list[tuple[int, str, dict]] = []
@@ -274,24 +356,29 @@ def main() -> None:
             url = server.stdout.readline().strip()
             if not url:
                 raise SystemExit("the fake Cursor API did not start")
+            billed, total_cents = billed_dollars(n)
+            print(f"{n:>9} events: billed (chargedCents) ${billed:,.2f}; tokenUsage.totalCents ${total_cents:,.2f}",
+                  flush=True)
             for rep in range(args.repeat):
-                for db in (dbs if rep % 2 == 0 else dbs[::-1]):
-                    for r in run_one(n, db, url, start, args.days, not args.no_incremental, repo=args.repo.resolve(),
-                                     worker=not args.no_worker):
+                for db in (runs if rep % 2 == 0 else runs[::-1]):
+                    rs = (run_peer(url, peer, not args.no_incremental) if db == "peer" else
+                          run_one(n, db, url, start, args.days, not args.no_incremental, repo=args.repo.resolve(),
+                                  worker=not args.no_worker))
+                    for r in rs:
                         expected = n
-                        ok = r["stored"] == expected and (r["kind"] != "first" or
-                                                          r["summary"]["results"][0]["inserted"] == n)
+                        ok = r["stored"] == expected and round(r["dollars"], 2) == round(billed, 2) and (
+                            db == "peer" or r["kind"] != "first" or r["summary"]["results"][0]["inserted"] == n)
                         results.append((n, db, r))
                         print(f"{n:>9} {db:>9} {r['kind']:>7} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
                               f"{r['worker_cpu']:>7.2f} {r['rss_mb']:>5.0f} MB {r['tree_rss_mb']:>5.0f} MB "
                               f"{r['tree_pss_mb']:>5.0f} MB  "
-                              f"{_stats(r)}{'' if ok else '  MISMATCH'}", flush=True)
+                              f"{_stats(r, db, billed)}{'' if ok else '  MISMATCH'}", flush=True)
         finally:
             server.stdin.close()
             server.wait()
     print("\nmedians", flush=True)
     for n in args.events:
-        for db in dbs:
+        for db in runs:
             for kind in ("first", "hourly"):
                 rs = [r for (m, d, r) in results if m == n and d == db and r["kind"] == kind]
                 if rs:
@@ -299,6 +386,19 @@ def main() -> None:
                           f"{statistics.median(r['cpu'] for r in rs):>7.2f} "
                           f"{max(r['rss_mb'] for r in rs):>5.0f} MB {max(r['tree_rss_mb'] for r in rs):>5.0f} MB "
                           f"{max(r['tree_pss_mb'] for r in rs):>5.0f} MB  (peaks: max)  {len(rs)} run(s)", flush=True)
+    if peer is not None:
+        print("\nratios of medians, ours / peer (below 1: we are faster / smaller)", flush=True)
+        for n in args.events:
+            for kind in ("first", "hourly"):
+                theirs = [r for (m, d, r) in results if m == n and d == "peer" and r["kind"] == kind]
+                for db in dbs:
+                    ours = [r for (m, d, r) in results if m == n and d == db and r["kind"] == kind]
+                    if ours and theirs:
+                        def ratio(key: str, pick=statistics.median, ours=ours, theirs=theirs) -> float:
+                            return pick(r[key] for r in ours) / pick(r[key] for r in theirs)
+                        print(f"{n:>9} {db:>9} {kind:>7} wall {ratio('wall'):.2f}x  cpu {ratio('cpu'):.2f}x  "
+                              f"max RSS {ratio('rss_mb', max):.2f}x  sum RSS {ratio('tree_rss_mb', max):.2f}x",
+                              flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
 
 

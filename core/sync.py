@@ -609,18 +609,22 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         run_id = _begin_run(store, result, plan, all_days)
         progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
 
-        members = client.members()
-        groups = client.groups()
-        spend = client.spend()
-        with store.transaction() as tx:
-            tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
-            if groups is not None:
-                tx.save_groups(curs.group_records(groups))
-            tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
-        if groups is None:
-            result.notes.append("billing groups not available to this key/plan; skipped")
-
-        _sync_events(client, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+        # every window's events are fetched and converted ahead — in a worker process where the
+        # client allows it (core.sources.event_worker), started first so that it fetches while the
+        # members, groups and spend are read and saved here — and written here in order
+        with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org,
+                          use_worker=options.event_worker) as events:
+            members = client.members()
+            groups = client.groups()
+            spend = client.spend()
+            with store.transaction() as tx:
+                tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
+                if groups is not None:
+                    tx.save_groups(curs.group_records(groups))
+                tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
+            if groups is None:
+                result.notes.append("billing groups not available to this key/plan; skipped")
+            _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
 
         counts = result.stream(Stream.DAILY_USAGE)
         if daily.days:
@@ -674,14 +678,6 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
         counts.read += len(user_records)
 
 
-def _sync_events(client: curs.CursorAdmin, store: SyncStore, org: str, ev: EventWindows, counts: Counts,
-                 options: SyncOptions, progress: Progress) -> None:
-    # every window's events are fetched and converted ahead, in a worker process where the
-    # client allows it, while the ones before are written here (core.sources.event_worker)
-    with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, use_worker=options.event_worker) as events:
-        _write_events(events, store, org, ev, counts, options, progress)
-
-
 def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
                   progress: Progress) -> None:
     stream = Stream.USAGE_EVENTS.value
@@ -705,7 +701,7 @@ def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: 
                 attempt, attempt_from = sub, len(pending)
             pending.extend(batch.records)
             if keep is not None:
-                keep.update((r.ts_ms, r.natural_key) for r in batch.records)
+                keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
             if batch.window_done and batch.window_start_ms == covered + 1:
                 covered = batch.window_end_ms
             final = covered >= end_ms

@@ -157,40 +157,49 @@ class UsageRecord:
         return None if self.person.startswith("unmapped:") else self.person
 
 
-class EventRecord(NamedTuple):
-    """A usage record as the high-volume feeds (Cursor usage events) produce it: the fields of
-    `UsageRecord` that such an event has, in a tuple. Built in a fraction of a UsageRecord's time
-    and pickled cheaply (the events worker hands pages of them between processes); the write path
-    takes either. `ts` and the derived figures are read-only views of the fields."""
+# The stored event row: the columns of `usage_event`, in the order the write path binds them.
+# High-volume feeds (Cursor usage events) produce rows in this layout directly — plain tuples of
+# plain values, built in a fraction of a `UsageRecord`'s time, pickled cheaply between the events
+# worker and the writer and bound by the database driver as they are; `EventRecord` names the
+# fields for readers. `day` is the UTC day of `ts_ms` as ISO text; `source`, `feed` and
+# `cost_basis` are the enums' values; `max_mode` is 0/1/None.
+EVENT_ROW = ("source", "feed", "natural_key", "ts_ms", "day", "person", "api_key", "org", "raw_model", "model",
+             "input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens",
+             "output_tokens", "cost_nanos", "cost_basis", "estimated_cost_nanos", "requests", "kind", "max_mode",
+             "import_batch_id")
+EventRow = tuple  # a tuple laid out as EVENT_ROW
 
-    source: Source
-    feed: Feed
+
+class EventRecord(NamedTuple):
+    """A stored event row (`EVENT_ROW`) with its fields named: `EventRecord._make(row)`. A view for
+    readers and tests; the hot path passes the plain tuples."""
+
+    source: str
+    feed: str
     natural_key: str
     ts_ms: int
+    day: str
     person: str
+    api_key: str | None
+    org: str | None
     raw_model: str
     model: str
-    input_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_tokens: int = 0
-    output_tokens: int = 0
-    cost_nanos: int = 0
-    cost_basis: CostBasis = CostBasis.VENDOR
-    estimated_cost_nanos: int = 0
-    requests: int = 0
-    api_key: str | None = None
-    org: str | None = None
-    kind: str | None = None
-    max_mode: bool | None = None
+    input_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cost_nanos: int
+    cost_basis: str
+    estimated_cost_nanos: int
+    requests: int
+    kind: str | None
+    max_mode: int | None
+    import_batch_id: int | None
 
     @property
     def ts(self) -> datetime:
         return ms_to_datetime(self.ts_ms)
-
-    @property
-    def day(self) -> date:
-        return self.ts.date()
 
     @property
     def cache_write_tokens(self) -> int:
@@ -205,7 +214,10 @@ class EventRecord(NamedTuple):
         return None if self.person.startswith("unmapped:") else self.person
 
 
-Record = UsageRecord | EventRecord  # what the write path takes
+assert EventRecord._fields == EVENT_ROW
+
+
+Record = UsageRecord | EventRow  # what the write path takes
 
 
 def natural_key(*parts: object) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session, select
@@ -180,12 +180,19 @@ def apply_group_plan(*, session: Session, plan: GroupPlan) -> dict[str, int]:
 
 # -- Slack file shares ------------------------------------------------------------------------------
 
+CLAIM_LEASE = timedelta(minutes=15)  # a claim still `claimed` after this: its process died before the preview
+
+
 def claim_shared_file(*, session: Session, file_id: str, user_id: str, channel: str | None) -> bool:
-    """True for the first claim of a file id (any replica, any event); later claims see it taken."""
+    """True for the first claim of a file id (any replica, any event); later claims see it taken —
+    unless the first claimer died before its preview (still `claimed` after CLAIM_LEASE)."""
+    now = utcnow()
     result = session.connection().execute(text(
         "INSERT INTO slack_file_import (file_id, status, user_id, channel, created_at, updated_at) "
-        "VALUES (:f, 'claimed', :u, :c, :now, :now) ON CONFLICT (file_id) DO NOTHING"),
-        {"f": file_id, "u": user_id, "c": channel, "now": utcnow()})
+        "VALUES (:f, 'claimed', :u, :c, :now, :now) ON CONFLICT (file_id) DO UPDATE "
+        "SET user_id = excluded.user_id, channel = excluded.channel, updated_at = excluded.updated_at "
+        "WHERE slack_file_import.status = 'claimed' AND slack_file_import.updated_at < :stale"),
+        {"f": file_id, "u": user_id, "c": channel, "now": now, "stale": now - CLAIM_LEASE})
     return (result.rowcount or 0) == 1
 
 
@@ -194,13 +201,18 @@ def shared_file(*, session: Session, file_id: str) -> SlackFileImport | None:
 
 
 def move_shared_file(*, session: Session, file_id: str, from_status: Iterable[str], to_status: str,
-                     **fields) -> bool:
-    """Compare-and-set the status (a double click or a retry finds it already moved: False)."""
+                     stale: tuple[str, datetime] | None = None, **fields) -> bool:
+    """Compare-and-set the status (a double click or a retry finds it already moved: False).
+    `stale` = (status, before): also take a row left in that status since before then (the
+    process that set it died)."""
     sets = ", ".join(f"{k} = :{k}" for k in fields)
+    where = "status IN :from" + (" OR (status = :stale_status AND updated_at < :stale_before)" if stale else "")
+    params = {"to": to_status, "now": utcnow(), "f": file_id, "from": list(from_status), **fields}
+    if stale:
+        params |= {"stale_status": stale[0], "stale_before": stale[1]}
     result = session.connection().execute(text(
         f"UPDATE slack_file_import SET status = :to, updated_at = :now{', ' + sets if sets else ''} "
-        "WHERE file_id = :f AND status IN :from").bindparams(bindparam("from", expanding=True)),
-        {"to": to_status, "now": utcnow(), "f": file_id, "from": list(from_status), **fields})
+        f"WHERE file_id = :f AND ({where})").bindparams(bindparam("from", expanding=True)), params)
     return (result.rowcount or 0) == 1
 
 

@@ -17,11 +17,11 @@ primary key still guards each insert; see `_write_batch` for what happens if it 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import islice
-from operator import add, attrgetter, itemgetter, le
+from operator import itemgetter, le
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
@@ -66,16 +66,42 @@ class WriteResult:
 
 def write_usage(records: Iterable[Record], *, session: Session, import_batch_id: int | None = None,
                 batch_size: int = 50_000) -> WriteResult:
-    """Write records idempotently; returns how many were new. The caller owns the transaction."""
+    """Write records idempotently; returns how many were new. The caller owns the transaction.
+
+    Records are `UsageRecord`s or stored event rows (`core.usage.EVENT_ROW` tuples, as the
+    Cursor events converter makes them); both become rows here and take one path."""
     result = WriteResult()
     source = iter(records)
     while True:
         chunk = list(islice(source, batch_size))
         if chunk or not result.received:
-            batch = {(r.source, r.ts_ms, r.natural_key): r for r in chunk}  # a record twice in a batch → once
-            result += _write_batch(batch, session=session, received=len(chunk), import_batch_id=import_batch_id)
+            rows = event_rows(chunk, import_batch_id)
+            result += _write_batch(rows, session=session, received=len(chunk))
         if len(chunk) < batch_size:
             return result
+
+
+def event_rows(records: Sequence[Record], import_batch_id: int | None = None) -> list[tuple]:
+    """Records → stored event rows (EVENT_COLUMNS order, plain values). Rows pass through as they
+    are (the same list when nothing changes): the hot path does no per-row work here."""
+    if import_batch_id is None and all(type(r) is tuple for r in records):
+        return records if isinstance(records, list) else list(records)
+    days: dict[int, str] = {}
+    out = []
+    for r in records:
+        if type(r) is tuple:
+            out.append(r if import_batch_id is None else (*r[:21], import_batch_id))
+            continue
+        ts_ms = r.ts_ms
+        day = days.get(ts_ms // _MS_PER_DAY)
+        if day is None:
+            day = days[ts_ms // _MS_PER_DAY] = date.fromordinal(_EPOCH_DAY + ts_ms // _MS_PER_DAY).isoformat()
+        out.append((_PLAIN[r.source], _PLAIN[r.feed], r.natural_key, ts_ms, day, r.person, r.api_key, r.org,
+                    r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
+                    r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
+                    _PLAIN[r.cost_basis], r.estimated_cost_nanos, r.requests, r.kind,
+                    None if r.max_mode is None else int(r.max_mode), import_batch_id))
+    return out
 
 
 _STAGE_DDL = """
@@ -95,38 +121,36 @@ _PLAIN: dict = {m: str(m.value) for enum in (Source, Feed, CostBasis) for m in e
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
-def _write_batch(batch: dict[tuple[str, int, str], Record], *, session: Session, received: int,
-                 import_batch_id: int | None) -> WriteResult:
-    """Write one batch: drop the records already stored, insert the rest, add their sums to the rollups.
+def _write_batch(rows: list[tuple], *, session: Session, received: int) -> WriteResult:
+    """Write one batch of event rows: drop those already stored, insert the rest, add their sums to
+    the rollups.
 
     "Already stored?" is one index range scan per (source, day) of the batch, bounded by the
     batch's first and last time that day (the index is time-ordered): for new data it finds
     nothing, for a re-sync it finds exactly the overlap. What remains is inserted without a
     per-row conflict path (Postgres: straight `COPY` into usage_event) and its sums, added up in
-    Python while the rows are built, are folded into the rollups. The primary key still guards
-    every insert: should a writer that skipped the write lock have stored one of these records
-    meanwhile, Postgres rolls the COPY back and takes the per-row `ON CONFLICT` path, and SQLite
-    (`ON CONFLICT DO NOTHING`, rows counted) re-aggregates exactly the rows it inserted."""
-    if not batch:
+    Python, are folded into the rollups. The primary key still guards every insert: a record
+    twice in the batch, or one a writer that skipped the write lock stored meanwhile, makes
+    Postgres roll the COPY back and take the per-row `ON CONFLICT` path, and SQLite
+    (`ON CONFLICT DO NOTHING`, rows counted) re-aggregate exactly the rows it inserted."""
+    if not rows:
         return WriteResult(received=received, duplicates=received)
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     raw = conn.connection.driver_connection
     _lock_writes(raw, postgres=postgres)
-    records = list(batch.values())
-    _apply_key_owners(raw, records, postgres=postgres)
-    times = [r.ts_ms for r in records]
+    rows = _apply_key_owners(raw, rows)
+    times = [r[3] for r in rows]
     if not all(map(le, times, islice(times, 1, None))):
-        records.sort(key=attrgetter("ts_ms"))  # time order: appends at the right edge of the index
+        rows = sorted(rows, key=itemgetter(3))  # time order: appends at the right edge of the index
         times.sort()
-    stored = _stored_keys(raw, records, times, postgres=postgres)
+    stored = _stored_keys(raw, rows, times, postgres=postgres)
     if stored:
-        records = [r for r in records if (r.source, r.ts_ms, r.natural_key) not in stored]
-    if not records:
+        rows = [r for r in rows if (r[0], r[3], r[2]) not in stored]
+    if not rows:
         return WriteResult(received=received, duplicates=received)
-    sums: dict[tuple, list[int]] = {}
-    rows = _rows(records, import_batch_id, sums, postgres=postgres)  # sums fill as the rows are consumed
-    inserted, days = (_insert_postgres if postgres else _insert_sqlite)(raw, rows, len(records), sums)
+    sums = _sums(rows)
+    inserted, days = (_insert_postgres if postgres else _insert_sqlite)(raw, rows, sums)
     return WriteResult(received=received, inserted=inserted, duplicates=received - inserted, days=days)
 
 
@@ -155,16 +179,16 @@ def lock_usage_writes(*, session: Session) -> None:
 _OWNER_RANK = {MappedHow.PATTERN: 0, MappedHow.VENDOR: 1, MappedHow.MANUAL: 2}
 
 
-def _apply_key_owners(raw, records: list[Record], *, postgres: bool) -> None:
-    """Attribute the batch's keyed records to their keys' owners as stored now, under the write lock.
+def _apply_key_owners(raw, rows: list[tuple]) -> list[tuple]:
+    """Attribute the batch's keyed rows to their keys' owners as stored now, under the write lock.
 
     The vendor converters resolve owners once, when a sync starts; a key mapped while that sync
     runs would otherwise leave the rest of the run's records of that key with the old owner (for
     good: a re-sync finds them present). Read here, the mapping holds for every record written after
     it, and `reattribute` (under the same lock) for every record written before it. A manual mapping
     beats the vendor's owner, as in `core.identity.IdentityResolver`."""
-    if not any(r.api_key for r in records):
-        return
+    if not any(map(itemgetter(6), rows)):
+        return rows
     owners: dict[tuple[str, str], tuple[int, str]] = {}
     for source, external_id, name, email, how in raw.execute(
             "SELECT source, external_id, name, email, mapped_how FROM api_key WHERE email IS NOT NULL"):
@@ -173,16 +197,15 @@ def _apply_key_owners(raw, records: list[Record], *, postgres: bool) -> None:
             if ref and owners.get((source, ref), (-1, ""))[0] < rank:
                 owners[(source, ref)] = (rank, email)
     if not owners:
-        return
-    plain = _PLAIN
-    for r in records:
-        if r.api_key:
-            owner = owners.get((plain[r.source], r.api_key))
-            if owner is not None:
-                r.person = owner[1]
+        return rows
+    out = []
+    for r in rows:
+        owner = owners.get((r[0], r[6])) if r[6] else None
+        out.append(r if owner is None or owner[1] == r[5] else (*r[:5], owner[1], *r[6:]))
+    return out
 
 
-def _stored_keys(raw, records: list[Record], times: list[int], *,
+def _stored_keys(raw, rows: list[tuple], times: list[int], *,
                  postgres: bool) -> set[tuple[str, int, str]]:
     """(source, ts_ms, natural_key) — the primary key, less the day it implies — of what is stored
     in the batch's time range (`times`: the batch's ts_ms, sorted):
@@ -190,7 +213,7 @@ def _stored_keys(raw, records: list[Record], times: list[int], *,
     mark = "%s" if postgres else "?"
     sql = (f"SELECT ts_ms, natural_key FROM usage_event WHERE source = {mark} AND day = {mark} "
            f"AND ts_ms BETWEEN {mark} AND {mark}")
-    sources = {r.source for r in records}
+    sources = set(map(itemgetter(0), rows))
     found: set[tuple[str, int, str]] = set()
     for day_no in range(times[0] // _MS_PER_DAY, times[-1] // _MS_PER_DAY + 1):
         first = bisect_left(times, day_no * _MS_PER_DAY)
@@ -199,48 +222,36 @@ def _stored_keys(raw, records: list[Record], times: list[int], *,
             continue
         day = date.fromordinal(_EPOCH_DAY + day_no)
         for source in sources:
-            for ts_ms, key in raw.execute(sql, (_PLAIN[source], day if postgres else day.isoformat(),
+            for ts_ms, key in raw.execute(sql, (source, day if postgres else day.isoformat(),
                                                 times[first], times[last])):
                 found.add((source, ts_ms, key))
     return found
 
 
-def _rows(records: list[Record], import_batch_id: int | None, sums: dict[tuple, list[int]], *,
-          postgres: bool) -> Iterator[tuple]:
-    """The event rows (EVENT_COLUMNS order), generated while the driver sends them (Postgres works
-    on the COPY stream as it arrives); adds each row to its (day, source, person, model) sums."""
-    days: dict[int, object] = {}
-    unknown = CostBasis.UNKNOWN_MODEL
-    plain = _PLAIN
-    flag = {None: None, True: True, False: False} if postgres else {None: None, True: 1, False: 0}  # bool: see _PLAIN
-    for r in records:
-        ts_ms = r.ts_ms
-        day = days.get(ts_ms // _MS_PER_DAY)
-        if day is None:
-            d = date.fromordinal(_EPOCH_DAY + ts_ms // _MS_PER_DAY)
-            day = days[ts_ms // _MS_PER_DAY] = d if postgres else d.isoformat()
-        model = r.model[:255]
-        source = plain[r.source]
-        yield (source, plain[r.feed], r.natural_key, ts_ms, day, r.person, r.api_key, r.org, r.raw_model[:255],
-               model, r.input_tokens, r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_read_tokens,
-               r.output_tokens, r.cost_nanos, plain[r.cost_basis], r.estimated_cost_nanos, r.requests, r.kind,
-               flag[r.max_mode], import_batch_id)
-        key = (day, source, r.person, model)
-        acc = sums.get(key)
+def _sums(rows: list[tuple]) -> dict[tuple, list[int]]:
+    """The rows' sums per (day, source, person, model) — the finest rollup — in SUMMED order."""
+    sums: dict[tuple, list[int]] = {}
+    unknown = _UNKNOWN
+    get = sums.get
+    for r in rows:
+        key = (r[4], r[0], r[5], r[9])
+        acc = get(key)
         if acc is None:
-            sums[key] = [r.input_tokens, r.cache_write_5m_tokens + r.cache_write_1h_tokens, r.cache_read_tokens,
-                         r.output_tokens, r.cost_nanos, r.estimated_cost_nanos, int(r.cost_basis is unknown),
-                         r.requests, 1]
+            sums[key] = [r[10], r[11] + r[12], r[13], r[14], r[15], r[17], int(r[16] == unknown), r[18], 1]
         else:
-            acc[0] += r.input_tokens
-            acc[1] += r.cache_write_5m_tokens + r.cache_write_1h_tokens
-            acc[2] += r.cache_read_tokens
-            acc[3] += r.output_tokens
-            acc[4] += r.cost_nanos
-            acc[5] += r.estimated_cost_nanos
-            acc[6] += r.cost_basis is unknown
-            acc[7] += r.requests
+            acc[0] += r[10]
+            acc[1] += r[11] + r[12]
+            acc[2] += r[13]
+            acc[3] += r[14]
+            acc[4] += r[15]
+            acc[5] += r[17]
+            acc[6] += r[16] == unknown
+            acc[7] += r[18]
             acc[8] += 1
+    return sums
+
+
+_UNKNOWN = CostBasis.UNKNOWN_MODEL.value
 
 
 def _sum_select(*, aliased: bool = False) -> str:
@@ -268,6 +279,16 @@ def _fold_sql(table: str, aggregated: str) -> str:
 
 
 _FINEST = ", ".join(ROLLUPS["usage_daily"])
+_COARSER = [t for t in ROLLUPS if t != "usage_daily"]
+
+
+def _fold_finest_sql(sums_table: str) -> str:
+    """Upsert (+=) a batch's finest sums — one row per (day, source, person, model) — into
+    usage_daily. The keys are already unique: no GROUP BY (nine SUMs over four text keys cost twice
+    the insert), only the key order the b-tree likes."""
+    summed = ", ".join(SUMMED)
+    return (f"INSERT INTO usage_daily ({_FINEST}, {summed}) SELECT {_FINEST}, {summed} FROM {sums_table} "
+            f"WHERE true ORDER BY {_FINEST} {_add_on_conflict('usage_daily')}")
 # Postgres types of EVENT_COLUMNS, for binary COPY (no text formatting and parsing per value)
 _EVENT_TYPES = ["text", "text", "text", "int8", "date", "text", "text", "text", "text", "text", "int8", "int8",
                 "int8", "int8", "int8", "int8", "text", "int8", "int4", "text", "bool", "int4"]
@@ -275,8 +296,7 @@ _NEW_DDL = (f"CREATE TEMP TABLE usage_new (day DATE, source VARCHAR(32), person 
             f"model VARCHAR(255), {', '.join(f'{c} BIGINT' for c in SUMMED)}) ON COMMIT DROP")
 
 
-def _insert_postgres(raw, rows: Iterator[tuple], count: int,
-                     sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
+def _insert_postgres(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
     """COPY the new rows straight into usage_event, then fold their sums into every rollup.
 
     Inside a savepoint: if the primary key rejects a row (a writer outside the write lock stored
@@ -285,17 +305,16 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
     import psycopg
 
     columns = ", ".join(EVENT_COLUMNS)
-    sent: list[tuple] = []  # kept only to replay the batch on the conflict path
+    days = {d: date.fromisoformat(d) for d in {k[0] for k in sums}}  # binary COPY sends dates as such
     try:
         with raw.transaction(), raw.cursor() as cur:
             with cur.copy(f"COPY usage_event ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_EVENT_TYPES)
-                for row in rows:
-                    sent.append(row)
-                    copy.write_row(row)
+                write = copy.write_row
+                for r in rows:
+                    write((*r[:4], days[r[4]], *r[5:]))
     except psycopg.errors.UniqueViolation:
-        sent.extend(rows)  # the rest of the batch, if the server stopped the COPY early
-        return _insert_postgres_staged(raw, sent)
+        return _insert_postgres_staged(raw, rows)
     with raw.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute("DROP TABLE IF EXISTS usage_new")
@@ -303,10 +322,11 @@ def _insert_postgres(raw, rows: Iterator[tuple], count: int,
         with cur.copy(f"COPY usage_new ({_FINEST}, {', '.join(SUMMED)}) FROM STDIN") as copy:
             for key, acc in sums.items():
                 copy.write_row((*key, *acc))
-        for table in ROLLUPS:
+        cur.execute(_fold_finest_sql("usage_new"), prepare=False)
+        for table in _COARSER:
             cur.execute(_fold_sql(table, "usage_new"), prepare=False)
         cur.execute("DROP TABLE usage_new")
-    return count, frozenset({k[0] for k in sums})
+    return len(rows), frozenset(days.values())
 
 
 def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date]]:
@@ -331,8 +351,7 @@ def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date
     return int(count), frozenset(days)
 
 
-def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
-                   sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
+def _insert_sqlite(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
     """executemany (conflicts skipped, the rows counted); fold the Python sums when every row went
     in, else re-aggregate in SQL exactly the rows inserted (new rows get rowids above every existing
     one, and the database write lock keeps that range ours)."""
@@ -342,11 +361,17 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
     raw.executemany(
         f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
     inserted = raw.total_changes - changes
-    if inserted == count:
-        # every row went in: upsert the Python sums straight into each rollup (coarser ones
-        # summed from the finest here) — no temp table, no sort in SQLite
-        for table, rollup in _coarser_sums(sums).items():
-            raw.executemany(_upsert_sql(table), [(*k, *v) for k, v in rollup.items()])
+    if inserted == len(rows):
+        # every row went in: the Python sums, staged in a temp table, are folded into each rollup
+        # by SQLite itself (the coarser ones grouped from the finest: no Python loop per rollup)
+        raw.execute("DROP TABLE IF EXISTS temp.usage_new")
+        raw.execute(f"CREATE TEMP TABLE usage_new ({_FINEST}, {', '.join(SUMMED)})")
+        raw.executemany(f"INSERT INTO temp.usage_new VALUES ({', '.join('?' * (4 + len(SUMMED)))})",
+                        [(*k, *v) for k, v in sums.items()])
+        raw.execute(_fold_finest_sql("temp.usage_new"))
+        for table in _COARSER:
+            raw.execute(_fold_sql(table, "temp.usage_new"))
+        raw.execute("DROP TABLE temp.usage_new")
         return inserted, frozenset(_as_date(d) for d in {k[0] for k in sums})
     raw.execute("DROP TABLE IF EXISTS temp.usage_new")
     raw.execute(f"CREATE TEMP TABLE usage_new AS SELECT {_FINEST}, {_sum_select(aliased=True)} "
@@ -356,28 +381,6 @@ def _insert_sqlite(raw, rows: Iterator[tuple], count: int,
     days = frozenset(_as_date(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
     raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
-
-
-def _coarser_sums(sums: dict[tuple, list[int]]) -> dict[str, dict[tuple, list[int]]]:
-    """The finest sums (day, source, person, model) and, added up from them, every coarser rollup."""
-    out: dict[str, dict[tuple, list[int]]] = {"usage_daily": sums}
-    for table, picks in (("usage_person_day", (0, 1, 2)), ("usage_model_day", (0, 1, 3)),
-                         ("usage_person_total_day", (0, 2))):
-        acc: dict[tuple, list[int]] = {}
-        pick = itemgetter(*picks)
-        for key, values in sums.items():
-            k = pick(key)
-            cur = acc.get(k)
-            acc[k] = values if cur is None else list(map(add, cur, values))
-        out[table] = acc
-    return out
-
-
-def _upsert_sql(table: str) -> str:
-    """Upsert (+=) one row of sums (SQLite placeholders) into one rollup table."""
-    keys = ROLLUPS[table]
-    return (f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(SUMMED)}) "
-            f"VALUES ({', '.join('?' * (len(keys) + len(SUMMED)))}) {_add_on_conflict(table)}")
 
 
 def _as_date(value) -> date:

@@ -37,8 +37,13 @@ _LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u02dc"}  # ∗ ˍ ˜
 _FORMATTING = re.compile(r"(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
 
 
+# bidirectional controls (embeddings, overrides, isolates, marks): in a name they would display the rest
+# of the line reversed, figures included; the letters of right-to-left scripts need none of them
+_BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
 def _entities(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return str(text).translate(_BIDI).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape(text: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.ids import SLASH_COMMAND
 from bot.services.grammar import PERIOD_HELP, USAGE, Sub
 
@@ -48,9 +50,20 @@ def help_blocks(*, can_view_team: bool, can_admin: bool) -> list[dict]:
     return blocks
 
 
+# a command our own messages quote in backticks (`/abacus me`, `abacus import`): after escaping,
+# its backticks are look-alikes; plain command words get their code formatting back
+_QUOTED_COMMAND = re.compile("\u02cb(/?abacus[A-Za-z0-9 ./:_=-]{0,80})\u02cb")
+
+
+def _message(text: str) -> str:
+    """An error or refusal, which may quote what the user typed: rendered literally (no mention,
+    link or formatting from it), except the commands we quote."""
+    return _QUOTED_COMMAND.sub(lambda m: f"`{m.group(1)}`", c.escape(text))
+
+
 def usage_error_blocks(message: str, sub: Sub | None) -> list[dict]:
     """A bad command: what was wrong plus how to write it."""
-    text = f":warning: {c.escape(message)}"
+    text = f":warning: {_message(message)}"
     if sub is not None:
         text += f"\nUsage: `{SLASH_COMMAND} {c.escape(USAGE[sub])}`"
     else:
@@ -59,15 +72,15 @@ def usage_error_blocks(message: str, sub: Sub | None) -> list[dict]:
 
 
 def warning_blocks(message: str) -> list[dict]:
-    return [c.section(f":warning: {c.escape(message)}")]
+    return [c.section(f":warning: {_message(message)}")]
 
 
 def refusal_blocks(message: str) -> list[dict]:
-    return [c.section(f":no_entry: {c.escape(message)}")]
+    return [c.section(f":no_entry: {_message(message)}")]
 
 
 def failure_blocks(message: str, error_id: str | None = None) -> list[dict]:
-    text = f":x: {c.escape(message)}"
+    text = f":x: {_message(message)}"
     if error_id:
         text += f"\nError id `{c.escape(error_id)}` (the operator can find it in the logs)."
     return [c.section(text)]

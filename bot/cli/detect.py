@@ -35,7 +35,7 @@ def run(args) -> int:
     if args.backtest:
         if args.as_of or args.no_alert:
             raise InputError("--backtest takes --from/--to or --days, not --as-of or --no-alert")
-        if not (args.from_ or args.to or args.days):
+        if not (args.from_ or args.to or args.days is not None):
             raise InputError("--backtest needs a range: --from YYYY-MM-DD --to YYYY-MM-DD, or --days N")
         period = range_from(args)
         if period.end > utc_today():
@@ -48,7 +48,7 @@ def run(args) -> int:
         result = backtest(ctx.engine, period.start, period.end)
         _write(json.dumps(result.to_json(), indent=2) if args.format == "json" else _backtest_table(result))
         return 0
-    if args.from_ or args.to or args.days:
+    if args.from_ or args.to or args.days is not None:
         raise InputError("--from/--to/--days go with --backtest; use --as-of for one day")
     as_of = _as_of(args.as_of)
     from bot.detect_service import run_detection

@@ -64,6 +64,19 @@ class _Progress:
             self.bar.close()
 
 
+class _Unclosed:
+    """Standard input as an import reads a file: `with … as raw`, `raw.read(n)`; never closed."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+
+    def __enter__(self):
+        return self._raw
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
 def _requests(args, user: str | None):
     from bot.import_service import ImportRequest
 
@@ -72,10 +85,8 @@ def _requests(args, user: str | None):
     out = []
     for name in args.files:
         if name == "-":
-            data = sys.stdin.buffer.read()
-            import io
-
-            out.append(ImportRequest(filename="(stdin)", open=lambda d=data: io.BytesIO(d), format=fmt,
+            # streamed like a file (read once; closing the request leaves standard input open)
+            out.append(ImportRequest(filename="(stdin)", open=lambda: _Unclosed(sys.stdin.buffer), format=fmt,
                                      dry_run=args.dry_run, skip_invalid=args.skip_invalid, default_user=user,
                                      created_by=who))
             continue

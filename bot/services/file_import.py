@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -32,6 +33,7 @@ from .authz import Requester, Role
 log = logging.getLogger(__name__)
 
 NOT_ADMIN = "only Abacus admins can import files; ask one of them to share it with me"
+IMPORT_LEASE = timedelta(minutes=15)  # longer than any import of a file Slack lets through (50 MB)
 DOWNLOAD_TIMEOUT = 60
 
 
@@ -116,11 +118,14 @@ class SharedFileImports:
             row = import_repo.shared_file(session=s, file_id=ref.file_id)
             if row is None:
                 raise InputError("this preview has expired; share the file again")
-            taken = import_repo.move_shared_file(session=s, file_id=ref.file_id,
-                                                 from_status=[ShareStatus.PREVIEWED, ShareStatus.FAILED],
-                                                 to_status=ShareStatus.IMPORTING)
+            # an import runs in one transaction: one left `importing` long ago died with its process
+            # and wrote nothing, so it may be taken again
+            taken = import_repo.move_shared_file(
+                session=s, file_id=ref.file_id, from_status=[ShareStatus.PREVIEWED, ShareStatus.FAILED],
+                to_status=ShareStatus.IMPORTING,
+                stale=(ShareStatus.IMPORTING, datetime.now(UTC) - IMPORT_LEASE))
         if not taken:
-            return  # imported, importing or cancelled already: the message says so
+            return  # imported, being imported or cancelled already (a double click): the message says so
         try:
             info = SharedFile.from_slack(self._client.files_info(file=ref.file_id)["file"])
             data = self._download(info)

@@ -95,11 +95,29 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(rest, encoding="utf-8-sig", newline="")
 
 
+# a physical line of an export is at most a few kilobytes; a cell may hold line breaks (quoted), but
+# no line is megabytes long. Reading line by line without a bound would hold a multi-gigabyte line
+# (a file that is not an export, or a broken one) in memory before the CSV field limit could speak.
+_LINE_LIMIT = 1 << 20
+
+
+def _bounded_lines(text: io.TextIOWrapper, limit: int = _LINE_LIMIT) -> Iterator[str]:
+    readline = text.readline
+    while True:
+        line = readline(limit)
+        if not line:
+            return
+        if len(line) >= limit and line[-1] not in "\r\n":
+            raise FileRejected(f"malformed CSV: a line longer than {limit // 1024 // 1024} MB (this is not an "
+                               "export, or it is damaged)")
+        yield line
+
+
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_LINES = 64  # blank lines tolerated before the header
 
 
-def _sniff_delimiter(text: io.TextIOWrapper) -> tuple[list[str], str]:
+def _sniff_delimiter(text: Iterator[str]) -> tuple[list[str], str]:
     """The lines read up to the header, and the delimiter its cells are separated by: `,` as the
     exports write it, or `;` / tab where a spreadsheet saved the file again (the one that separates
     the most cells outside quotes; a header has no other use for those characters)."""
@@ -167,10 +185,11 @@ class FileReader:
     def __init__(self, stream: BinaryIO, *, wanted: ImportFormat | None = None) -> None:
         self._text = _text_stream(stream)
         csv.field_size_limit(_FIELD_LIMIT)
-        lead, delimiter = _sniff_delimiter(self._text)
+        lines = _bounded_lines(self._text)
+        lead, delimiter = _sniff_delimiter(lines)
         # a `;` file is what a spreadsheet with a European locale saves: its numbers have decimal commas
         self._decimal_comma = delimiter == ";"
-        self._rows = csv.reader(itertools.chain(lead, self._text), delimiter=delimiter, strict=True)
+        self._rows = csv.reader(itertools.chain(lead, lines), delimiter=delimiter, strict=True)
         self.stats = ReadStats()
         self._row_no = 0
         header = self._next_nonblank()

@@ -72,7 +72,7 @@ from core.sources.http import (
 from core.sources.records import ActivityRecord, GroupRecord, MemberRecord, SpendRecord
 from core.usage import (
     EPOCH,
-    EventRecord,
+    EventRow,
     Source,
     cents_to_nanos,
     ms_to_datetime,
@@ -110,7 +110,7 @@ class EventBatch:
     window_start_ms: int
     window_end_ms: int
     page: int
-    records: list[EventRecord]
+    records: list[EventRow]  # stored event rows (core.usage.EVENT_ROW)
     window_done: bool
     window_total: int | None = None
 

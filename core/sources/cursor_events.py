@@ -1,17 +1,16 @@
 """Cursor usage events, the sync's hot path: parsing a filtered-usage-events page and checking and
-converting each event into an `EventRecord` (natural key, exact cost). `core.sources.cursor` pages
-through the API and re-exports these.
+converting each event into a stored event row (`core.usage.EVENT_ROW`: natural key, exact cost).
+`core.sources.cursor` pages through the API and re-exports these.
 
 Wire format: shared/reference/vendor-apis.md §B (`core.sources.cursor_wire.UsageEvent`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from hashlib import sha256
 
 import orjson
 
@@ -25,7 +24,7 @@ from core.usage import (
     NANOS_PER_CENT,
     ONE_MS,
     CostBasis,
-    EventRecord,
+    EventRow,
     Feed,
     Source,
     cents_to_nanos,
@@ -59,98 +58,123 @@ def parse_events_page(content: bytes) -> EventsPage:
     return page  # type: ignore[return-value]
 
 
-_CURSOR, _EVENTS = Source.CURSOR, Feed.CURSOR_EVENTS
+# plain str values, not the enum members: the row goes to the database driver as it is
+_CURSOR, _EVENTS, _VENDOR = Source.CURSOR.value, Feed.CURSOR_EVENTS.value, CostBasis.VENDOR.value
+_MS_PER_DAY = 86_400_000
+_MAX_NAME = 255  # the model columns' width
 
 
-@lru_cache(maxsize=4096)
+_MODELS: dict[str, str] = {}  # raw model → normalised, column-sized
+
+
 def _model(raw: str) -> str:
-    return normalise_model(raw)
+    model = normalise_model(raw)[:_MAX_NAME]
+    if len(_MODELS) < 4096:  # bounded: a hostile feed of random model names cannot grow it forever
+        _MODELS[raw] = model
+    return model
 
 
 class EventConverter:
-    """Turns the events of one fetch window into `EventRecord`s (the counter spans the window).
+    """Turns the events of one fetch window into stored event rows (`core.usage.EVENT_ROW`, plain
+    tuples; `EventRecord._make(row)` names their fields). The occurrence counter spans the window.
 
     Keys are exactly `core.usage.cursor_event_key(OccurrenceCounter(), …)` (a test pins it), computed
     inline because this loop runs once per event: the same digest of the same fields, and the same
     ordinal rule for identical events.
     """
 
-    __slots__ = ("org", "_seen")
+    __slots__ = ("org", "_seen", "_days")
 
     def __init__(self, org: str) -> None:
         self.org = org
         self._seen: dict[str, int] = {}
+        self._days: dict[int, str] = {}  # day number → ISO day, one string object per day
 
-    def key(self, ts_ms: int, email: str, raw_model: str, inp: int, cw: int, cr: int, out: int) -> str:
-        base = hashlib.sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out}"
-                              .encode()).hexdigest()[:32]
-        n = self._seen.get(base, 0)
-        self._seen[base] = n + 1
-        return base if n == 0 else natural_key(base, n)
+    def _day(self, day_no: int) -> str:
+        text = self._days[day_no] = ms_to_datetime(day_no * _MS_PER_DAY).date().isoformat()
+        return text
 
-    def convert(self, events: Iterable[UsageEvent]) -> list[EventRecord]:
+    def convert(self, events: Iterable[UsageEvent]) -> list[EventRow]:
         """Convert one page; an event that is not what the API documents raises `ShapeError`
-        naming its index and field (the page is then not used at all)."""
-        out = []
-        for i, ev in enumerate(events):
-            try:
-                out.append(self._one(ev))
-            except ShapeError as exc:
-                raise ShapeError(f"usageEvents[{i}]: {exc}") from None
-            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-                raise ShapeError(f"usageEvents[{i}]: {_describe(ev, exc)}") from None
+        naming its index and field (the page is then not used at all).
+
+        This loop runs once per event of every sync (200k events: about a second of the worker's
+        time), so it is written flat: no call per event besides the digest, the checks in line."""
+        out: list[EventRow] = []
+        append = out.append
+        seen, days, org, models = self._seen, self._days, self.org, _MODELS
+        i, ev = -1, None
+        try:
+            for i, ev in enumerate(events):  # noqa: B007 - `i` and `ev` name the event in errors
+                ts_ms = ev["timestamp"]
+                if type(ts_ms) is not int:
+                    ts_ms = _timestamp(ts_ms)
+                email = ev.get("userEmail")
+                email = email.strip().lower() if email else ""
+                raw_model = ev.get("model") or "unknown"
+                if type(raw_model) is not str:
+                    raise ShapeError(f"model: expected a string, got {one_line(repr(raw_model), 40)}")
+                tu = ev.get("tokenUsage")
+                if tu:
+                    inp = tu.get("inputTokens") or 0
+                    out_t = tu.get("outputTokens") or 0
+                    cw = tu.get("cacheWriteTokens") or 0
+                    cr = tu.get("cacheReadTokens") or 0
+                    if not (type(inp) is int and type(out_t) is int and type(cw) is int and type(cr) is int) \
+                            or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> _TOKEN_BITS:  # ≥ MAX_TOKENS
+                        raise ShapeError(f"tokenUsage: token counts must be non-negative integers, got "
+                                         f"{one_line(repr([inp, out_t, cw, cr]), 60)}")
+                    total_cents = tu.get("totalCents")
+                else:
+                    inp = out_t = cw = cr = 0
+                    total_cents = None
+                # cost: chargedCents (matches /teams/spend) > tokenUsage.totalCents (+ cursorTokenFee)
+                charged = ev.get("chargedCents")
+                basis = _VENDOR
+                estimated = 0
+                if charged is not None:
+                    cost = cents_nanos(charged)
+                elif total_cents is not None:
+                    fee = ev.get("cursorTokenFee")
+                    cost = cents_nanos(total_cents) + (cents_nanos(fee) if fee is not None else 0)
+                elif tu:
+                    cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
+                                                      output=out_t, on=ms_to_datetime(ts_ms).date())
+                    basis, estimated = basis.value, cost
+                else:
+                    cost = 0  # a request-based event without a price: still one request
+                kind, max_mode = ev.get("kind"), ev.get("maxMode")
+                if (kind is not None and type(kind) is not str) or \
+                        (max_mode is not None and type(max_mode) is not bool):
+                    raise ShapeError("kind/maxMode: expected a string and a boolean")
+                # the natural key: `core.usage.cursor_event_key`, inline
+                base = sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out_t}"
+                              .encode()).hexdigest()[:32]
+                n = seen.get(base, 0)
+                seen[base] = n + 1
+                model = models.get(raw_model)
+                if model is None:
+                    model = _model(raw_model)
+                day = days.get(ts_ms // _MS_PER_DAY) or self._day(ts_ms // _MS_PER_DAY)
+                append((_CURSOR, _EVENTS, base if n == 0 else natural_key(base, n), ts_ms, day,
+                        email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown")),
+                        None, org, raw_model[:_MAX_NAME], model, inp, cw, 0, cr, out_t, cost, basis, estimated, 1, kind,
+                        None if max_mode is None else int(max_mode), None))
+        except ShapeError as exc:
+            raise ShapeError(f"usageEvents[{i}]: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise ShapeError(f"usageEvents[{i}]: {_describe(ev, exc)}") from None
         return out
 
-    def _one(self, ev: UsageEvent) -> EventRecord:
-        ts_ms = ev["timestamp"]
-        if type(ts_ms) is not int:
-            if type(ts_ms) is not str:
-                raise ShapeError(f"timestamp: expected epoch milliseconds, got {one_line(repr(ts_ms), 40)}")
-            try:
-                ts_ms = int(ts_ms)
-            except ValueError:
-                ts_ms = _iso_ms(ts_ms)
-        email = ev.get("userEmail")
-        email = email.strip().lower() if email else ""
-        raw_model = ev.get("model") or "unknown"
-        if type(raw_model) is not str:
-            raise ShapeError(f"model: expected a string, got {one_line(repr(raw_model), 40)}")
-        tu = ev.get("tokenUsage")
-        if tu:
-            inp = tu.get("inputTokens") or 0
-            out_t = tu.get("outputTokens") or 0
-            cw = tu.get("cacheWriteTokens") or 0
-            cr = tu.get("cacheReadTokens") or 0
-            if not (type(inp) is int and type(out_t) is int and type(cw) is int and type(cr) is int) \
-                    or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> _TOKEN_BITS:  # ≥ MAX_TOKENS
-                raise ShapeError(f"tokenUsage: token counts must be non-negative integers, got "
-                                 f"{one_line(repr([inp, out_t, cw, cr]), 60)}")
-            total_cents = tu.get("totalCents")
-        else:
-            inp = out_t = cw = cr = 0
-            total_cents = None
-        # cost: chargedCents (matches /teams/spend) > tokenUsage.totalCents (+ cursorTokenFee)
-        charged = ev.get("chargedCents")
-        basis = CostBasis.VENDOR
-        estimated = 0
-        if charged is not None:
-            cost = cents_nanos(charged)
-        elif total_cents is not None:
-            fee = ev.get("cursorTokenFee")
-            cost = cents_nanos(total_cents) + (cents_nanos(fee) if fee is not None else 0)
-        elif tu:
-            cost, basis = estimate_cost_nanos(raw_model, input_tokens=inp, cache_write_5m=cw, cache_read=cr,
-                                              output=out_t, on=ms_to_datetime(ts_ms).date())
-            estimated = cost
-        else:
-            cost = 0  # a request-based event without a price: still one request
-        person = email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown"))
-        kind, max_mode = ev.get("kind"), ev.get("maxMode")
-        if (kind is not None and type(kind) is not str) or (max_mode is not None and type(max_mode) is not bool):
-            raise ShapeError("kind/maxMode: expected a string and a boolean")
-        return EventRecord(_CURSOR, _EVENTS, self.key(ts_ms, email, raw_model, inp, cw, cr, out_t), ts_ms, person,
-                           raw_model, _model(raw_model), inp, cw, 0, cr, out_t, cost, basis, estimated, 1, None,
-                           self.org, kind, max_mode)
+
+def _timestamp(value: object) -> int:
+    """A timestamp that is not an int: Cursor's documented string of epoch ms, or an ISO time."""
+    if type(value) is not str:
+        raise ShapeError(f"timestamp: expected epoch milliseconds, got {one_line(repr(value), 40)}")
+    try:
+        return int(value)
+    except ValueError:
+        return _iso_ms(value)
 
 
 def _iso_ms(text: str) -> int:

@@ -114,3 +114,33 @@ def test_a_snooze_option_without_any_duration_is_not_guessed():
     ref = _ref({"action_id": "incident_snooze", "selected_option": {"text": {"type": "plain_text", "text": "later"},
                                                                     "value": "7"}})
     assert ref is not None and ref.id == 7 and ref.snooze is None
+
+
+def test_the_commands_quoted_in_a_refusal_or_warning_keep_their_code_formatting():
+    """Our own messages quote commands in backticks; escaping them into look-alike glyphs showed
+    people `ˋ/abacus meˋ`. What a user typed still renders literally."""
+    from bot.blocks import help
+    from bot.listeners.incidents import EXPIRED
+    from bot.services.authz import REFUSALS, Role
+
+    refusal = help.refusal_blocks(REFUSALS[Role.VIEWER])[0]["text"]["text"]
+    assert "`/abacus me`" in refusal and "\u02cb" not in refusal
+    warning = help.warning_blocks(EXPIRED)[0]["text"]["text"]
+    assert "`/abacus incidents`" in warning and "\u02cb" not in warning
+    hostile = help.warning_blocks("unknown subcommand `<!channel> *x*` (`abacus <@U1>`)")[0]["text"]["text"]
+    assert "<!channel>" not in hostile and "<@U1>" not in hostile and "`<" not in hostile
+
+
+def test_bidirectional_overrides_in_a_name_cannot_reorder_an_alert():
+    """A right-to-left override in a name (`\\u202e`) would display the rest of the line reversed — the
+    dollars included ("$214" read as "412$"). Names keep their letters, lose the controls."""
+    from bot.blocks import common
+
+    rtl = "\u202eevE\u202c \u2066x\u2069 \u200fy"
+    v = view(9, name=rtl, message=f"{rtl} spent $214 today")
+    message = alerts.incident_message(v, now=NOW)
+    shown = "\n".join([message.text, *(b["text"]["text"] for b in message.blocks if b.get("text"))])
+    for control in ("\u202e", "\u202c", "\u2066", "\u2069", "\u200f"):
+        assert control not in shown
+    assert "evE" in common.escape(rtl) and "spent $214 today" in shown
+    assert "داشبورد" in common.escape("داشبورد")  # right-to-left letters themselves stay

@@ -511,11 +511,14 @@ class CursorTeam:
     # `by_user_forbidden` (a key that may read the team figures only)
     user_analytics: dict[str, dict[str, list[dict]]] | None = None
     by_user_forbidden: bool = False
+    # AI Code Tracking API `GET /analytics/ai-code/commits` items, served paged (401 when `analytics` is None)
+    ai_commits: list[dict] = field(default_factory=list)
 
 
 class FakeCursor(FakeServer):
     """GET /teams/members, /teams/groups; POST /teams/filtered-usage-events, /teams/daily-usage-data,
-    /teams/spend — Basic auth with the key as the username."""
+    /teams/spend; GET /analytics/team/*, /analytics/by-user/*, /analytics/ai-code/commits — Basic auth
+    with the key as the username."""
 
     def __init__(self, teams: dict[str, CursorTeam], *, page_size: int = 3, log_requests: bool = True,
                  on_events_page: Callable[[int], None] | None = None) -> None:
@@ -572,6 +575,12 @@ class FakeCursor(FakeServer):
                                                         "startDate": start, "endDate": end}})
         if method == "GET" and path.startswith("/analytics/by-user/"):
             return self._user_analytics(team, path.rsplit("/", 1)[1], query)
+        if method == "GET" and path == "/analytics/ai-code/commits":
+            if team.analytics is None:
+                return Reply(401, {"error": "Unauthorized", "message": "Analytics API requires an Enterprise plan"})
+            page, size = int(_one(query, "page") or 1), int(_one(query, "pageSize") or 100)
+            items = team.ai_commits[(page - 1) * size: page * size]
+            return Reply(200, {"items": items, "totalCount": len(team.ai_commits), "page": page, "pageSize": size})
         if method == "POST" and path == "/teams/spend":
             page, size = int(body.get("page", 1)), int(body.get("pageSize", 100))
             size = max(1, min(size, self.page_size))
@@ -624,7 +633,8 @@ class FakeCursor(FakeServer):
         return {"totalUsageEventsCount": total, "pagination": pagination, "usageEvents": events, "period": period}
 
     def _daily(self, team: CursorTeam, body: dict, fault) -> dict:
-        start, end = int(body["startDate"]), int(body["endDate"])
+        # no endDate (cursor-usage-tracker sends none): up to now
+        start, end = int(body["startDate"]), int(body.get("endDate") or time.time() * 1000)
         if end - start > 31 * 86_400_000:
             raise _BadRequest("date range must be 30 days or less")
         rows = sorted((r for r in team.daily if start <= int(r["date"]) <= end),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 HEADER = ("Date,User,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
@@ -103,3 +105,61 @@ def test_a_utf16_unicode_text_export_imports(cli, write, report):
     assert res.code == 0, res.err
     _, totals = report("user", "2026-02-01", "2026-02-28")
     assert (totals["total_tokens"], totals["cost_usd"], totals["requests"]) == (14_650, 2.15, 2)
+
+
+class _EndlessLine(io.RawIOBase):
+    """A header, then one line that never ends (64 MB of 'x' without a line break); counts what
+    the importer read."""
+
+    def __init__(self, total: int = 64 << 20) -> None:
+        self.data = HEADER.encode() + b"2026-02-01T10:00:00.000Z,dev@example.com,"
+        self.left, self.read_bytes = total, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.data:
+            n = min(len(buf), len(self.data))
+            buf[:n], self.data = self.data[:n], self.data[n:]
+        else:
+            n = min(len(buf), self.left)
+            buf[:n] = b"x" * n
+            self.left -= n
+        self.read_bytes += n
+        return n
+
+
+def test_a_line_without_end_is_refused_before_it_fills_the_memory(abacus_env, snapshot):
+    """A row is never megabytes long: reading stops at a bounded line instead of holding a whole
+    multi-gigabyte line in memory (300 MB without a line break took 690 MB of RAM)."""
+    from bot.import_service import ImportRequest, ImportService
+    from core.importers.reader import FileRejected
+    from storage.db import make_engine, upgrade
+
+    before = snapshot()
+    engine = make_engine(abacus_env["DATABASE_URL"])
+    upgrade(engine)
+    stream = _EndlessLine()
+    try:
+        with pytest.raises(FileRejected, match="longer than"):
+            ImportService(engine, email_domain=None).run(ImportRequest(filename="endless.csv", open=lambda: stream))
+    finally:
+        engine.dispose()
+    assert stream.read_bytes < 8 << 20, stream.read_bytes
+    assert snapshot() == before
+
+
+def test_standard_input_is_streamed_too(cli, monkeypatch, snapshot):
+    """`abacus import -` reads the pipe as it imports, like a file, instead of reading it whole first."""
+    before = snapshot()
+    stream = _EndlessLine()
+
+    class Stdin:
+        buffer = io.BufferedReader(stream)
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+    res = cli("import", "--quiet", "-")
+    assert res.code == 2 and "longer than" in res.err, res.err
+    assert stream.read_bytes < 8 << 20, stream.read_bytes
+    assert snapshot() == before

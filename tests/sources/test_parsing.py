@@ -15,7 +15,7 @@ import pytest
 from core.identity import IdentityResolver, KeyOwner, MappedHow
 from core.sources import anthropic as anth
 from core.sources import cursor as curs
-from core.usage import CostBasis, Feed, Source
+from core.usage import CostBasis, EventRecord, Feed, Source
 
 
 def _reference_dir() -> Path:
@@ -157,7 +157,7 @@ def test_peer_messages_mock_without_next_page():
 
 def test_usage_events_example_costs_and_requests():
     page = curs.parse_events_page(wire("examples/cursor_teams_filtered_usage_events.json"))
-    records = curs.EventConverter("team").convert(page["usageEvents"])
+    records = _convert("team", page["usageEvents"])
     assert [r.cost_nanos for r in records] == [213_623_200, 373_300_000, 80_000_000]  # chargedCents 21.36232 …
     assert [r.requests for r in records] == [1, 1, 1]
     req = records[2]  # request-based: no tokenUsage, still one request
@@ -165,9 +165,9 @@ def test_usage_events_example_costs_and_requests():
     first = records[0]
     assert (first.input_tokens, first.output_tokens, first.cache_write_tokens, first.cache_read_tokens) == (
         126, 450, 6112, 11964)
-    assert first.ts.isoformat() == "2025-06-26T23:07:05.854000+00:00" and first.source is Source.CURSOR
+    assert first.ts.isoformat() == "2025-06-26T23:07:05.854000+00:00" and first.source == Source.CURSOR
     assert len({r.natural_key for r in records}) == 3
-    again = curs.EventConverter("another-team").convert(page["usageEvents"])
+    again = _convert("another-team", page["usageEvents"])
     assert [r.natural_key for r in again] == [r.natural_key for r in records]
 
 
@@ -178,7 +178,7 @@ def test_usage_event_cost_fallbacks_and_twins():
     events = [dict(base, cursorTokenFee=1.18), dict(base), dict(base, chargedCents=None, timestamp=1750979225855),
               {"timestamp": "1750979225856", "userEmail": None, "serviceAccountName": "ci-agent", "model": None}]
     body = json.dumps({"usageEvents": events, "pagination": None}).encode()
-    records = curs.EventConverter("t").convert(curs.parse_events_page(body)["usageEvents"])
+    records = _convert("t", curs.parse_events_page(body)["usageEvents"])
     assert [r.cost_nanos for r in records] == [213_623_200, 201_823_200, 201_823_200, 0]  # total + fee, total, …
     assert records[0].natural_key != records[1].natural_key  # identical twins stay apart
     assert records[0].person == "a@example.com" and records[3].person == "unmapped:ci-agent"
@@ -187,7 +187,7 @@ def test_usage_event_cost_fallbacks_and_twins():
 
 def test_peer_events_mock_total_cents_only():
     page = curs.parse_events_page(wire("abacus/cursor_filtered_usage_events.mock.json"))
-    (r,) = curs.EventConverter("t").convert(page["usageEvents"])
+    (r,) = _convert("t", page["usageEvents"])
     assert (r.cost_nanos, r.input_tokens, r.output_tokens) == (50_000_000, 500, 100)  # totalCents 5
 
 
@@ -233,7 +233,7 @@ def test_numeric_member_ids_and_unknown_fields():
 
 def test_decimal_cents_stay_exact():
     body = json.dumps({"usageEvents": [{"timestamp": "1", "chargedCents": 0.1}] * 3}).encode()
-    records = curs.EventConverter("t").convert(curs.parse_events_page(body)["usageEvents"])
+    records = _convert("t", curs.parse_events_page(body)["usageEvents"])
     assert sum(r.cost_nanos for r in records) == 3_000_000 and Decimal("0.1") * 3 == Decimal("0.3")
 
 
@@ -246,7 +246,7 @@ def test_converter_keys_are_exactly_cursor_event_key():
     gen = GeneratedEvents(50, 1_750_000_000_000, step_ms=1)
     events = [gen.event(i) for i in range(50)] + [gen.event(7), gen.event(7), gen.event(9)]
     assert [json.loads(gen.event_json(i)) for i in range(50)] == events[:50]
-    records = curs.EventConverter("t").convert(curs.parse_events_page(json.dumps({"usageEvents": events})
+    records = _convert("t", curs.parse_events_page(json.dumps({"usageEvents": events})
                                                                           .encode())["usageEvents"])
     counter = OccurrenceCounter()
     expected = [cursor_event_key(counter, int(e["timestamp"]), e["userEmail"], e["model"],
@@ -307,7 +307,7 @@ def test_a_malformed_event_names_its_place_and_nothing_of_the_page_is_used(event
 
     good = {"timestamp": "1", "model": "gpt-5", "chargedCents": 1}
     with pytest.raises(ShapeError) as info:
-        curs.EventConverter("t").convert([good, event, good])
+        _convert("t", [good, event, good])
     assert str(info.value).startswith(complaint), str(info.value)
 
 
@@ -379,7 +379,7 @@ def test_an_iso_timestamp_with_its_offset_is_the_same_event_as_its_epoch_ms():
     as_ms, as_iso, as_offset = ({"timestamp": t, "userEmail": "a@example.com", "model": "gpt-5",
                                  "tokenUsage": {"inputTokens": 1}, "chargedCents": 1}
                                 for t in (str(ms), "2025-11-20T03:00:00.123Z", "2025-11-20T04:00:00.123+01:00"))
-    records = [curs.EventConverter("org").convert([ev])[0] for ev in (as_ms, as_iso, as_offset)]
+    records = [_convert("org", [ev])[0] for ev in (as_ms, as_iso, as_offset)]
     assert {(r.ts_ms, r.natural_key) for r in records} == {(ms, records[0].natural_key)}
 
 
@@ -417,3 +417,8 @@ def test_cost_analytics_rows_are_read_tolerantly_and_split_to_the_nano():
     assert all(r.cost_basis is CostBasis.VENDOR for r in billed)
     assert unmatched == 1  # bo has no analytics row; the service account is not a person
     assert {r.natural_key for r in billed}.isdisjoint({r.natural_key for r in usage})  # a new bill replaces
+
+
+def _convert(org: str, events) -> list[EventRecord]:
+    """The converter's rows with their fields named."""
+    return [EventRecord._make(row) for row in curs.EventConverter(org).convert(events)]

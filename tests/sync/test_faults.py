@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from core.usage import EventRecord
 from tests.sync import scenario as sc
 from tests.sync.helpers import assert_no_secret
 
@@ -178,7 +179,7 @@ def test_pages_ahead_are_fetched_in_order_and_abandoned_cleanly():
         client = CursorAdmin(http, "key_test_0123456789", retry=RetryPolicy(attempts=1))
         batches = list(client.usage_events(day_start_ms(day), day_end_ms(day), org="t"))
         assert [b.page for b in batches] == list(range(1, 15)) and batches[-1].window_done
-        records = [r for b in batches for r in b.records]
+        records = [EventRecord._make(r) for b in batches for r in b.records]
         assert len(records) == 40 and len({r.natural_key for r in records}) == 40
         assert sorted(r.ts_ms for r in records) == sorted(int(e["timestamp"]) for e in events)
 

@@ -1,0 +1,83 @@
+"""QA pass on CSVs shared in Slack: a bot killed in the middle of an import."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk import WebClient
+from sqlalchemy import text
+
+from bot.blocks.payloads import SharedFileRef
+from bot.import_service import ImportService
+from bot.services.authz import Requester, Role
+from bot.services.file_import import SharedFileImports
+from tests.fakes.slack import BOT_TOKEN, FakeSlack
+
+ADMIN = "U0QAADMIN"
+CSV = (b"Date,User,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
+       b"Total Tokens,Cost\n2026-02-01T10:00:00.000Z,dev@example.com,Included,auto,No,10,20,30,40,100,0.10\n")
+
+
+def _usage_rows(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one()
+
+
+def _set_importing(engine, file_id: str, since: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE slack_file_import SET status = 'importing', updated_at = :t WHERE file_id = :f"),
+                     {"t": since, "f": file_id})
+
+
+def test_an_import_left_half_done_by_a_killed_bot_can_be_clicked_again(engine):
+    """The import ran in one transaction, so a bot killed in the middle wrote nothing, but the share
+    stayed `importing`: every later click on Import did nothing, silently, for ever."""
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        [preview] = [c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]
+        where = (preview.response["channel"], preview.response["ts"])
+        ref = SharedFileRef(shared["id"])
+
+        # a click now while another one is importing (a double click): nothing done twice
+        _set_importing(engine, shared["id"], datetime.now(UTC))
+        service.confirm(ref, admin, approved_moves=None, message=where)
+        assert _usage_rows(engine) == 0
+
+        # the bot that was importing died an hour ago: the next click imports
+        _set_importing(engine, shared["id"], datetime.now(UTC) - timedelta(hours=1))
+        service.confirm(ref, admin, approved_moves=None, message=where)
+        assert _usage_rows(engine) == 1
+        assert any(c.get("ts") == where[1] and "Imported" in (c.get("text") or "") for c in slack.calls("chat.update"))
+
+        # and a click on the finished import changes nothing
+        updates = len(slack.calls("chat.update"))
+        service.confirm(ref, admin, approved_moves=None, message=where)
+        assert _usage_rows(engine) == 1 and len(slack.calls("chat.update")) == updates
+
+
+def test_a_share_claimed_by_a_bot_that_died_before_its_preview_is_previewed_when_shared_again(engine):
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
+        from storage import import_repo
+        from storage.db import session_scope
+
+        with session_scope(engine) as s:  # the claim of a bot killed right after it
+            assert import_repo.claim_shared_file(session=s, file_id=shared["id"], user_id=ADMIN, channel=None)
+        # a moment later the other event of the same share: still the first bot's (nothing twice)
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        assert not [c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE slack_file_import SET updated_at = :t WHERE file_id = :f"),
+                         {"t": datetime.now(UTC) - timedelta(hours=1), "f": shared["id"]})
+        # shared again (into another conversation) an hour later: previewed
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        assert len([c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]) == 1

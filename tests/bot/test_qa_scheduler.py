@@ -1,0 +1,38 @@
+"""QA pass on the scheduled sync → detect → deliver: a vendor fault the sync did not foresee."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.scheduler import SYNC_JOB, Jobs
+from storage import job_repo
+from tests.bot.test_scheduler import HOURLY, Clock
+
+
+def test_an_unforeseen_sync_error_still_lets_detection_and_delivery_run(engine, caplog):
+    """A vendor answer the sync code did not expect (here a KeyError from a reshaped payload) must
+    not stop detection on what is stored, nor the delivery of what it queues."""
+    clock = Clock(datetime(2026, 3, 2, 10, 5, 1, tzinfo=UTC))
+    calls = []
+
+    def sync():
+        calls.append("sync")
+        raise KeyError("usageEvents")
+
+    def detect(day):
+        calls.append("detect")
+        return "1 incidents opened"
+
+    def deliver():
+        calls.append("deliver")
+        return "alerts: 1 sent"
+
+    jobs = Jobs(engine, sync=sync, detect=detect, deliver=deliver, queue_digest=None, sync_trigger=HOURLY,
+                digest_trigger=None, clock=clock)
+    caplog.set_level("WARNING", logger="bot.scheduler")
+    jobs.sync_detect_deliver()
+    assert calls == ["sync", "detect", "deliver"]
+    last = jobs.last_run(SYNC_JOB)
+    assert last.status is job_repo.RunStatus.OK, last.summary
+    assert "sync failed" in last.summary and "KeyError" in last.summary and "alerts: 1 sent" in last.summary
+    assert "scheduled sync failed" in caplog.text
