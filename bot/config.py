@@ -91,13 +91,10 @@ def _number(lo: float, hi: float, unit: str) -> Callable[[str], float]:
     return check
 
 
-def _whole(lo: int, hi: int, what: str, off: tuple[str, ...] = ()) -> Callable[[str], int]:
+def _whole(lo: int, hi: int, what: str) -> Callable[[str], int]:
     def check(v: str) -> int:
-        text = v.strip()
-        if text.lower() in off:
-            return 0
         try:
-            value = int(text)
+            value = int(v.strip())
         except ValueError:
             raise ValueError(f"not a whole number ({what})") from None
         if not lo <= value <= hi:

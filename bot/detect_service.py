@@ -163,7 +163,8 @@ def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | N
             signals = explain(session, detect(inputs, s), inputs.day, inputs.cycle, now)
             plan = plan_day(incident_repo.open_states(session=session), signals, day=as_of, now=now,
                             cooldown_days=s.cooldown_days, alert=alert,
-                            closed_today=incident_repo.closed_today(session=session, day=as_of))
+                            closed_today=incident_repo.closed_today(session=session, day=as_of),
+                            complete_until=detection_repo.data_complete_until(session=session, now=now))
             batch = f"detect:{as_of.isoformat()}:{uuid.uuid4().hex[:12]}"
             incident_repo.apply_plan(session=session, plan=plan, batch=batch)
             linked = _anomalies_of_day(session, as_of)
@@ -196,13 +197,15 @@ def backtest(engine: Engine, start: date, end: date, *, settings_values: dict | 
         s = _settings(session, settings_values)
         anchor = _cycle_start_day(session, s)
         matrix = _load(session, start, end, anchor)
+        complete_until = detection_repo.data_complete_until(session=session, now=now)
         day = start
         while day <= end:
             run_at = min(now, datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1))
             ctx = DayContext.build(matrix, day, cycle_containing(day, anchor), run_at)
             signals = explain(session, detect_day(matrix, ctx, s), ctx.day, ctx.cycle, run_at)
             plan = plan_day(list(book.open.values()), signals, day=day, now=run_at, cooldown_days=s.cooldown_days,
-                            alert=True, closed_today=book.closed_signals.get(day, set()))
+                            alert=True, closed_today=book.closed_signals.get(day, set()),
+                            complete_until=complete_until)
             book.apply(plan)
             result.days.append(BacktestDay(day, [DetectedAnomaly(subj, sig, None) for subj, sig in signals]))
             if plan.opened:

@@ -242,3 +242,43 @@ def data_times(*, session: Session, subjects: Sequence[str], day: date, now: dat
         if ms is not None:
             out[TEAM_SUBJECT] = min(datetime.fromtimestamp(int(ms) / 1000, tz=UTC), fallback)
     return out
+
+
+SYNC_ACTIVE = timedelta(days=7)  # a vendor organisation synced (or tried) within this counts
+
+
+def _moment(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def data_complete_until(*, session: Session, now: datetime) -> datetime | None:
+    """Up to when the stored vendor data is complete: the end of the latest successful incremental
+    sync of the organisation that is furthest behind, among those synced (or tried) in the last
+    week. None when nothing was synced lately (imports only): the stored data is all there is.
+
+    A vendor that is down leaves its days unfetched; detection must not read them as days on
+    which a condition cleared."""
+    rows = session.connection().execute(text(
+        "SELECT source, org, status, started_at, finished_at FROM sync_run "
+        "WHERE (stream IS NULL OR stream <> 'backfill') AND (started_at >= :since OR status = 'ok')"),
+        {"since": now - SYNC_ACTIVE}).all()
+    active: set[tuple[str, str]] = set()
+    last_ok: dict[tuple[str, str], datetime] = {}
+    since = now - SYNC_ACTIVE
+    for source, org, status, started, finished in rows:
+        key = (str(source), str(org or ""))
+        started_at = _moment(started)
+        if started_at is not None and started_at >= since:
+            active.add(key)
+        finished_at = _moment(finished)
+        if status == "ok" and finished_at is not None:
+            last_ok[key] = max(last_ok.get(key, finished_at), finished_at)
+    if not active:
+        return None
+    floor = datetime(2000, 1, 1, tzinfo=UTC)
+    return min(last_ok.get(key, floor) for key in active)
+

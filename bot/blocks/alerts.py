@@ -33,7 +33,11 @@ STATUS_LABEL = {IncidentStatus.DETECTED: "Open", IncidentStatus.ALERTED: "Open",
                 IncidentStatus.ACKNOWLEDGED: "Acknowledged", IncidentStatus.RESOLVED: "Resolved"}
 SNOOZE_LABELS = {"1h": "1 hour", "4h": "4 hours", "1d": "1 day", "7d": "7 days"}
 SUMMARY_FROM = 4  # this many first alerts of one detection run → one summary message
-SUMMARY_PER_MESSAGE = 20  # incidents per summary message: 2 blocks each + 4 stay under 50
+SUMMARY_FULL = 20  # up to this many: a line and the buttons per incident (2 blocks each, + 4 under 50)
+# beyond: the lines ten to a section, each incident's buttons (labelled with its number) in its own
+# actions block — the contract's action ids must be unique within a block: 42 + 5 + 3 = 50 blocks
+SUMMARY_PER_MESSAGE = 42
+_LINES_PER_SECTION = 10
 MARKER_EVENT = "abacus_alert"  # message metadata event_type: finds a message again after a crash
 
 
@@ -107,15 +111,20 @@ def snooze_select(incident: int) -> dict:
                         for k in SNOOZE_CHOICES]}
 
 
-def incident_actions(view: IncidentView, *, details: bool = True) -> dict | None:
-    """The buttons that fit the incident's status (None: nothing left to do and no details)."""
+def incident_actions(view: IncidentView, *, details: bool = True, numbered: bool = False) -> dict | None:
+    """The buttons that fit the incident's status (None: nothing left to do and no details).
+    `numbered`: the labels name the incident (buttons set apart from its line, in a big summary)."""
     ref = IncidentRef(view.id).encode()
+    suffix = f" #{view.id}" if numbered else ""
     elements = []
     if view.status in (IncidentStatus.DETECTED, IncidentStatus.ALERTED):
-        elements.append(c.button("Acknowledge", ActionId.INCIDENT_ACK, ref, style="primary"))
+        elements.append(c.button(f"Acknowledge{suffix}", ActionId.INCIDENT_ACK, ref, style="primary"))
     if view.status.is_open:
-        elements.append(c.button("Resolve", ActionId.INCIDENT_RESOLVE, ref))
-        elements.append(snooze_select(view.id))
+        elements.append(c.button(f"Resolve{suffix}", ActionId.INCIDENT_RESOLVE, ref))
+        select = snooze_select(view.id)
+        if numbered:
+            select["placeholder"]["text"] = f"Snooze #{view.id}…"
+        elements.append(select)
     if details and view.user is not None:
         elements.append(c.button("Details", ActionId.INCIDENT_DETAILS, ref))
     if not elements:
@@ -190,20 +199,38 @@ def summary_line(view: IncidentView, now: datetime) -> str:
     return line + (f"\n{state}" if state else "")
 
 
+def _compact_line(view: IncidentView, now: datetime) -> str:
+    state = status_line(view, now)
+    line = (f"{SEVERITY_EMOJI[view.severity]} *#{view.id} {c.clip(subject_label(view), 60)}* — "
+            f"{c.escape(c.clip(view.message, 160))}")
+    return line + (f" · {state}" if state else "")
+
+
 def summary_message(views: Sequence[IncidentView], *, now: datetime) -> AlertMessage:
-    """Several first alerts of one detection run in one message: a line and the buttons per
-    incident (≤ SUMMARY_PER_MESSAGE incidents: 2 blocks each, under Slack's 50)."""
+    """Several first alerts of one detection run in one message, each incident with its buttons:
+    a line and the buttons per incident up to SUMMARY_FULL; beyond, the lines ten to a section and
+    the buttons (labelled with the incident's number) one block per incident, up to
+    SUMMARY_PER_MESSAGE — within Slack's 50 blocks either way."""
     views = list(views)[:SUMMARY_PER_MESSAGE]
     open_count = sum(1 for v in views if v.is_open)
     critical = sum(1 for v in views if v.severity is Severity.CRITICAL)
     title = f":rotating_light: {len(views)} new incidents" if critical else f":warning: {len(views)} new incidents"
     detected = c.when(max(v.opened_at for v in views))
     blocks = [c.header(title), c.context(f"{open_count} open · {critical} critical · detected {detected}")]
-    for view in views:
-        blocks.append(c.section(summary_line(view, now)))
-        buttons = incident_actions(view)
-        if buttons:
-            blocks.append(buttons)
+    if len(views) <= SUMMARY_FULL:
+        for view in views:
+            blocks.append(c.section(summary_line(view, now)))
+            buttons = incident_actions(view)
+            if buttons:
+                blocks.append(buttons)
+    else:
+        for start in range(0, len(views), _LINES_PER_SECTION):
+            chunk = views[start:start + _LINES_PER_SECTION]
+            blocks.append(c.section("\n".join(_compact_line(v, now) for v in chunk)))
+            for view in chunk:
+                buttons = incident_actions(view, details=False, numbered=True)
+                if buttons:
+                    blocks.append(buttons)
     blocks.append(c.context("Each incident is acted on separately; `/abacus incidents` lists them all."))
     text = f"{len(views)} new incidents: " + "; ".join(f"#{v.id} {v.user or 'team'}" for v in views)
     return AlertMessage(text=c.fallback(text, 3000), blocks=blocks)

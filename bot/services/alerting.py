@@ -431,6 +431,8 @@ class AlertSender:
     def _email_round(self, report: DrainReport) -> int:
         now = self._clock()
         with session_scope(self._engine) as session:
+            if self._client is None:  # email alone (`abacus detect` without Slack): queue the copies here
+                outbox_repo.queue_email_copies(session, since=now - timedelta(days=1), now=now)
             items = outbox_repo.claim_due(session, owner=self.owner, now=now, lease=self._lease,
                                           transport=Transport.EMAIL)
         for item in items:

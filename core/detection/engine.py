@@ -114,11 +114,14 @@ def _primary(signals: Iterable[Signal]) -> Signal:
 
 def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[str, Signal]], *, day: date,
              now: datetime, cooldown_days: int, alert: bool,
-             closed_today: set[tuple[str, str]] | frozenset = frozenset()) -> Plan:
+             closed_today: set[tuple[str, str]] | frozenset = frozenset(),
+             complete_until: datetime | None = None) -> Plan:
     """Decide what one detection run over `day` changes.
 
     `signals`: (subject, signal) pairs of the day. `closed_today`: (subject, kind) pairs already
-    recorded for this day on incidents that are now resolved (resolved by hand today)."""
+    recorded for this day on incidents that are now resolved (resolved by hand today).
+    `complete_until`: how far the vendor data is known to be complete (None: all of it is); a day
+    ending after it proves nothing about absence, like a day still going on."""
     plan = Plan(day=day)
     by_subject: dict[str, list[Signal]] = {}
     for subject, sig in signals:
@@ -207,7 +210,10 @@ def plan_day(open_incidents: Iterable[IncidentState], signals: Iterable[tuple[st
             inc.version += 1
             plan.changed.append(inc)
 
-    day_complete = now.date() > day  # a day still going on proves nothing about absence yet
+    # a day still going on, or one the vendor sync has not fetched in full (vendor down), proves
+    # nothing about absence yet
+    day_end = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo) + timedelta(days=1)
+    day_complete = now.date() > day and (complete_until is None or complete_until >= day_end)
     for subject, inc in sorted(open_by_subject.items()):
         if subject in by_subject:
             continue

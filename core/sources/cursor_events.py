@@ -83,12 +83,15 @@ class EventConverter:
     ordinal rule for identical events.
     """
 
-    __slots__ = ("org", "_seen", "_days")
+    __slots__ = ("org", "_seen", "_days", "_shared")
 
     def __init__(self, org: str) -> None:
         self.org = org
         self._seen: dict[str, int] = {}
         self._days: dict[int, str] = {}  # day number → ISO day, one string object per day
+        # one object per distinct email, model name and kind of the window: a page's rows then
+        # share them, so pickling sends each once and the writer unpickles one string, not 500
+        self._shared: dict[str, str] = {}
 
     def _day(self, day_no: int) -> str:
         text = self._days[day_no] = ms_to_datetime(day_no * _MS_PER_DAY).date().isoformat()
@@ -103,6 +106,7 @@ class EventConverter:
         out: list[EventRow] = []
         append = out.append
         seen, days, org, models = self._seen, self._days, self.org, _MODELS
+        share = self._shared.setdefault
         i, ev = -1, None
         try:
             for i, ev in enumerate(events):  # noqa: B007 - `i` and `ev` name the event in errors
@@ -110,7 +114,7 @@ class EventConverter:
                 if type(ts_ms) is not int:
                     ts_ms = _timestamp(ts_ms)
                 email = ev.get("userEmail")
-                email = email.strip().lower() if email else ""
+                email = share(e := email.strip().lower(), e) if email else ""
                 raw_model = ev.get("model") or "unknown"
                 if type(raw_model) is not str:
                     raise ShapeError(f"model: expected a string, got {one_line(repr(raw_model), 40)}")
@@ -147,6 +151,8 @@ class EventConverter:
                 if (kind is not None and type(kind) is not str) or \
                         (max_mode is not None and type(max_mode) is not bool):
                     raise ShapeError("kind/maxMode: expected a string and a boolean")
+                if kind is not None:
+                    kind = share(kind, kind)
                 # the natural key: `core.usage.cursor_event_key`, inline
                 base = sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out_t}"
                               .encode()).hexdigest()[:32]
@@ -155,10 +161,11 @@ class EventConverter:
                 model = models.get(raw_model)
                 if model is None:
                     model = _model(raw_model)
+                raw = raw_model[:_MAX_NAME]
                 day = days.get(ts_ms // _MS_PER_DAY) or self._day(ts_ms // _MS_PER_DAY)
                 append((_CURSOR, _EVENTS, base if n == 0 else natural_key(base, n), ts_ms, day,
                         email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown")),
-                        None, org, raw_model[:_MAX_NAME], model, inp, cw, 0, cr, out_t, cost, basis, estimated, 1, kind,
+                        None, org, share(raw, raw), model, inp, cw, 0, cr, out_t, cost, basis, estimated, 1, kind,
                         None if max_mode is None else int(max_mode), None))
         except ShapeError as exc:
             raise ShapeError(f"usageEvents[{i}]: {exc}") from None

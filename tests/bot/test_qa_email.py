@@ -32,3 +32,17 @@ def test_a_name_with_line_breaks_is_mailed_with_a_one_line_subject(engine, smtp)
         assert recipients == ["finops@example.com", "lead@example.com"]
         assert message["Bcc"] is None
         assert not any(ch in message["Subject"] for ch in "\r\n\x0b\u2028\x1b")
+
+
+def test_email_alone_sends_the_alerts_without_a_slack_client(engine, smtp):  # noqa: F811
+    """`abacus detect` with ABACUS_SMTP_URL and ABACUS_ALERT_EMAIL_TO but no Slack token: the email
+    copies were only ever queued by the Slack round, so no email went out."""
+    inbox, port = smtp
+    add_incidents(engine, [1])
+    queue(engine, 1)
+    sender = AlertSender(engine, None, channel=None, store=MemoryStore([view(1)]), email=channel(port), clock=Clock())
+    report = sender.drain()
+    assert report.sent == 1, report
+    [(_, recipients, message)] = inbox.messages
+    assert message["Subject"] == "[Abacus] WARNING #1: Alice spent $214 today, 4.2× her 7-day average of $51"
+    assert sender.drain().sent == 0  # once

@@ -144,3 +144,45 @@ def test_bidirectional_overrides_in_a_name_cannot_reorder_an_alert():
         assert control not in shown
     assert "evE" in common.escape(rtl) and "spent $214 today" in shown
     assert "داشبورد" in common.escape("داشبورد")  # right-to-left letters themselves stay
+
+
+# --- 4 or more first alerts of a run: ONE summary message in which each incident can be acted on ---
+
+@pytest.mark.parametrize("count", [21, 30, 42])
+def test_a_big_run_is_still_one_summary_with_every_incident_actionable(count):
+    views = [view(i, user=f"p{i}@example.com", name=f"Person {i} " + "x" * 200, message="A very long story " * 40)
+             for i in range(1, count + 1)]
+    message = alerts.summary_message(views, now=NOW)
+    assert validate_message({"text": message.text, "blocks": message.blocks}) == []
+    assert len(message.blocks) <= 50
+    assert message.blocks[0]["text"]["text"] == f":warning: {count} new incidents"
+    actions = [b for b in message.blocks if b["type"] == "actions"]
+    assert [b["block_id"] for b in actions] == [f"incident:{i}" for i in range(1, count + 1)]
+    for i, block in enumerate(actions, start=1):
+        ids = [e["action_id"] for e in block["elements"]]
+        assert ids == ["incident_ack", "incident_resolve", "incident_snooze"], ids
+        assert all(e.get("value") == str(i) for e in block["elements"] if e["type"] == "button")
+        assert f"#{i}" in block["elements"][0]["text"]["text"]  # the button says which incident
+    listed = "\n".join(b["text"]["text"] for b in message.blocks if b["type"] == "section")
+    assert all(f"#{i} " in listed for i in range(1, count + 1))
+
+
+def test_a_run_of_25_first_alerts_is_posted_as_one_message(engine):
+    from slack_sdk import WebClient
+
+    from bot.services.alerting import AlertSender
+    from tests.bot.test_alert_delivery import Clock, MemoryStore, add_incidents, queue
+    from tests.fakes.slack import BOT_TOKEN, FakeSlack
+
+    add_incidents(engine, range(1, 26))
+    for i in range(1, 26):
+        queue(engine, i, batch="run-big")
+    store = MemoryStore([view(i, user=f"p{i}@example.com") for i in range(1, 26)])
+    with FakeSlack() as slack:
+        slack.register_channel("C0ALERTS", "alerts")
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        sender = AlertSender(engine, client, channel="C0ALERTS", store=store, clock=Clock())
+        assert sender.drain().sent == 25
+        [post] = [c for c in slack.calls("chat.postMessage") if c.ok]
+        assert post["blocks"][0]["text"]["text"] == ":warning: 25 new incidents"
+        assert validate_message(post.body) == []
