@@ -1,5 +1,6 @@
 """The Cursor events worker is forked before members, groups and spend are read: whatever stops the
-sync after that (a vendor failure on any of them, a failure mid-events, Ctrl-C, SIGTERM), the real
+sync after that (a vendor failure on any of them, a failure mid-events or in the daily usage the
+worker fetches after them, Ctrl-C, SIGTERM), the real
 `abacus sync` process leaves no worker behind, records the run as failed (or, killed outright,
 as interrupted by the next sync), says why in one line and exits as before.
 
@@ -140,6 +141,7 @@ FAILURES = [
     ("/teams/spend", "status", {"status": 200, "body": b"{\"teamMemberSpend\": [1, 2", "times": -1}, "Cursor API"),
     (EVENTS, "500", {"times": -1, "after": 3}, "HTTP 500"),
     (EVENTS, "status", {"status": 200, "body": b"]]not json", "after": 2, "times": -1}, "Cursor API"),
+    ("/teams/daily-usage-data", "500", {"times": -1}, "HTTP 500"),  # fetched by the worker after the events
 ]
 
 
