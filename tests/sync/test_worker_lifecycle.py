@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from storage.db import make_engine
 from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
 
 pytestmark = pytest.mark.e2e
@@ -71,15 +72,16 @@ def fake(day):
     server.release.set()
 
 
-@pytest.fixture(params=["sqlite"])
-def db(request, tmp_path):
-    yield tmp_path / "abacus.db"
+@pytest.fixture
+def db(database_url):
+    """SQLite, and Postgres (whose connections the forked worker inherits and must leave alone)."""
+    return database_url
 
 
-def _env(tmp_path, fake) -> dict:
+def _env(db, fake) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC", "CURSOR", "ABACUS", "DATABASE", "SLACK", "DOMAIN"))}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'abacus.db'}", CURSOR_ADMIN_KEY=KEY, CURSOR_API_URL=fake.url,
+    env.update(DATABASE_URL=db, CURSOR_ADMIN_KEY=KEY, CURSOR_API_URL=fake.url,
                ABACUS_SYNC_RATE_LIMIT="off", ABACUS_HTTP_BACKOFF="0.01", ABACUS_HTTP_TIMEOUT="5",
                ABACUS_HTTP_ATTEMPTS="2", PYTHONPATH=str(REPO))
     return env
@@ -113,24 +115,32 @@ def _no_process_left(folder: Path) -> None:
     assert not left, f"processes left behind: {left}"
 
 
-def _runs(tmp_path) -> list[tuple]:
-    with sqlite3.connect(tmp_path / "abacus.db") as conn:
-        return conn.execute("SELECT status, error FROM sync_run WHERE source = 'cursor' ORDER BY id").fetchall()
+def _query(db, sql: str) -> list[tuple]:
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
-def _events(tmp_path) -> tuple:
-    with sqlite3.connect(tmp_path / "abacus.db") as conn:
-        return conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM usage_event").fetchone()
+def _runs(db) -> list[tuple]:
+    return _query(db, "SELECT status, error FROM sync_run WHERE source = 'cursor' ORDER BY id")
 
 
-def _complete_resync(tmp_path, fake, day) -> None:
+def _events(db) -> tuple:
+    (count, cost), = _query(db, "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM usage_event")
+    return int(count), int(cost)
+
+
+def _complete_resync(db, tmp_path, fake, day) -> None:
     """After any of these, a plain re-run stores every event exactly once: 40 records, $0.40."""
     fake.faults.clear()
     fake.release.set()
-    res = subprocess.run(_args(day), env=_env(tmp_path, fake), cwd=tmp_path, capture_output=True, text=True,
+    res = subprocess.run(_args(day), env=_env(db, fake), cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr
-    assert _events(tmp_path) == (N, N * 10_000_000)
+    assert _events(db) == (N, N * 10_000_000)
 
 
 FAILURES = [
@@ -151,7 +161,7 @@ def test_a_vendor_failure_after_the_worker_started_leaves_no_process_and_a_faile
                                                                                     fake, day, tmp_path):
     fake.page_size = 3
     fake.faults.add(path, kind, **kw)
-    res = subprocess.run(_args(day), env=_env(tmp_path, fake), cwd=tmp_path, capture_output=True, text=True,
+    res = subprocess.run(_args(day), env=_env(db, fake), cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 1, res.stderr
     errors = [line for line in res.stderr.splitlines() if line.startswith("abacus: ")]
@@ -159,22 +169,29 @@ def test_a_vendor_failure_after_the_worker_started_leaves_no_process_and_a_faile
     assert "Traceback" not in res.stderr
     assert json.loads(res.stdout)["ok"] is False
     _no_process_left(tmp_path)
-    runs = _runs(tmp_path)
+    runs = _runs(db)
     assert len(runs) == 1 and runs[0][0] == "failed" and reason in runs[0][1] and "\n" not in runs[0][1], runs
-    _complete_resync(tmp_path, fake, day)
+    _complete_resync(db, tmp_path, fake, day)
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)],
-                         ids=["ctrl-c", "sigterm"])
-def test_a_sync_stopped_mid_events_leaves_no_process_and_no_run_marked_ok(sig, code, db, fake, day, tmp_path):
+@pytest.mark.parametrize("sig,group,code", [(signal.SIGINT, True, 130), (signal.SIGINT, False, 130),
+                                           (signal.SIGTERM, False, -signal.SIGTERM)],
+                         ids=["ctrl-c-terminal", "sigint-parent-only", "sigterm"])
+def test_a_sync_stopped_mid_events_leaves_no_process_and_no_run_marked_ok(sig, group, code, db, fake, day,
+                                                                         tmp_path):
+    """Ctrl-C at a terminal signals the whole process group (the worker too); `kill -INT` and
+    SIGTERM (a supervisor) only the sync."""
     fake.page_size = 3
     fake.hold_page = 5  # pages 1..4 are in the worker's queue, or written, when the signal comes
-    sync = subprocess.Popen(_args(day), env=_env(tmp_path, fake), cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    sync = subprocess.Popen(_args(day), env=_env(db, fake), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert fake.reached.wait(60), "the sync never reached page 5"
         time.sleep(0.5)
-        sync.send_signal(sig)
+        if group:
+            os.killpg(sync.pid, sig)
+        else:
+            sync.send_signal(sig)
         out, err = sync.communicate(timeout=30)
     finally:
         if sync.poll() is None:
@@ -183,8 +200,8 @@ def test_a_sync_stopped_mid_events_leaves_no_process_and_no_run_marked_ok(sig, c
     assert sync.returncode == code, err
     assert "Traceback" not in err
     _no_process_left(tmp_path)
-    runs = _runs(tmp_path)
+    runs = _runs(db)
     assert len(runs) == 1 and runs[0][0] != "ok", runs  # failed (Ctrl-C) or still 'running' (SIGTERM)
-    _complete_resync(tmp_path, fake, day)
-    runs = _runs(tmp_path)
+    _complete_resync(db, tmp_path, fake, day)
+    runs = _runs(db)
     assert [r[0] for r in runs] == ["failed" if sig == signal.SIGINT else "interrupted", "ok"], runs
