@@ -25,5 +25,10 @@ class LockLost(RuntimeFailure):
     """A job found that its lock (one sync at a time) is no longer its own; it stopped."""
 
 
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM) while a job ran: unwound like Ctrl-C, so the job
+    records how it ended and its worker stops, with its own text (`str(exc)`)."""
+
+
 class PermissionDenied(AbacusError):
     """The person may not do this."""

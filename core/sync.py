@@ -507,8 +507,8 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise
-    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
-        result.error = "interrupted (Ctrl-C)"
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run did not complete, whatever it wrote so far
+        result.error = str(exc) or "interrupted (Ctrl-C)"
         raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
@@ -654,8 +654,8 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise
-    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
-        result.error = "interrupted (Ctrl-C)"
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run did not complete, whatever it wrote so far
+        result.error = str(exc) or "interrupted (Ctrl-C)"
         raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 
 from bot.cli.common import add_range_args, ingest_gc, range_from
-from core.errors import InputError, RuntimeFailure
+from core.errors import InputError, RuntimeFailure, Terminated
 from core.periods import DateRange, utc_today
 
 
@@ -53,6 +56,14 @@ def _window(args) -> DateRange | None:
 _LOCK_WAIT_S = 900
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated("stopped by SIGTERM")
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # where a signal handler may be set
+
+
 def run_sync_command(args) -> int:
     # the sync engine (and the vendor clients it loads) only when a sync runs, not for `--help`
     from core.sync import Mode, Vendor
@@ -84,6 +95,9 @@ def run_sync_command(args) -> int:
     def waiting() -> None:
         print("waiting for another sync of this database to finish…", file=sys.stderr, flush=True)
 
+    # SIGTERM (a supervisor stopping the command) unwinds like Ctrl-C: each run is recorded as failed
+    # and the events worker stopped, then the command dies of the signal as it did without this
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         # one sync at a time per database: the bot's scheduled one, a replica's, another command's
         with try_job_lock(ctx.engine, SYNC_LOCK, wait=_LOCK_WAIT_S, on_wait=waiting) as held:
@@ -93,8 +107,14 @@ def run_sync_command(args) -> int:
             with ingest_gc():
                 summary = run_sync(ctx, sources=args.source, window=window, mode=args.mode, trigger="cli",
                                    progress=progress, tuning=tuning)
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise  # pragma: no cover - the signal ends the process first
     finally:
         sync_log.setLevel(level)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if args.format == "json":
         print(json.dumps(summary.as_dict(), indent=2))
     else:
