@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -150,8 +151,9 @@ def live_detection_job(ctx: Context, *, deliver_now: Callable[[], None] | None =
     """Detection on today's data, every ABACUS_LIVE_DETECT_MINUTES while live telemetry flows in, so
     a runaway session is alerted within minutes of its events instead of after the next vendor sync.
     One detection at a time per database: a tick that finds one running (the hourly job, another
-    replica) is skipped. Alerts it queues are delivered at once (`deliver_now`), not at the next
-    outbox poll. Never raises."""
+    replica) is skipped. Alerts it queues are delivered at once, in this thread (`deliver_now`: the
+    outbox drain, safe beside the polling one — rows are claimed under a lease), not at the next
+    poll. Never raises."""
     try:
         run = run_detection(ctx.engine, as_of=datetime.now(UTC).date(), alert=True, lock_wait=0)
         if run.opened or run.alerts_queued:
@@ -164,12 +166,26 @@ def live_detection_job(ctx: Context, *, deliver_now: Callable[[], None] | None =
         log.exception("live detection failed")
 
 
-def run_soon(scheduler: BackgroundScheduler, job_id: str) -> Callable[[], None]:
-    """A callable that moves a scheduled job's next run to now (no-op if the job is gone)."""
-    def poke() -> None:
-        if scheduler.get_job(job_id) is not None:
-            scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
-    return poke
+def deliver_at_once(sender: AlertSender | None, *, wait: float = 5.0) -> Callable[[], None]:
+    """The outbox drain, run now: when the polling drain holds the delivery claim, wait for it (up
+    to `wait` seconds) and drain again, so rows it may have missed go out now, not at the next poll."""
+    def deliver() -> None:
+        if sender is None:
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                report = sender.drain()
+            except Exception as exc:  # noqa: BLE001 - the polling drain tries again
+                log.warning("alert delivery failed: %s", type(exc).__name__)
+                return
+            if not report.busy:
+                log.info("%s", report.line())
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+    return deliver
 
 
 def start_otlp_receiver(ctx: Context) -> OtlpReceiver:
@@ -221,7 +237,7 @@ def build_bot(settings: Settings) -> Bot:
     if settings.otlp_port and settings.live_detect_minutes:
         scheduler.add_job(live_detection_job, IntervalTrigger(seconds=settings.live_detect_minutes * 60, timezone=UTC),
                           id=LIVE_DETECT_JOB_ID, name="detection on live telemetry", args=(ctx,),
-                          kwargs={"deliver_now": run_soon(scheduler, DELIVER_JOB)})
+                          kwargs={"deliver_now": deliver_at_once(sender)})
 
     sources = (["claude_code"] if settings.anthropic_keys else []) + (["cursor"] if settings.cursor_keys else [])
     describe = {k: v for k, v in settings.describe().items() if k != "database"}

@@ -112,6 +112,38 @@ def test_me_and_user_pages(slack):
     assert "no usage and no person known" in unknown.text
 
 
+def test_me_shows_my_own_cursor_analytics(slack, env):
+    """The by-user Cursor Analytics rows of the period, in the person's own view only."""
+    from datetime import timedelta
+
+    from core.sources.cursor_analytics import AnalyticsMetric, UserAnalyticsRecord
+    from storage.vendor_analytics_repo import replace_user_vendor_analytics
+
+    y = TODAY - timedelta(days=1)
+    rows = {AnalyticsMetric.MODELS: [UserAnalyticsRecord("team", "bob@example.com", TODAY, AnalyticsMetric.MODELS,
+                                                         "gpt-5", 12),
+                                     UserAnalyticsRecord("team", "bob@example.com", y, AnalyticsMetric.MODELS,
+                                                         "claude-sonnet-4.5", 30),
+                                     UserAnalyticsRecord("team", "alice@example.com", y, AnalyticsMetric.MODELS,
+                                                         "gpt-5", 99)],
+            AnalyticsMetric.CLIENT_VERSIONS: [UserAnalyticsRecord("team", "bob@example.com", TODAY,
+                                                                  AnalyticsMetric.CLIENT_VERSIONS, "1.7.1", 1)]}
+    with session_scope(env["engine"]) as session:
+        for metric, records in rows.items():
+            replace_user_vendor_analytics(session=session, source="cursor", org="team", metric=metric.value,
+                                          start=y, end=TODAY, records=records)
+    bob = slack.ask("me 7d", user=BOB, files=2)
+    # by hand: 30 + 12 messages over two days; the latest version 1.7.1
+    assert "Cursor, as its Analytics API counts it" in bob.text
+    assert "*Messages*\n42" in bob.text and "claude-sonnet-4.5 — 30 messages" in bob.text
+    assert "gpt-5 — 12 messages" in bob.text and "Active days (Cursor)*\n2 of 7" in bob.text and "1.7.1" in bob.text
+    assert "99 messages" not in bob.text
+    refused = slack.ask("user alice@example.com", user=BOB)  # a member sees only their own
+    assert "Only Abacus admins and viewers" in refused.text and "99" not in refused.text
+    alice = slack.ask("me 7d", user=ALICE, files=2)
+    assert "gpt-5 — 99 messages" in alice.text and "42" not in alice.text.split("Cursor, as its")[1][:200]
+
+
 def test_team_views(slack):
     models = slack.ask("models 7d", user=CAROL, files=1)
     assert "claude-4.5-sonnet" in models.text and "$20.00" in models.text and "opus-4.5" in models.text
