@@ -507,6 +507,9 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise
+    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
+        result.error = "interrupted (Ctrl-C)"
+        raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
@@ -650,6 +653,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         raise
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
+        raise
+    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
+        result.error = "interrupted (Ctrl-C)"
         raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
