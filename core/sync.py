@@ -508,6 +508,9 @@ def sync_anthropic(client: anth.AnthropicAdmin, store: SyncStore, plan: SyncPlan
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
         raise
+    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
+        result.error = "interrupted (Ctrl-C)"
+        raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
@@ -611,8 +614,10 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
 
         # every window's events are fetched and converted ahead — in a worker process where the
         # client allows it (core.sources.event_worker), started first so that it fetches while the
-        # members, groups and spend are read and saved here — and written here in order
-        with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org,
+        # members, groups and spend are read and saved here — and written here in order; then the
+        # worker fetches and converts the daily usage while the last events are written
+        span = (daily.days[0], daily.days[-1]) if daily.days else None
+        with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, daily=span,
                           use_worker=options.event_worker) as events:
             members = client.members()
             groups = client.groups()
@@ -626,11 +631,10 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                 result.notes.append("billing groups not available to this key/plan; skipped")
             _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
 
-        counts = result.stream(Stream.DAILY_USAGE)
-        if daily.days:
-            for first, last, rows in client.daily_usage_chunks(daily.days[0], daily.days[-1]):
+            counts = result.stream(Stream.DAILY_USAGE)
+            for first, last, records in events.daily():
                 by_day: dict[date, list[ActivityRecord]] = {}
-                for rec in curs.daily_activity(rows, org=org):
+                for rec in records:
                     by_day.setdefault(rec.day, []).append(rec)
                 for day in _days(first, last):
                     with store.transaction() as tx:
@@ -640,6 +644,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                         daily.done(tx, day)
                     counts.read += len(by_day.get(day, ()))
                     progress.advance(1, f"daily_usage {day}")
+        if span is not None:
             _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
     except (VendorError, DataRejected) as exc:
         result.error = str(exc)
@@ -648,6 +653,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         raise
     except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
         result.error = f"stopped by an unexpected error ({type(exc).__name__})"
+        raise
+    except KeyboardInterrupt:  # Ctrl-C: the run did not complete, whatever it wrote so far
+        result.error = "interrupted (Ctrl-C)"
         raise
     finally:
         _end_run(store, run_id, result, plan, progress, requests=client.api.requests)

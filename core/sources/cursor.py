@@ -177,6 +177,13 @@ class CursorAdmin:
             if page > 10_000:
                 raise VendorError(f"{self._where('/teams/spend')}: more than 10000 pages; stopping")
 
+    def daily_activity_chunks(self, start: date, end: date, *,
+                              org: str) -> Iterator[tuple[date, date, list[ActivityRecord]]]:
+        """`daily_usage_chunks`, each window's rows converted (`daily_activity`): what the sync
+        writes, fetched and converted where the events worker runs (core.sources.event_worker)."""
+        for first, last, rows in self.daily_usage_chunks(start, end):
+            yield first, last, daily_activity(rows, org=org)
+
     def daily_usage_chunks(self, start: date, end: date) -> Iterator[tuple[date, date, list[DailyRow]]]:
         """(first, last, rows) per window of at most 30 days over [start, end], every page read."""
         where = self._where("/teams/daily-usage-data")

@@ -62,16 +62,26 @@ def parse_events_page(content: bytes) -> EventsPage:
 _CURSOR, _EVENTS, _VENDOR = Source.CURSOR.value, Feed.CURSOR_EVENTS.value, CostBasis.VENDOR.value
 _MS_PER_DAY = 86_400_000
 _MAX_NAME = 255  # the model columns' width
+_MAX_PERSON = 320  # usage_event.person
+_MAX_KIND = 64  # usage_event.kind
 
 
-_MODELS: dict[str, str] = {}  # raw model → normalised, column-sized
+def _column_text(text: str, width: int) -> str:
+    """Vendor text as a column holds it on every database: no NUL (Postgres text cannot hold one,
+    and the whole batch would be refused) and at most the column's width (Postgres refuses a longer
+    value where SQLite stores it). Control characters are kept here and neutralised where shown."""
+    return text.replace("\x00", "")[:width]
 
 
-def _model(raw: str) -> str:
-    model = normalise_model(raw)[:_MAX_NAME]
+_MODELS: dict[str, tuple[str, str]] = {}  # raw model → (stored raw model, normalised), column-sized
+
+
+def _model(raw: str) -> tuple[str, str]:
+    stored = _column_text(raw, _MAX_NAME)
+    pair = (stored, normalise_model(raw.replace("\x00", ""))[:_MAX_NAME])
     if len(_MODELS) < 4096:  # bounded: a hostile feed of random model names cannot grow it forever
-        _MODELS[raw] = model
-    return model
+        _MODELS[raw] = pair
+    return pair
 
 
 class EventConverter:
@@ -83,7 +93,7 @@ class EventConverter:
     ordinal rule for identical events.
     """
 
-    __slots__ = ("org", "_seen", "_days", "_shared")
+    __slots__ = ("org", "_seen", "_days", "_shared", "_emails", "_kinds")
 
     def __init__(self, org: str) -> None:
         self.org = org
@@ -92,6 +102,9 @@ class EventConverter:
         # one object per distinct email, model name and kind of the window: a page's rows then
         # share them, so pickling sends each once and the writer unpickles one string, not 500
         self._shared: dict[str, str] = {}
+        # userEmail as sent → (the email in the natural key, the stored person): one look-up per event
+        self._emails: dict[str, tuple[str, str]] = {}
+        self._kinds: dict[str, str] = {}  # kind as sent → as stored
 
     def _day(self, day_no: int) -> str:
         text = self._days[day_no] = ms_to_datetime(day_no * _MS_PER_DAY).date().isoformat()
@@ -107,6 +120,7 @@ class EventConverter:
         append = out.append
         seen, days, org, models = self._seen, self._days, self.org, _MODELS
         share = self._shared.setdefault
+        emails, kinds = self._emails, self._kinds
         i, ev = -1, None
         try:
             for i, ev in enumerate(events):  # noqa: B007 - `i` and `ev` name the event in errors
@@ -114,7 +128,14 @@ class EventConverter:
                 if type(ts_ms) is not int:
                     ts_ms = _timestamp(ts_ms)
                 email = ev.get("userEmail")
-                email = share(e := email.strip().lower(), e) if email else ""
+                if email:
+                    pair = emails.get(email)
+                    if pair is None:
+                        e = email.strip().lower()
+                        pair = emails[email] = (e, share(p := _column_text(e, _MAX_PERSON), p))
+                    email, person = pair
+                else:
+                    email = person = ""
                 raw_model = ev.get("model") or "unknown"
                 if type(raw_model) is not str:
                     raise ShapeError(f"model: expected a string, got {one_line(repr(raw_model), 40)}")
@@ -152,19 +173,19 @@ class EventConverter:
                         (max_mode is not None and type(max_mode) is not bool):
                     raise ShapeError("kind/maxMode: expected a string and a boolean")
                 if kind is not None:
-                    kind = share(kind, kind)
+                    k = kinds.get(kind)
+                    kind = k if k is not None else kinds.setdefault(kind, _column_text(kind, _MAX_KIND))
                 # the natural key: `core.usage.cursor_event_key`, inline
                 base = sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out_t}"
                               .encode()).hexdigest()[:32]
                 n = seen.get(base, 0)
                 seen[base] = n + 1
-                model = models.get(raw_model)
-                if model is None:
-                    model = _model(raw_model)
-                raw = raw_model[:_MAX_NAME]
+                pair = models.get(raw_model)
+                raw, model = pair if pair is not None else _model(raw_model)
                 day = days.get(ts_ms // _MS_PER_DAY) or self._day(ts_ms // _MS_PER_DAY)
                 append((_CURSOR, _EVENTS, base if n == 0 else natural_key(base, n), ts_ms, day,
-                        email or unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId") or "unknown")),
+                        person or _column_text(unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId")
+                                                                or "unknown")), _MAX_PERSON),
                         None, org, share(raw, raw), model, inp, cw, 0, cr, out_t, cost, basis, estimated, 1, kind,
                         None if max_mode is None else int(max_mode), None))
         except ShapeError as exc:

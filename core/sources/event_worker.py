@@ -10,9 +10,14 @@ every window of the sync, oldest first, and hands the converted pages over a bou
 (`depth` pages: the memory bound holds). The parent reads them window by window and writes and
 checkpoints exactly as before, so resuming, idempotence and exactness are unchanged.
 
-    with event_stream(client, windows, org=org) as stream:
+    with event_stream(client, windows, org=org, daily=(first_day, last_day)) as stream:
         for start_ms, end_ms in windows:
             for batch in stream.window(start_ms, end_ms): ...
+        for first, last, records in stream.daily(): ...
+
+When asked (`daily=(start, end)`), the child then fetches and converts the daily usage of those
+days too (`CursorAdmin.daily_activity_chunks`), while the parent is still writing events; the parent
+reads them after the last window (`stream.daily()`).
 
 The child opens its own HTTP connections (`CursorAdmin.http_factory`): a connection, or a TLS
 session, shared by two processes would be corrupted. It touches nothing else of the parent's
@@ -32,14 +37,18 @@ import queue
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import TYPE_CHECKING
 
 from core.sources.http import VendorError
 
 if TYPE_CHECKING:
     from core.sources.cursor import CursorAdmin, EventBatch
+    from core.sources.records import ActivityRecord
 
-_BATCH, _END, _ERROR = 0, 1, 2
+DailyChunk = tuple[date, date, "list[ActivityRecord]"]
+
+_BATCH, _END, _ERROR, _DAILY = 0, 1, 2, 3
 _POLL_S = 0.5  # how often a blocked side checks that the other is still there
 
 
@@ -48,17 +57,17 @@ def worker_available() -> bool:
 
 
 def event_stream(client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str,
-                 use_worker: bool = True) -> InlineEvents | WorkerEvents:
+                 daily: tuple[date, date] | None = None, use_worker: bool = True) -> InlineEvents | WorkerEvents:
     if use_worker and client.http_factory is not None and worker_available() and windows:
-        return WorkerEvents(client, windows, org=org)
-    return InlineEvents(client, org=org)
+        return WorkerEvents(client, windows, org=org, daily=daily)
+    return InlineEvents(client, org=org, daily=daily)
 
 
 class InlineEvents:
     """The events of each window fetched when the window is read, in this process."""
 
-    def __init__(self, client: CursorAdmin, *, org: str) -> None:
-        self.client, self.org = client, org
+    def __init__(self, client: CursorAdmin, *, org: str, daily: tuple[date, date] | None = None) -> None:
+        self.client, self.org, self._daily = client, org, daily
 
     def __enter__(self) -> InlineEvents:
         return self
@@ -69,17 +78,23 @@ class InlineEvents:
     def window(self, start_ms: int, end_ms: int) -> Iterator[EventBatch]:
         yield from self.client.usage_events(start_ms, end_ms, org=self.org)
 
+    def daily(self) -> Iterator[DailyChunk]:
+        if self._daily is not None:
+            yield from self.client.daily_activity_chunks(*self._daily, org=self.org)
+
 
 class WorkerEvents:
     """Every window's events, fetched and converted ahead in a child process, read in order."""
 
-    def __init__(self, client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str, depth: int = 8) -> None:
+    def __init__(self, client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str,
+                 daily: tuple[date, date] | None = None, depth: int = 8) -> None:
         ctx = multiprocessing.get_context("fork")
         self.client = client
         self._windows = list(windows)
         self._next = 0
+        self._daily = daily
         self._queue = ctx.Queue(maxsize=depth)
-        self._proc = ctx.Process(target=_work, args=(client, self._windows, org, self._queue, os.getpid()),
+        self._proc = ctx.Process(target=_work, args=(client, self._windows, daily, org, self._queue, os.getpid()),
                                  name="abacus-cursor-events", daemon=True)
 
     def __enter__(self) -> WorkerEvents:
@@ -110,6 +125,24 @@ class WorkerEvents:
                 yield payload
             elif kind == _END:
                 return
+            elif kind == _ERROR:
+                raise payload
+            else:
+                raise ValueError("the events worker sent daily usage before the last window was read")
+
+    def daily(self) -> Iterator[DailyChunk]:
+        """The daily usage asked for, window by window (after every event window was read)."""
+        if self._daily is None:
+            return
+        if self._next < len(self._windows):
+            raise ValueError("the daily usage comes after every event window; read those first")
+        while True:
+            kind, payload, requests = self._get()
+            self.client.api.requests += requests
+            if kind == _DAILY:
+                yield payload
+            elif kind == _END:
+                return
             else:
                 raise payload
 
@@ -123,8 +156,10 @@ class WorkerEvents:
                                       f"stopped unexpectedly (exit code {self._proc.exitcode})") from None
 
 
-def _work(client: CursorAdmin, windows: list[tuple[int, int]], org: str, out, parent: int) -> None:
-    """The child: fetch and convert every window, in order, onto `out`; then leave."""
+def _work(client: CursorAdmin, windows: list[tuple[int, int]], daily: tuple[date, date] | None, org: str, out,
+          parent: int) -> None:
+    """The child: fetch and convert every window, in order, onto `out`, then the daily usage asked
+    for; then leave."""
     # the parent's handlers (the bot's graceful shutdown) are not the child's: SIGTERM from close()
     # and Ctrl-C end it at once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -154,6 +189,12 @@ def _work(client: CursorAdmin, windows: list[tuple[int, int]], org: str, out, pa
         for start_ms, end_ms in windows:
             for batch in client.usage_events(start_ms, end_ms, org=org):
                 if not put((_BATCH, batch, requests())):
+                    return
+            if not put((_END, None, requests())):
+                return
+        if daily is not None:
+            for chunk in client.daily_activity_chunks(*daily, org=org):
+                if not put((_DAILY, chunk, requests())):
                     return
             if not put((_END, None, requests())):
                 return

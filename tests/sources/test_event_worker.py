@@ -62,6 +62,34 @@ def test_worker_gives_the_batches_inline_reading_gives():
     assert worker_client.api.requests == inline_client.api.requests == 13  # counted in the parent too
 
 
+def test_worker_gives_the_daily_usage_after_the_windows_as_inline_reading_does():
+    """The daily usage of the days asked for comes after the last event window, converted, the same
+    in the worker as in-process; a vendor failure there is raised in the parent, after the events."""
+    daily = [{"date": day_ms(d), "email": f"u{i}@example.com", "isActive": bool(i), "totalLinesAdded": 10 * i + n,
+              "composerRequests": i} for n, d in enumerate(DAYS) for i in range(3)]
+    team = CursorTeam(events=EventList(_events()), daily=daily)
+    with FakeCursor({KEY: team}, page_size=2, log_requests=False) as server, \
+            make_client(server.url, timeout=5) as http:
+        def read(stream) -> tuple[int, list]:
+            with stream as s:
+                events = sum(len(b.records) for w in WINDOWS for b in s.window(*w))
+                return events, [(first, last, sorted((r.day, r.person, r.lines_added) for r in recs))
+                                for first, last, recs in s.daily()]
+        inline = read(InlineEvents(_client(server, http), org="t", daily=(DAYS[0], DAYS[-1])))
+        stream = event_stream(_client(server, http), WINDOWS, org="t", daily=(DAYS[0], DAYS[-1]))
+        assert isinstance(stream, WorkerEvents)
+        worked = read(stream)
+        server.faults.add("/teams/daily-usage-data", "500", times=-1)
+        with pytest.raises(VendorError, match="daily-usage-data"), \
+                event_stream(_client(server, http), WINDOWS, org="t", daily=(DAYS[0], DAYS[-1])) as failing:
+            assert sum(len(b.records) for w in WINDOWS for b in failing.window(*w)) == 7 + 8 + 9
+            list(failing.daily())
+    assert worked == inline
+    assert worked[0] == 7 + 8 + 9
+    assert worked[1] == [(DAYS[0], DAYS[-1], sorted((d, f"u{i}@example.com", 10 * i + n)
+                                                    for n, d in enumerate(DAYS) for i in range(3)))]
+
+
 def test_without_a_http_factory_or_when_off_it_runs_inline():
     with make_client("http://127.0.0.1:9", timeout=1) as http:
         client = CursorAdmin(http, KEY)

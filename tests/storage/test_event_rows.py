@@ -1,0 +1,103 @@
+"""The row-based write path with stored event rows (`core.usage.EVENT_ROW` tuples, as the Cursor
+converter makes them), on SQLite and Postgres: max_mode as 0/1/None into the BOOLEAN column through
+Postgres's binary COPY and through its staged text-COPY fallback; the same event twice in one batch
+counted once (no in-memory de-duplication: SQLite's ON CONFLICT, Postgres's UniqueViolation → staged
+path); import_batch_id kept; every rollup equal to the hand sums.
+
+Rows (day 2026-03-02, Cursor, model gpt-5), cost in nanos, tokens (in, cache write, cache read, out):
+  r1 ann  ts +0    cost 10,000,000  (1, 2, 3, 4)   max_mode 1
+  r2 ann  ts +1    cost 20,000,000  (10, 0, 0, 5)  max_mode 0
+  r3 bob  ts +2    cost 30,000,000  (0, 0, 0, 7)   max_mode None
+By hand: 3 records, 60,000,000 nanos, input 11, cache write 2, cache read 3, output 16, 3 requests;
+ann 30,000,000 over 2 records, bob 30,000,000 over 1.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from core.usage import EventRecord
+from storage.db import make_engine, session_scope, upgrade
+from storage.tables import ImportBatch
+from storage.usage_repo import write_usage
+
+T0 = 1_772_409_600_000 + 36_000_000  # 2026-03-02 10:00 UTC
+ANN, BOB = "ann@example.com", "bob@example.com"
+
+
+def _row(key: str, ts: int, person: str, cost: int, tokens: tuple[int, int, int, int], max_mode: int | None,
+         batch: int | None = None) -> tuple:
+    inp, cw, cr, out = tokens
+    return ("cursor", "cursor_events", key, T0 + ts, "2026-03-02", person, None, "team", "gpt-5", "gpt-5",
+            inp, cw, 0, cr, out, cost, "vendor", 0, 1, "Usage-based", max_mode, batch)
+
+
+R1 = _row("k1", 0, ANN, 10_000_000, (1, 2, 3, 4), 1)
+R2 = _row("k2", 1, ANN, 20_000_000, (10, 0, 0, 5), 0)
+R3 = _row("k3", 2, BOB, 30_000_000, (0, 0, 0, 7), None)
+assert all(EventRecord._make(r) for r in (R1, R2, R3))
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _state(engine) -> dict:
+    with engine.connect() as conn:
+        events = conn.execute(text("SELECT natural_key, max_mode, import_batch_id FROM usage_event "
+                                   "ORDER BY natural_key")).all()
+        out = {"events": [(k, None if m is None else bool(m), b) for k, m, b in events]}
+        for table in ("usage_daily", "usage_person_day", "usage_model_day", "usage_person_total_day"):
+            out[table] = tuple(int(v) for v in conn.execute(text(
+                f"SELECT SUM(records), SUM(cost_nanos), SUM(input_tokens), SUM(cache_write_tokens), "
+                f"SUM(cache_read_tokens), SUM(output_tokens), SUM(requests) FROM {table}")).one())
+        out["by_person"] = {p: (int(r), int(c)) for p, r, c in conn.execute(text(
+            "SELECT person, records, cost_nanos FROM usage_person_total_day ORDER BY person"))}
+    return out
+
+
+HAND = (3, 60_000_000, 11, 2, 3, 16, 3)
+
+
+def _assert_hand(engine, batch: int | None = None) -> None:
+    state = _state(engine)
+    assert state["events"] == [("k1", True, batch), ("k2", False, batch), ("k3", None, batch)]
+    for table in ("usage_daily", "usage_person_day", "usage_model_day", "usage_person_total_day"):
+        assert state[table] == HAND, table
+    assert state["by_person"] == {ANN: (2, 30_000_000), BOB: (1, 30_000_000)}
+
+
+def test_max_mode_0_1_none_through_the_fast_path(engine):
+    with session_scope(engine) as s:
+        res = write_usage([R1, R2, R3], session=s)
+    assert (res.received, res.inserted, res.duplicates) == (3, 3, 0)
+    _assert_hand(engine)
+
+
+def test_the_same_new_event_twice_in_one_batch_is_counted_once(engine):
+    """Postgres: the binary COPY meets the primary key, rolls back, and the staged text COPY (max_mode
+    as 0/1/None text into BOOLEAN) inserts each row once; SQLite: ON CONFLICT skips the twin."""
+    with session_scope(engine) as s:
+        res = write_usage([R1, R2, R1, R3, R2], session=s)
+    assert (res.received, res.inserted, res.duplicates) == (5, 3, 2)
+    _assert_hand(engine)
+    with session_scope(engine) as s:  # and again: all present
+        res = write_usage([R3, R3, R1, R2], session=s)
+    assert (res.received, res.inserted, res.duplicates) == (4, 0, 4)
+    _assert_hand(engine)
+
+
+def test_import_batch_id_is_set_on_both_paths(engine):
+    with session_scope(engine) as s:
+        batch = ImportBatch(filename="usage.csv", sha256="0" * 64, format="cursor")
+        s.add(batch)
+        s.flush()
+        batch_id = batch.id
+        res = write_usage([R1, R2, R3, R2], session=s, import_batch_id=batch_id)
+    assert (res.inserted, res.duplicates) == (3, 1)
+    _assert_hand(engine, batch_id)
