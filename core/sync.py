@@ -63,6 +63,7 @@ from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
 log = logging.getLogger(__name__)
 
+
 class Vendor(StrEnum):
     ANTHROPIC = "anthropic"
     CURSOR = "cursor"
@@ -526,7 +527,6 @@ class BilledCosts:
     def __init__(self, client: anth.AnthropicAdmin, result: OrgResult) -> None:
         self.client, self.result = client, result
         self.available = True
-        self.billed_days = 0
 
     def apply(self, usage: list[UsageRecord], day: date) -> list[UsageRecord]:
         from core.sources import anthropic as anth

@@ -101,12 +101,17 @@ def _stored_revision(engine: Engine) -> str | None:
         raise unreachable(str(engine.url), exc) from None
 
 
-def upgrade(engine: Engine) -> str | None:
+def upgrade(engine: Engine, *, snapshot: bool = True) -> str | None:
     """Apply all migrations (idempotent; safe with several replicas on one Postgres). A database
     already at the newest revision is only checked: Alembic and the table models are not loaded,
-    which is most of a short command's start-up."""
+    which is most of a short command's start-up. A new SQLite database is created from the schema
+    snapshot of the newest revision when there is one (`storage.schema_snapshot`; `snapshot=False`:
+    always by the migrations)."""
     head = head_revision()
-    if head is not None and _stored_revision(engine) == head:
+    stored = _stored_revision(engine)
+    if head is not None and stored == head:
+        return head
+    if snapshot and stored is None and not is_postgres(engine) and _create_from_snapshot(engine, head):
         return head
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -131,6 +136,30 @@ def upgrade(engine: Engine) -> str | None:
     except OperationalError as exc:
         reason = describe_db_error(exc).removeprefix("database error: ")
         raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {reason}") from None
+
+
+def _create_from_snapshot(engine: Engine, head: str | None) -> bool:
+    """Create the schema of revision `head` on a SQLite database that has no table yet, from the
+    snapshot, in one transaction under the migration file lock; False (nothing done) when there is
+    no snapshot of that revision or the database is not empty (another process created it first)."""
+    from storage.job_lock import sqlite_file_lock
+    from storage.schema_snapshot import statements
+
+    ddl = statements(head)
+    if ddl is None:
+        return False
+    check_connection(engine)
+    try:
+        with sqlite_file_lock(engine, "migrate", wait=300), engine.begin() as conn:
+            if conn.exec_driver_sql("SELECT COUNT(*) FROM sqlite_master").scalar():
+                return False
+            for sql in ddl:
+                conn.exec_driver_sql(sql)
+            conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (head,))
+    except OperationalError as exc:
+        reason = describe_db_error(exc).removeprefix("database error: ")
+        raise RuntimeFailure(f"cannot create the database {redact_url(str(engine.url))}: {reason}") from None
+    return True
 
 
 def _refuse_unknown_revision(cfg, conn, engine: Engine) -> None:

@@ -244,7 +244,8 @@ def data_times(*, session: Session, subjects: Sequence[str], day: date, now: dat
     return out
 
 
-SYNC_ACTIVE = timedelta(days=7)  # a vendor organisation synced (or tried) within this counts
+SYNC_TRIED = timedelta(days=2)  # an organisation the sync tried within this is still configured
+SYNC_TRUSTED = timedelta(days=7)  # and one whose last success is older than this no longer holds detection back
 
 
 def _moment(value) -> datetime | None:
@@ -257,28 +258,25 @@ def _moment(value) -> datetime | None:
 
 def data_complete_until(*, session: Session, now: datetime) -> datetime | None:
     """Up to when the stored vendor data is complete: the end of the latest successful incremental
-    sync of the organisation that is furthest behind, among those synced (or tried) in the last
-    week. None when nothing was synced lately (imports only): the stored data is all there is.
+    sync of the organisation that is furthest behind. None when nothing holds detection back
+    (imports only, or no sync lately): the stored data is all there is.
 
-    A vendor that is down leaves its days unfetched; detection must not read them as days on
-    which a condition cleared."""
+    A vendor that is down leaves its days unfetched; detection must not read them as days on which
+    a condition cleared. Counted: organisations the sync tried in the last SYNC_TRIED (still
+    configured) whose last success is within SYNC_TRUSTED — a key that never worked has no data to
+    be behind on, and an outage longer than a week stops holding the cool-down back."""
     rows = session.connection().execute(text(
         "SELECT source, org, status, started_at, finished_at FROM sync_run "
-        "WHERE (stream IS NULL OR stream <> 'backfill') AND (started_at >= :since OR status = 'ok')"),
-        {"since": now - SYNC_ACTIVE}).all()
-    active: set[tuple[str, str]] = set()
+        "WHERE (stream IS NULL OR stream <> 'backfill') AND started_at >= :since"),
+        {"since": now - SYNC_TRUSTED}).all()
+    tried: set[tuple[str, str]] = set()
     last_ok: dict[tuple[str, str], datetime] = {}
-    since = now - SYNC_ACTIVE
     for source, org, status, started, finished in rows:
         key = (str(source), str(org or ""))
-        started_at = _moment(started)
-        if started_at is not None and started_at >= since:
-            active.add(key)
-        finished_at = _moment(finished)
+        started_at, finished_at = _moment(started), _moment(finished)
+        if started_at is not None and started_at >= now - SYNC_TRIED:
+            tried.add(key)
         if status == "ok" and finished_at is not None:
             last_ok[key] = max(last_ok.get(key, finished_at), finished_at)
-    if not active:
-        return None
-    floor = datetime(2000, 1, 1, tzinfo=UTC)
-    return min(last_ok.get(key, floor) for key in active)
-
+    behind = [last_ok[key] for key in tried if key in last_ok]
+    return min(behind) if behind else None

@@ -177,5 +177,5 @@ def _in_group(reply: Reply, group: str | None, people: list[str] | None = None) 
         return reply
     members = f" ({len(people)} people)" if people is not None else ""
     note = f"Group *{c.escape(group)}*{members}"
-    return replace(reply, text=f"[group {group}] {reply.text}", blocks=[c.context(f":busts_in_silhouette: {note}"),
-                                                                         *reply.blocks])
+    return replace(reply, text=f"[group {c.fallback(group, 300)}] {reply.text}",
+                   blocks=[c.context(f":busts_in_silhouette: {note}"), *reply.blocks])

@@ -68,6 +68,13 @@ def _driver_text(driver: Driver | None, what: str = "of it") -> str:
     return f"; {driver.share * 100:.0f} % {what} on {driver.model} in {TOOL_NAMES.get(driver.tool, driver.tool)}"
 
 
+def _population(x: dict, active: str) -> str:
+    """`47 active people`, or `45 active people and 2 unattributed keys` (the dashboard counts people)."""
+    total, keys = int(x.get("population") or 0), int(x.get("keys") or 0)
+    people = f"{total - keys} {active}{'person' if total - keys == 1 else 'people'}"
+    return people + (f" and {keys} unattributed key{'s' if keys != 1 else ''}" if keys else "")
+
+
 def sentence(f: Finding, *, name: str, today: date, driver: Driver | None) -> str:
     when = _when(f.day, today)
     x = f.extra
@@ -76,10 +83,10 @@ def sentence(f: Finding, *, name: str, today: date, driver: Driver | None) -> st
                 f"{money(f.baseline)}{_driver_text(driver)}")
     if f.kind is AnomalyKind.ZSCORE_SPEND:
         return (f"{name} spent {money(f.value)} {when}, {f.ratio:.1f}σ above the team (mean {money(f.baseline)} "
-                f"over {x.get('population')} active people){_driver_text(driver)}")
+                f"over {_population(x, 'active ')}){_driver_text(driver)}")
     if f.kind is AnomalyKind.ZSCORE_REQUESTS:
         return (f"{name} made {count(f.value)} requests {when}, {f.ratio:.1f}σ above the team (mean "
-                f"{count(f.baseline)} over {x.get('population')} active people){_driver_text(driver, 'of them')}")
+                f"{count(f.baseline)} over {_population(x, 'active ')}){_driver_text(driver, 'of them')}")
     if f.kind is AnomalyKind.REQUESTS_PER_DAY:
         return (f"{name} made {count(f.value)} requests {when}, over the limit of {count(f.baseline)}"
                 f"{_driver_text(driver, 'of them')}")
@@ -93,7 +100,7 @@ def sentence(f: Finding, *, name: str, today: date, driver: Driver | None) -> st
                 f"{money(f.baseline)}{_driver_text(driver)}")
     if f.kind is AnomalyKind.CYCLE_OUTLIER:
         return (f"{name} has spent {money(f.value)} this cycle (since {since}), {_times(f.ratio)} the team median "
-                f"of {money(f.baseline)} over {x.get('population')} people{_driver_text(driver)}")
+                f"of {money(f.baseline)} over {_population(x, '')}{_driver_text(driver)}")
     if f.kind is AnomalyKind.TEAM_BUDGET:
         return (f"The team has spent {money(f.value)} this cycle ({since} to {x.get('cycle_end')}), over the "
                 f"{money(f.baseline)} budget{_driver_text(driver)}")

@@ -16,6 +16,8 @@ from core.incidents import TEAM_SUBJECT, AnomalyKind, Severity
 
 from .config import NANOS_PER_USD, Cycle, DetectionSettings
 
+UNMAPPED_PREFIX = "unmapped:"  # core.usage.unmapped_key's subjects: usage no person is known for
+
 MAX_LOOKBACK_DAYS = 35  # calendar days searched for a person's last days with data (5 weeks)
 
 
@@ -164,6 +166,12 @@ def thresholds(x: DayInputs, s: DetectionSettings) -> list[Finding]:
 
 # --- z-scores --------------------------------------------------------------------------------------
 
+def unattributed_mask(subjects: list[str]) -> np.ndarray:
+    """Which subjects are unattributed keys (`unmapped:…`), not people: the sentences count them apart,
+    as the dashboard's count of active people leaves them out."""
+    return np.fromiter((s.startswith(UNMAPPED_PREFIX) for s in subjects), dtype=bool, count=len(subjects))
+
+
 def _zscore(values: np.ndarray, floor: float, s: DetectionSettings) -> tuple[np.ndarray, np.ndarray, float, float, int]:
     """(flagged, z, mean, σ, population) over the people with a value > 0 that day."""
     v = values.astype(np.float64)
@@ -185,15 +193,20 @@ def zscores(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     `zscore_min_population` of them and σ > 0; people under the floor count in the mean and σ
     but are never flagged; critical at `critical_factor` × the multiplier."""
     out: list[Finding] = []
+    keys: np.ndarray | None = None
     for kind, values, floor, unit in (
             (AnomalyKind.ZSCORE_SPEND, x.cost, s.zscore_min_spend_usd * NANOS_PER_USD, "usd"),
             (AnomalyKind.ZSCORE_REQUESTS, x.requests, float(s.zscore_min_requests), "requests")):
         flagged, z, mean, sigma, n = _zscore(values, floor, s)
+        if not flagged.any():
+            continue
+        keys = unattributed_mask(x.subjects) if keys is None else keys
+        n_keys = int((keys & (values > 0)).sum())
         scale = NANOS_PER_USD if unit == "usd" else 1
         for i in np.flatnonzero(flagged):
             out.append(Finding(kind, x.subjects[i], _sev(z[i] > s.zscore_multiplier * s.critical_factor), x.day,
                                float(values[i]) / scale, mean / scale, "team mean", unit, float(z[i]),
-                               {"sigma": sigma / scale, "population": n}))
+                               {"sigma": sigma / scale, "population": n, "keys": n_keys}))
     return out
 
 
@@ -245,12 +258,15 @@ def cycle_outliers(x: DayInputs, s: DetectionSettings) -> list[Finding]:
     if median < s.cycle_outlier_min_median_usd * NANOS_PER_USD or median <= 0:
         return []
     out = []
-    for i in np.flatnonzero(cyc > s.cycle_outlier_multiplier * median):
+    over = np.flatnonzero(cyc > s.cycle_outlier_multiplier * median)
+    n_keys = int((unattributed_mask(x.subjects) & (cyc > 0)).sum()) if len(over) else 0
+    for i in over:
         ratio = float(cyc[i]) / median
         out.append(Finding(AnomalyKind.CYCLE_OUTLIER, x.subjects[i],
                            _sev(ratio > s.cycle_outlier_multiplier * s.critical_factor), x.day, _usd(cyc[i]),
                            _usd(median), "team median", "usd", ratio,
-                           {"population": int(len(spenders)), "cycle_start": x.cycle.start.isoformat()}))
+                           {"population": int(len(spenders)), "keys": n_keys,
+                            "cycle_start": x.cycle.start.isoformat()}))
     return out
 
 

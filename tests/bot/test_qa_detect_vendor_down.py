@@ -58,3 +58,18 @@ def test_without_any_sync_run_the_stored_data_is_taken_as_complete(engine):
     for day in range(1, 4):
         run_scheduled(engine, now=_at(SPIKE + timedelta(days=day), 12))
     assert _status(engine, opened) == ("resolved", "cool-down")
+
+
+def test_a_key_that_never_worked_does_not_hold_the_cool_down_back(engine):
+    """A second organisation whose key is wrong fails every sync; it has no data to be behind on."""
+    steady(engine, days=10, extra=[rec(PEOPLE[0], SPIKE, "300.00", n=1)])
+    [opened] = run_scheduled(engine, now=_at(SPIKE, 23))[1].opened
+    for day in range(1, 4):
+        now = _at(SPIKE + timedelta(days=day), 12)
+        with session_scope(engine) as s:
+            s.add(SyncRun(source="cursor", org="good", stream="sync", started_at=now - timedelta(minutes=5),
+                          finished_at=now - timedelta(minutes=4), status="ok", trigger="schedule"))
+            s.add(SyncRun(source="anthropic", org="broken", stream="sync", started_at=now - timedelta(minutes=5),
+                          finished_at=now - timedelta(minutes=4), status="failed", trigger="schedule"))
+        run_scheduled(engine, now=now)
+    assert _status(engine, opened) == ("resolved", "cool-down")

@@ -186,3 +186,12 @@ def test_a_run_of_25_first_alerts_is_posted_as_one_message(engine):
         [post] = [c for c in slack.calls("chat.postMessage") if c.ok]
         assert post["blocks"][0]["text"]["text"] == ":warning: 25 new incidents"
         assert validate_message(post.body) == []
+
+
+def test_a_group_filtered_reply_does_not_carry_a_live_mention_from_the_group_name():
+    from bot.services.commands import _in_group
+    from bot.services.reply import Reply
+
+    reply = _in_group(Reply(text="AI coding spend 30d: $10.00", blocks=[]), "<!channel> Platform", ["a@x.io"])
+    _assert_inert(reply.text)
+    assert reply.text.startswith("[group &lt;!channel&gt; Platform]")
