@@ -64,6 +64,7 @@ _MS_PER_DAY = 86_400_000
 _MAX_NAME = 255  # the model columns' width
 _MAX_PERSON = 320  # usage_event.person
 _MAX_KIND = 64  # usage_event.kind
+_MAX_CACHED_NAME = 1024
 
 
 def _column_text(text: str, width: int) -> str:
@@ -79,7 +80,9 @@ _MODELS: dict[str, tuple[str, str]] = {}  # raw model → (stored raw model, nor
 def _model(raw: str) -> tuple[str, str]:
     stored = _column_text(raw, _MAX_NAME)
     pair = (stored, normalise_model(raw.replace("\x00", ""))[:_MAX_NAME])
-    if len(_MODELS) < 4096:  # bounded: a hostile feed of random model names cannot grow it forever
+    # bounded in entries and in size (the key is the name as sent): a hostile feed of random or huge
+    # model names cannot grow it forever in a long-lived process (the bot syncs in-process too)
+    if len(_MODELS) < 4096 and len(raw) <= _MAX_CACHED_NAME:
         _MODELS[raw] = pair
     return pair
 

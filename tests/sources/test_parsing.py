@@ -422,3 +422,19 @@ def test_cost_analytics_rows_are_read_tolerantly_and_split_to_the_nano():
 def _convert(org: str, events) -> list[EventRecord]:
     """The converter's rows with their fields named."""
     return [EventRecord._make(row) for row in curs.EventConverter(org).convert(events)]
+
+
+def test_huge_model_names_are_stored_column_sized_and_not_kept_in_the_model_cache():
+    """A feed of 200 distinct model names of 100,000 characters: each row holds 255 of them, and the
+    process-wide model cache keeps none (it held every name as sent: 20 MB here, up to 4,096 names
+    in a bot that syncs in-process)."""
+    from core.sources import cursor_events
+
+    before = dict(cursor_events._MODELS)
+    names = [f"{i:03d}" + "m" * 99_997 for i in range(200)]
+    rows = cursor_events.EventConverter("team").convert(
+        [{"timestamp": 1_790_000_000_000 + i, "userEmail": "a@x.com", "model": name, "chargedCents": 1}
+         for i, name in enumerate(names)])
+    assert [len(EventRecord._make(r).raw_model) for r in rows] == [255] * 200
+    assert [EventRecord._make(r).raw_model[:3] for r in rows] == [f"{i:03d}" for i in range(200)]
+    assert set(cursor_events._MODELS) - set(before) == set()
