@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from core.identity import MappedHow
-from core.usage import CostBasis, Feed, Record, Source
+from core.usage import CostBasis, Feed, Record, Source, unmapped_key
 
 _WRITE_LOCK_ID = 0x0AB4C06
 
@@ -186,13 +186,18 @@ def _apply_key_owners(raw, rows: list[tuple]) -> list[tuple]:
     runs would otherwise leave the rest of the run's records of that key with the old owner (for
     good: a re-sync finds them present). Read here, the mapping holds for every record written after
     it, and `reattribute` (under the same lock) for every record written before it. A manual mapping
-    beats the vendor's owner, as in `core.identity.IdentityResolver`."""
+    beats the vendor's owner, as in `core.identity.IdentityResolver`; so does a manual unmapping (the
+    key's usage then goes to `unmapped:<name or id>`, as `storage.people_repo.unmap_key` decided)."""
     if not any(map(itemgetter(6), rows)):
         return rows
     owners: dict[tuple[str, str], tuple[int, str]] = {}
     for source, external_id, name, email, how in raw.execute(
-            "SELECT source, external_id, name, email, mapped_how FROM api_key WHERE email IS NOT NULL"):
-        rank = _OWNER_RANK.get(how, _OWNER_RANK[MappedHow.VENDOR])
+            "SELECT source, external_id, name, email, mapped_how FROM api_key "
+            "WHERE email IS NOT NULL OR mapped_at IS NOT NULL"):
+        if email is None:  # unmapped by hand (`abacus unmap`): nobody's, as `unmap_key` re-attributed it
+            rank, email = _OWNER_RANK[MappedHow.MANUAL], unmapped_key(name or external_id)
+        else:
+            rank = _OWNER_RANK.get(how, _OWNER_RANK[MappedHow.VENDOR])
         for ref in (external_id, name):
             if ref and owners.get((source, ref), (-1, ""))[0] < rank:
                 owners[(source, ref)] = (rank, email)

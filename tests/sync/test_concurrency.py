@@ -141,6 +141,32 @@ def test_a_key_mapped_while_a_sync_writes_its_days_keeps_every_day(env, fake, to
     assert _users(env, tmp_path, today) == {"erin@example.com": HAND_TOTAL}
 
 
+def test_a_key_unmapped_while_a_sync_writes_its_days_is_nobody_s_on_every_day(env, fake, today, tmp_path):
+    """`abacus unmap` in another process while a sync that started with the key mapped to erin writes
+    its days: D2..D5 are written under erin, then re-attributed by the unmap; D6..D12 are written
+    after it and must be nobody's too (were: erin's, for good — the sync's owners date from its start
+    and a key without an owner was left as the converter named it)."""
+    d1 = (today - timedelta(days=DAYS - 1)).isoformat()
+    first = _run(["sync", "--source", "anthropic", "--from", d1, "--to", d1, "--quiet"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    mapped = _run(["map", "ops-bot-key", "erin@example.com", "--new-person"], env, tmp_path)
+    assert mapped.returncode == 0 and "1 stored record(s) re-attributed" in mapped.stdout, mapped.stderr
+    fake.gate_day = (today - timedelta(days=DAYS - 6)).isoformat()  # D6
+    sync = _start(["backfill", "--source", "anthropic", *_range(today), "--quiet"], env, tmp_path)
+    try:
+        assert fake.reached.wait(90), "the sync never reached D6"
+        unmapped = _run(["unmap", "ops-bot-key"], env, tmp_path)
+        assert unmapped.returncode == 0, unmapped.stderr
+        assert "5 stored record(s) re-attributed" in unmapped.stdout, unmapped.stdout  # D1..D5
+    finally:
+        fake.release.set()
+    out, err = sync.communicate(timeout=120)
+    assert sync.returncode == 0, err
+    assert _users(env, tmp_path, today) == {"unmapped:ops-bot-key": HAND_TOTAL}
+    listed = _run(["unmapped", "--format", "json"], env, tmp_path)
+    assert [k["key"] for k in json.loads(listed.stdout)] == ["ops-bot-key"]
+
+
 def _runs(database_url) -> list[tuple]:
     import psycopg
 
