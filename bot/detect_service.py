@@ -5,7 +5,7 @@ the backtest, replay day by day in memory and write nothing."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
@@ -136,10 +136,20 @@ def explain(session: Session, findings: list[Finding], day: date, cycle: Cycle,
     return out
 
 
-def _anomalies_of_day(session: Session, day: date) -> dict[tuple[str, str], int | None]:
-    rows = session.connection().execute(text("SELECT subject, kind, incident_id FROM anomaly WHERE day = :d"),
-                                        {"d": day})
-    return {(str(s), str(k)): i for s, k, i in rows}
+def _anomalies_of_day(session: Session, day: date) -> dict[tuple[str, str], tuple[int | None, datetime | None]]:
+    """(subject, kind) → (incident id, data time) as stored for the day: a re-run reports what the
+    first run recorded (and Slack shows), not a data time of its own."""
+    rows = session.connection().execute(text(
+        "SELECT subject, kind, incident_id, data_at FROM anomaly WHERE day = :d"), {"d": day})
+    return {(str(s), str(k)): (i, _moment(at)) for s, k, i, at in rows}
+
+
+def _moment(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -168,7 +178,12 @@ def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | N
             batch = f"detect:{as_of.isoformat()}:{uuid.uuid4().hex[:12]}"
             incident_repo.apply_plan(session=session, plan=plan, batch=batch)
             linked = _anomalies_of_day(session, as_of)
-    anomalies = [DetectedAnomaly(subject, sig, linked.get((subject, sig.kind.value))) for subject, sig in signals]
+    anomalies = []
+    for subject, sig in signals:
+        incident_id, stored_at = linked.get((subject, sig.kind.value), (None, None))
+        if stored_at is not None and stored_at != sig.data_at:
+            sig = replace(sig, data_at=stored_at)
+        anomalies.append(DetectedAnomaly(subject, sig, incident_id))
     queued: dict[str, int] = {}
     for a in plan.alerts:
         queued[a.kind.value] = queued.get(a.kind.value, 0) + 1
