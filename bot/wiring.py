@@ -69,7 +69,8 @@ def lock_timeout_from_env() -> float:
     return value
 
 
-def open_context(*, migrate: bool = True, settings: Settings | None = None, existing: bool = False) -> Context:
+def open_context(*, migrate: bool = True, settings: Settings | None = None, existing: bool = False,
+                 ingest: bool = False) -> Context:
     """Load and validate the configuration, open the database and bring its schema up to date.
 
     `existing=True` (read-only commands): the database must already hold an Abacus schema —
@@ -78,7 +79,7 @@ def open_context(*, migrate: bool = True, settings: Settings | None = None, exis
     from storage.db import describe_location, has_schema, make_engine, upgrade
 
     settings = settings or load_settings()
-    engine = make_engine(settings.database_url, lock_timeout_s=lock_timeout_from_env())
+    engine = make_engine(settings.database_url, lock_timeout_s=lock_timeout_from_env(), ingest=ingest)
     if existing and not has_schema(engine):
         engine.dispose()
         raise _no_database(describe_location(engine), settings)

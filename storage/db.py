@@ -13,9 +13,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from core.errors import ConfigError, RuntimeFailure
 from storage.dbapi import (  # noqa: F401 - the URL rules, session settings and sentences, one definition
+    INGEST_SQLITE_CACHE_KIB,
     LOCK_TIMEOUT_S,
     MIGRATIONS_DIR,
     POSTGRES_CONNECT_ARGS,
+    SQLITE_CACHE_KIB,
     check_sqlite_file,
     describe_db_error,
     first_line,
@@ -38,8 +40,10 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
-    """Build an engine; raises ConfigError with one clear line when the URL cannot work."""
+def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S,
+                ingest: bool = False) -> Engine:
+    """Build an engine; raises ConfigError with one clear line when the URL cannot work. `ingest`:
+    for a process that mostly writes usage (a sync, an import) — SQLite's smaller page cache."""
     url_text = normalise_url(database_url)
     try:
         url = make_url(url_text)
@@ -51,7 +55,8 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
     if backend == "sqlite":
         check_sqlite_file(url.database or "")
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", sqlite_pragmas)
+        cache_kib = INGEST_SQLITE_CACHE_KIB if ingest else SQLITE_CACHE_KIB
+        event.listen(engine, "connect", lambda dbapi_conn, _record: sqlite_pragmas(dbapi_conn, cache_kib=cache_kib))
         return engine
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":

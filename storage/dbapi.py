@@ -130,14 +130,21 @@ def check_sqlite_file(path: str) -> None:
         raise ConfigError(f"SQLite database is not writable: {path}")
 
 
-def sqlite_pragmas(dbapi_conn, _record=None) -> None:
+SQLITE_CACHE_KIB = 65_536  # each connection's page cache: the reports' and detection's scans of the rollups
+# A sync or import appends to the event table and upserts one day's rollup rows at a time: a small
+# cache serves it as well, and at 1M events the default one was a quarter of the process (its pages
+# are resident memory). Measured: 1M SQLite sync 219 → 156 MB peak, and no slower (`bench_sync.py`).
+INGEST_SQLITE_CACHE_KIB = 16_384
+
+
+def sqlite_pragmas(dbapi_conn, _record=None, *, cache_kib: int = SQLITE_CACHE_KIB) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA temp_store=MEMORY")
-    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cur.close()
 
 

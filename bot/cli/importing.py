@@ -119,7 +119,7 @@ def run_import(args) -> int:
     from bot.import_service import FileInvalid, ImportService
     from bot.wiring import open_context
 
-    ctx = open_context()
+    ctx = open_context(ingest=True)  # a process that mostly writes usage (storage.dbapi)
     service = ImportService(ctx.engine, email_domain=ctx.settings.email_domain)
     total = sum(Path(n).stat().st_size for n in args.files if n != "-")
     progress = None if args.quiet else _Progress(total, "import")

@@ -84,7 +84,7 @@ def run_sync_command(args) -> int:
     tuning = SyncTuning.from_env(event_worker=True)
     if args.no_rate_limit:
         tuning = replace(tuning, rate_limit=False)
-    ctx = open_context()
+    ctx = open_context(ingest=True)  # a process that mostly writes usage (storage.dbapi)
     progress = NullProgress() if args.quiet else terminal_progress(sys.stderr)
     # The bot logs a failed org; here it is this command's last line, and retry waits are
     # progress: say each once (all of it with -v).

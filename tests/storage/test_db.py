@@ -172,3 +172,19 @@ def test_a_sync_whose_lease_was_taken_over_commits_nothing_more(pg_database_url)
             assert conn.execute(text("SELECT holder FROM job_lease")).scalars().all() == ["replica-2:7:cafe"]
     finally:
         engine.dispose()
+
+
+def test_an_ingest_engine_keeps_a_smaller_sqlite_page_cache(tmp_path):
+    """A sync or import process (make_engine(ingest=True)) caps SQLite's page cache at 16 MiB —
+    its pages are resident memory; other processes keep 64 MiB for the reports' scans."""
+    from sqlalchemy import text as sql
+
+    from storage.db import make_engine
+
+    for ingest, kib in ((False, 65_536), (True, 16_384)):
+        engine = make_engine(f"sqlite:///{tmp_path / 'cache.db'}", ingest=ingest)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(sql("PRAGMA cache_size")).scalar() == -kib
+        finally:
+            engine.dispose()
