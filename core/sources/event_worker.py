@@ -118,17 +118,7 @@ class WorkerEvents:
         if self._next >= len(self._windows) or self._windows[self._next] != (start_ms, end_ms):
             raise ValueError(f"windows must be read in the order given; got {start_ms}..{end_ms}")
         self._next += 1
-        while True:
-            kind, payload, requests = self._get()
-            self.client.api.requests += requests
-            if kind == _BATCH:
-                yield payload
-            elif kind == _END:
-                return
-            elif kind == _ERROR:
-                raise payload
-            else:
-                raise ValueError("the events worker sent daily usage before the last window was read")
+        yield from self._read(_BATCH)
 
     def daily(self) -> Iterator[DailyChunk]:
         """The daily usage asked for, window by window (after every event window was read)."""
@@ -136,15 +126,21 @@ class WorkerEvents:
             return
         if self._next < len(self._windows):
             raise ValueError("the daily usage comes after every event window; read those first")
+        yield from self._read(_DAILY)
+
+    def _read(self, wanted: int) -> Iterator:
+        """The child's items of kind `wanted` up to its next end marker; its failure is raised here."""
         while True:
             kind, payload, requests = self._get()
             self.client.api.requests += requests
-            if kind == _DAILY:
+            if kind == wanted:
                 yield payload
             elif kind == _END:
                 return
-            else:
+            elif kind == _ERROR:
                 raise payload
+            else:
+                raise ValueError(f"the events worker sent an item of kind {kind} out of order")
 
     def _get(self) -> tuple:
         while True:
