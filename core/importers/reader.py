@@ -224,6 +224,9 @@ class FileReader:
         rows counted by reason."""
         stats = self.stats
         width = self.layout.width
+        # the columns up to the last one with a name: cells past it (a spreadsheet's empty trailing
+        # columns) may be missing or empty, never hold a value
+        named = max((i + 1 for i, h in enumerate(self._header) if h.strip()), default=width)
 
         convert = importer.convert
         while True:
@@ -238,8 +241,10 @@ class FileReader:
                 cells = [_decimal_point(c) for c in cells]
             try:
                 if len(cells) != width:
-                    raise RowProblem("(row)", ",".join(written)[:80],
-                                     f"has {len(cells)} fields, the header has {width}")
+                    if len(cells) < named or any(c.strip() for c in cells[named:]):
+                        raise RowProblem("(row)", ",".join(written)[:80],
+                                         f"has {len(cells)} fields, the header has {width}")
+                    cells = (cells + [""] * width)[:width]
                 item = convert(cells)
             except RowProblem as p:
                 value = p.value

@@ -163,3 +163,19 @@ def test_standard_input_is_streamed_too(cli, monkeypatch, snapshot):
     assert res.code == 2 and "longer than" in res.err, res.err
     assert stream.read_bytes < 8 << 20, stream.read_bytes
     assert snapshot() == before
+
+
+def test_unnamed_trailing_columns_may_be_left_out_or_empty(cli, write, report):
+    """A spreadsheet often saves empty trailing columns (`…,Cost,,`) and some tools drop a row's
+    empty trailing cells: neither is a broken row. A value under no header still is."""
+    content = (HEADER.rstrip("\n") + ",,\n" + VALID.rstrip("\n") + ",,\n"
+               + "2026-02-01T11:00:00.000Z,dev@example.com,Included,auto,No,10,20,30,40,100,0.10\n"
+               + "2026-02-01T12:00:00.000Z,dev@example.com,Included,auto,No,10,20,30,40,100,0.10,,,\n")
+    res = cli("import", "--quiet", write("trailing.csv", content))
+    assert res.code == 0, res.err
+    assert "rows read: 3   inserted: 3" in res.out
+    _, totals = report("user", "2026-02-01", "2026-02-28")
+    assert (totals["total_tokens"], totals["cost_usd"], totals["requests"]) == (300, 0.3, 3)
+    shifted = HEADER.rstrip("\n") + ",,\n" + VALID.rstrip("\n") + ",,,oops\n"  # past every column
+    res = cli("import", "--quiet", write("shifted.csv", shifted))
+    assert res.code == 2 and "row 2" in res.err
