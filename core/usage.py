@@ -220,6 +220,17 @@ assert EventRecord._fields == EVENT_ROW
 Record = UsageRecord | EventRow  # what the write path takes
 
 
+# usage_event's text columns' widths: a vendor's text beyond them is cut (`column_text`)
+PERSON_WIDTH, NAME_WIDTH, KIND_WIDTH = 320, 255, 64
+
+
+def column_text(text: str, width: int) -> str:
+    """Vendor text as a column holds it on every database: no NUL (Postgres text cannot hold one,
+    and the whole batch would be refused) and at most the column's width (Postgres refuses a longer
+    value where SQLite stores it). Control characters are kept here and neutralised where shown."""
+    return text.replace("\x00", "")[:width]
+
+
 def natural_key(*parts: object) -> str:
     """A stable 32-hex digest of the identifying fields of a vendor record."""
     text = "\x1f".join("" if p is None else str(p) for p in parts)

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from core.identity import MappedHow
-from core.usage import CostBasis, Feed, Record, Source, unmapped_key
+from core.usage import KIND_WIDTH, NAME_WIDTH, PERSON_WIDTH, CostBasis, Feed, Record, Source, column_text, unmapped_key
 
 _WRITE_LOCK_ID = 0x0AB4C06
 
@@ -96,11 +96,15 @@ def event_rows(records: Sequence[Record], import_batch_id: int | None = None) ->
         day = days.get(ts_ms // _MS_PER_DAY)
         if day is None:
             day = days[ts_ms // _MS_PER_DAY] = date.fromordinal(_EPOCH_DAY + ts_ms // _MS_PER_DAY).isoformat()
-        out.append((_PLAIN[r.source], _PLAIN[r.feed], r.natural_key, ts_ms, day, r.person, r.api_key, r.org,
-                    r.raw_model[:255], r.model[:255], r.input_tokens, r.cache_write_5m_tokens,
+        # vendor and file text as the columns hold it on both databases (core.usage.column_text)
+        out.append((_PLAIN[r.source], _PLAIN[r.feed], r.natural_key, ts_ms, day,
+                    column_text(r.person, PERSON_WIDTH), r.api_key and column_text(r.api_key, NAME_WIDTH),
+                    r.org and column_text(r.org, NAME_WIDTH), column_text(r.raw_model, NAME_WIDTH),
+                    column_text(r.model, NAME_WIDTH), r.input_tokens, r.cache_write_5m_tokens,
                     r.cache_write_1h_tokens, r.cache_read_tokens, r.output_tokens, r.cost_nanos,
-                    _PLAIN[r.cost_basis], r.estimated_cost_nanos, r.requests, r.kind,
-                    None if r.max_mode is None else int(r.max_mode), import_batch_id))
+                    _PLAIN[r.cost_basis], r.estimated_cost_nanos, r.requests,
+                    r.kind and column_text(r.kind, KIND_WIDTH), None if r.max_mode is None else int(r.max_mode),
+                    import_batch_id))
     return out
 
 

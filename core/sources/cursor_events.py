@@ -19,15 +19,19 @@ from core.sources.cursor_wire import EventsPage, UsageEvent
 from core.sources.http import ShapeError, one_line
 from core.usage import (
     EPOCH,
+    KIND_WIDTH,
     MAX_RECORD_NANOS,
     MAX_TOKENS,
+    NAME_WIDTH,
     NANOS_PER_CENT,
     ONE_MS,
+    PERSON_WIDTH,
     CostBasis,
     EventRow,
     Feed,
     Source,
     cents_to_nanos,
+    column_text,
     ms_to_datetime,
     natural_key,
     unmapped_key,
@@ -61,24 +65,15 @@ def parse_events_page(content: bytes) -> EventsPage:
 # plain str values, not the enum members: the row goes to the database driver as it is
 _CURSOR, _EVENTS, _VENDOR = Source.CURSOR.value, Feed.CURSOR_EVENTS.value, CostBasis.VENDOR.value
 _MS_PER_DAY = 86_400_000
-_MAX_NAME = 255  # the model columns' width
-_MAX_PERSON = 320  # usage_event.person
-_MAX_KIND = 64  # usage_event.kind
+_MAX_NAME, _MAX_PERSON, _MAX_KIND = NAME_WIDTH, PERSON_WIDTH, KIND_WIDTH  # usage_event's text columns
 _MAX_CACHED_NAME = 1024
-
-
-def _column_text(text: str, width: int) -> str:
-    """Vendor text as a column holds it on every database: no NUL (Postgres text cannot hold one,
-    and the whole batch would be refused) and at most the column's width (Postgres refuses a longer
-    value where SQLite stores it). Control characters are kept here and neutralised where shown."""
-    return text.replace("\x00", "")[:width]
 
 
 _MODELS: dict[str, tuple[str, str]] = {}  # raw model → (stored raw model, normalised), column-sized
 
 
 def _model(raw: str) -> tuple[str, str]:
-    stored = _column_text(raw, _MAX_NAME)
+    stored = column_text(raw, _MAX_NAME)
     pair = (stored, normalise_model(raw.replace("\x00", ""))[:_MAX_NAME])
     # bounded in entries and in size (the key is the name as sent): a hostile feed of random or huge
     # model names cannot grow it forever in a long-lived process (the bot syncs in-process too)
@@ -135,7 +130,7 @@ class EventConverter:
                     pair = emails.get(email)
                     if pair is None:
                         e = email.strip().lower()
-                        pair = emails[email] = (e, share(p := _column_text(e, _MAX_PERSON), p))
+                        pair = emails[email] = (e, share(p := column_text(e, _MAX_PERSON), p))
                     email, person = pair
                 else:
                     email = person = ""
@@ -177,7 +172,7 @@ class EventConverter:
                     raise ShapeError("kind/maxMode: expected a string and a boolean")
                 if kind is not None:
                     k = kinds.get(kind)
-                    kind = k if k is not None else kinds.setdefault(kind, _column_text(kind, _MAX_KIND))
+                    kind = k if k is not None else kinds.setdefault(kind, column_text(kind, _MAX_KIND))
                 # the natural key: `core.usage.cursor_event_key`, inline
                 base = sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out_t}"
                               .encode()).hexdigest()[:32]
@@ -187,7 +182,7 @@ class EventConverter:
                 raw, model = pair if pair is not None else _model(raw_model)
                 day = days.get(ts_ms // _MS_PER_DAY) or self._day(ts_ms // _MS_PER_DAY)
                 append((_CURSOR, _EVENTS, base if n == 0 else natural_key(base, n), ts_ms, day,
-                        person or _column_text(unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId")
+                        person or column_text(unmapped_key(str(ev.get("serviceAccountName") or ev.get("userId")
                                                                 or "unknown")), _MAX_PERSON),
                         None, org, share(raw, raw), model, inp, cw, 0, cr, out_t, cost, basis, estimated, 1, kind,
                         None if max_mode is None else int(max_mode), None))

@@ -101,3 +101,29 @@ def test_import_batch_id_is_set_on_both_paths(engine):
         res = write_usage([R1, R2, R3, R2], session=s, import_batch_id=batch_id)
     assert (res.inserted, res.duplicates) == (3, 1)
     _assert_hand(engine, batch_id)
+
+
+def test_vendor_text_of_a_usage_record_is_stored_as_the_columns_hold_it(engine):
+    """A UsageRecord (Anthropic sync, Claude Console CSV, live telemetry) with a NUL and text beyond the
+    columns' widths is stored on both databases — NUL dropped, cut to 320 (person), 255 (key, org,
+    models) and 64 (kind) — instead of Postgres refusing the whole batch."""
+    from datetime import UTC, datetime
+
+    from core.usage import CostBasis, Feed, Source, UsageRecord
+
+    rec = UsageRecord(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_USAGE_CSV, natural_key="h1",
+                      ts=datetime(2026, 3, 2, 10, tzinfo=UTC), person="p\x00" + "e" * 400 + "@example.com",
+                      raw_model="m\x00" + "o" * 300, model="claude-x" + "y" * 300, input_tokens=5, output_tokens=6,
+                      cost_nanos=7_000, cost_basis=CostBasis.VENDOR, requests=1, api_key="k\x00" + "k" * 300,
+                      org="o\x00" + "r" * 300, kind="q\x00" + "z" * 100)
+    with session_scope(engine) as s:
+        assert write_usage([rec], session=s).inserted == 1
+    with engine.connect() as conn:
+        person, api_key, org, raw_model, model, kind, cost = conn.execute(text(
+            "SELECT person, api_key, org, raw_model, model, kind, cost_nanos FROM usage_event")).one()
+        daily = conn.execute(text("SELECT person, model, cost_nanos FROM usage_daily")).one()
+    assert person == ("p" + "e" * 400)[:320] and len(person) == 320
+    assert api_key == ("k" + "k" * 300)[:255] and org == ("o" + "r" * 300)[:255]
+    assert raw_model == ("m" + "o" * 300)[:255] and model == ("claude-x" + "y" * 300)[:255]
+    assert kind == ("q" + "z" * 100)[:64] and cost == 7_000
+    assert tuple(daily) == (person, model, 7_000)
