@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -136,24 +135,6 @@ def explain(session: Session, findings: list[Finding], day: date, cycle: Cycle,
     return out
 
 
-def _anomalies_of_day(session: Session, day: date) -> dict[tuple[str, str], tuple[int | None, datetime | None]]:
-    """(subject, kind) → (incident id, data time) as stored for the day: a re-run reports what the
-    first run recorded (and Slack shows), not a data time of its own."""
-    rows = session.connection().execute(text(
-        "SELECT subject, kind, incident_id, data_at FROM anomaly WHERE day = :d"), {"d": day})
-    return {(str(s), str(k)): (i, _moment(at)) for s, k, i, at in rows}
-
-
-def _moment(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-# --- the run --------------------------------------------------------------------------------------
-
 def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | None = None,
                   settings_values: dict | None = None, lock_wait: float = 120.0) -> DetectionRun:
     """Detect for one UTC day and open, extend or resolve incidents (queueing their alerts unless
@@ -177,7 +158,7 @@ def run_detection(engine: Engine, *, as_of: date, alert: bool, now: datetime | N
                             complete_until=detection_repo.data_complete_until(session=session, now=now))
             batch = f"detect:{as_of.isoformat()}:{uuid.uuid4().hex[:12]}"
             incident_repo.apply_plan(session=session, plan=plan, batch=batch)
-            linked = _anomalies_of_day(session, as_of)
+            linked = incident_repo.anomalies_of_day(session=session, day=as_of)
     anomalies = []
     for subject, sig in signals:
         incident_id, stored_at = linked.get((subject, sig.kind.value), (None, None))

@@ -15,6 +15,7 @@ from core.detection.explain import Driver
 from core.detection.layers import MAX_LOOKBACK_DAYS, DayInputs, UsageMatrix
 from core.incidents import TEAM_SUBJECT
 from core.usage import Feed, Source
+from storage.values import aware
 
 MS_PER_DAY = 86_400_000
 SOURCES = [s.value for s in Source]  # the leading column of usage_event's primary key
@@ -248,14 +249,6 @@ SYNC_TRIED = timedelta(days=2)  # an organisation the sync tried within this is 
 SYNC_TRUSTED = timedelta(days=7)  # and one whose last success is older than this no longer holds detection back
 
 
-def _moment(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def data_complete_until(*, session: Session, now: datetime) -> datetime | None:
     """Up to when the stored vendor data is complete: the end of the latest successful incremental
     sync of the organisation that is furthest behind. None when nothing holds detection back
@@ -273,7 +266,7 @@ def data_complete_until(*, session: Session, now: datetime) -> datetime | None:
     last_ok: dict[tuple[str, str], datetime] = {}
     for source, org, status, started, finished in rows:
         key = (str(source), str(org or ""))
-        started_at, finished_at = _moment(started), _moment(finished)
+        started_at, finished_at = aware(started), aware(finished)
         if started_at is not None and started_at >= now - SYNC_TRIED:
             tried.add(key)
         if status == "ok" and finished_at is not None:

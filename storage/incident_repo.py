@@ -47,6 +47,7 @@ from core.incidents import (
     status_for_action,
     transition,
 )
+from storage.values import aware
 
 # The tables as SQLAlchemy Core sees them (the ORM models in storage/tables.py define them and
 # their migrations; `test_core_tables_match_the_models` holds the two together). Detection runs as
@@ -91,14 +92,6 @@ def lock_incident_writes(*, session: Session) -> None:
 
 # --- (de)serialising signals -----------------------------------------------------------------------
 
-def _aware(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _date(value) -> date | None:
     if value is None:
         return None
@@ -115,7 +108,7 @@ def signal_to_json(s: Signal) -> dict:
 def signal_from_json(d: dict) -> Signal:
     return Signal(kind=AnomalyKind(d["kind"]), severity=Severity(d["severity"]), day=date.fromisoformat(d["day"]),
                   value=float(d["value"]), baseline=float(d["baseline"]), baseline_label=str(d["baseline_label"]),
-                  unit=str(d["unit"]), message=str(d["message"]), data_at=_aware(d["data_at"]),
+                  unit=str(d["unit"]), message=str(d["message"]), data_at=aware(d["data_at"]),
                   ratio=d.get("ratio"), tool=d.get("tool"), model=d.get("model"), model_share=d.get("model_share"))
 
 
@@ -134,19 +127,27 @@ def _state(row) -> IncidentState:
     if kind not in sigs and sigs:
         kind = next(iter(sigs))
     if not sigs:  # an incident stored before signals were (migration 0005): its own fields are its signal
-        data_at = _aware(row.data_at)
+        data_at = aware(row.data_at)
         day = _date(row.last_seen_day) or _date(row.first_day) or data_at.date()
         sigs = {kind: Signal(kind=kind, severity=Severity(row.severity), day=day, value=float(row.value or 0),
                              baseline=float(row.threshold or 0), baseline_label="threshold", unit="usd",
                              message=row.message or "", data_at=data_at)}
     return IncidentState(id=row.id, subject=row.dedup_key, kind=kind, severity=Severity(row.severity),
-                         status=IncidentStatus(row.status), signals=sigs, data_at=_aware(row.data_at),
-                         opened_at=_aware(row.opened_at), first_day=_date(row.first_day) or _date(row.last_seen_day),
+                         status=IncidentStatus(row.status), signals=sigs, data_at=aware(row.data_at),
+                         opened_at=aware(row.opened_at), first_day=_date(row.first_day) or _date(row.last_seen_day),
                          last_seen_day=_date(row.last_seen_day) or _date(row.first_day),
                          last_checked_day=_date(row.last_checked_day), clear_streak=row.clear_streak,
-                         snoozed_until=_aware(row.snoozed_until), snoozed_by=row.snoozed_by,
-                         alert_queued=bool(row.alert_queued), alerted_at=_aware(row.alerted_at),
-                         resolved_at=_aware(row.resolved_at), resolved_by=row.resolved_by, version=row.version)
+                         snoozed_until=aware(row.snoozed_until), snoozed_by=row.snoozed_by,
+                         alert_queued=bool(row.alert_queued), alerted_at=aware(row.alerted_at),
+                         resolved_at=aware(row.resolved_at), resolved_by=row.resolved_by, version=row.version)
+
+
+def anomalies_of_day(*, session: Session, day: date) -> dict[tuple[str, str], tuple[int | None, datetime | None]]:
+    """(subject, kind) → (incident id, data time) as stored for the day: a re-run reports what the
+    first run recorded (and Slack shows), not a data time of its own."""
+    rows = session.connection().execute(text(
+        "SELECT subject, kind, incident_id, data_at FROM anomaly WHERE day = :d"), {"d": day})
+    return {(str(s), str(k)): (i, aware(at)) for s, k, i, at in rows}
 
 
 def open_states(*, session: Session) -> list[IncidentState]:
@@ -172,12 +173,12 @@ def _view(row, names: dict[str, str]) -> IncidentView:
         id=row.id, subject=subject, user=None if subject == TEAM_SUBJECT else subject, name=names.get(subject),
         kind=AnomalyKind(row.kind), severity=Severity(row.severity), status=IncidentStatus(row.status),
         message=row.message or "", value=float(row.value or 0), threshold=float(row.threshold or 0),
-        signals=tuple(sigs), data_at=_aware(row.data_at), opened_at=_aware(row.opened_at),
-        first_day=_date(row.first_day) or _aware(row.data_at).date(),
-        last_seen_day=_date(row.last_seen_day) or _aware(row.data_at).date(),
-        alerted_at=_aware(row.alerted_at), acknowledged_at=_aware(row.acknowledged_at),
-        acknowledged_by=row.acknowledged_by, resolved_at=_aware(row.resolved_at), resolved_by=row.resolved_by,
-        snoozed_until=_aware(row.snoozed_until), snoozed_by=row.snoozed_by, slack_channel=row.slack_channel,
+        signals=tuple(sigs), data_at=aware(row.data_at), opened_at=aware(row.opened_at),
+        first_day=_date(row.first_day) or aware(row.data_at).date(),
+        last_seen_day=_date(row.last_seen_day) or aware(row.data_at).date(),
+        alerted_at=aware(row.alerted_at), acknowledged_at=aware(row.acknowledged_at),
+        acknowledged_by=row.acknowledged_by, resolved_at=aware(row.resolved_at), resolved_by=row.resolved_by,
+        snoozed_until=aware(row.snoozed_until), snoozed_by=row.snoozed_by, slack_channel=row.slack_channel,
         slack_ts=row.slack_ts, version=row.version)
 
 
@@ -225,7 +226,7 @@ def incidents_since(*, session: Session, since: datetime) -> list[IncidentView]:
 def audit_trail(*, session: Session, incident_id: int) -> list[dict]:
     rows = session.connection().execute(select(EVT).where(EVT.c.incident_id == incident_id)
                                         .order_by(EVT.c.id)).all()
-    return [{"from": r.from_status, "to": r.to_status, "actor": r.actor, "via": r.via, "at": _aware(r.at),
+    return [{"from": r.from_status, "to": r.to_status, "actor": r.actor, "via": r.via, "at": aware(r.at),
              "note": r.note} for r in rows]
 
 
@@ -329,7 +330,7 @@ def act(*, session: Session, incident_id: int, action: Action, actor: str, via: 
         if not status.is_open:
             raise IllegalTransition(f"incident #{incident_id} is resolved; there is nothing to snooze")
         until = at + snooze_for
-        current = _aware(row.snoozed_until)
+        current = aware(row.snoozed_until)
         if current is not None and row.snoozed_by == actor and abs(current - until) < SNOOZE_REPEAT_WINDOW:
             return ActResult(get_incident(session=session, incident_id=incident_id), False)
         conn.execute(update(INC).where(INC.c.id == incident_id).values(
