@@ -14,11 +14,10 @@ ann 30,000,000 over 2 records, bob 30,000,000 over 1.
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
 from core.usage import EventRecord
-from storage.db import make_engine, session_scope, upgrade
+from storage.db import session_scope
 from storage.tables import ImportBatch
 from storage.usage_repo import write_usage
 
@@ -37,14 +36,6 @@ R1 = _row("k1", 0, ANN, 10_000_000, (1, 2, 3, 4), 1)
 R2 = _row("k2", 1, ANN, 20_000_000, (10, 0, 0, 5), 0)
 R3 = _row("k3", 2, BOB, 30_000_000, (0, 0, 0, 7), None)
 assert all(EventRecord._make(r) for r in (R1, R2, R3))
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _state(engine) -> dict:
