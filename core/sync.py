@@ -668,22 +668,22 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
     its stored days): the team-level endpoints, then the by-user ones (a person's own view);
     skipped with a note where the plan has no Analytics API."""
     counts = result.stream(Stream.ANALYTICS)
-    for metric in AnalyticsMetric:
-        records = client.analytics(metric, start, end, org=org)
-        if records is None:
-            result.notes.append("Cursor Analytics API not available to this key/plan (Enterprise only); skipped")
-            return
-        with store.transaction() as tx:
-            tx.replace_analytics(org=org, metric=metric.value, start=start, end=end, records=records)
-        counts.read += len(records)
-    for metric in BY_USER_METRICS:
-        user_records = client.user_analytics(metric, start, end, org=org)
-        if user_records is None:
-            result.notes.append("Cursor Analytics API by-user endpoints not available to this key; skipped")
-            return
-        with store.transaction() as tx:
-            tx.replace_user_analytics(org=org, metric=metric.value, start=start, end=end, records=user_records)
-        counts.read += len(user_records)
+
+    def each(metrics, fetch, save, unavailable: str) -> bool:
+        for metric in metrics:
+            records = fetch(metric, start, end, org=org)
+            if records is None:
+                result.notes.append(unavailable)
+                return False
+            with store.transaction() as tx:
+                save(tx)(org=org, metric=metric.value, start=start, end=end, records=records)
+            counts.read += len(records)
+        return True
+
+    if each(AnalyticsMetric, client.analytics, lambda tx: tx.replace_analytics,
+            "Cursor Analytics API not available to this key/plan (Enterprise only); skipped"):
+        each(BY_USER_METRICS, client.user_analytics, lambda tx: tx.replace_user_analytics,
+             "Cursor Analytics API by-user endpoints not available to this key; skipped")
 
 
 def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
