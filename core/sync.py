@@ -618,7 +618,7 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
         # worker fetches and converts the daily usage while the last events are written
         span = (daily.days[0], daily.days[-1]) if daily.days else None
         with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, daily=span,
-                          use_worker=options.event_worker) as events:
+                          use_worker=options.event_worker, ahead=options.commit_events) as events:
             members = client.members()
             groups = client.groups()
             spend = client.spend()

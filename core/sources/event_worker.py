@@ -6,9 +6,16 @@ the database driver). In one process they take turns on one core, whatever the t
 first runs in a child process on the other core: forked when the event phase starts (everything is
 imported already, so it starts in milliseconds), it runs the very same `CursorAdmin.usage_events`
 (paging, re-reads, window splitting, retries and rate limits, secrets scrubbed from errors) over
-every window of the sync, oldest first, and hands the converted pages over a bounded queue
-(`depth` pages: the memory bound holds). The parent reads them window by window and writes and
-checkpoints exactly as before, so resuming, idempotence and exactness are unchanged.
+every window of the sync, oldest first, and hands the converted pages over a bounded queue. The
+parent reads them window by window and writes and checkpoints exactly as before, so resuming,
+idempotence and exactness are unchanged.
+
+The queue is deep enough for the child to run a whole commit batch ahead (`ahead` events): the
+parent takes its pages as they come but writes them a batch at a time, and a queue of a few pages
+would stop the child for as long as every batch's insert takes — the two processes would take
+turns instead of overlapping. Each page is queued pickled (bytes, pickled by the child as it is
+queued), so a batch waiting in the child costs its pickled size (~55 KB per 500 events, a few MB for
+the batch) rather than the page's Python objects: the memory bound holds.
 
     with event_stream(client, windows, org=org, daily=(first_day, last_day)) as stream:
         for start_ms, end_ms in windows:
@@ -50,6 +57,7 @@ DailyChunk = tuple[date, date, "list[ActivityRecord]"]
 
 _BATCH, _END, _ERROR, _DAILY = 0, 1, 2, 3
 _POLL_S = 0.5  # how often a blocked side checks that the other is still there
+_MIN_DEPTH = 8  # pages queued ahead besides a commit batch
 
 
 def worker_available() -> bool:
@@ -57,9 +65,14 @@ def worker_available() -> bool:
 
 
 def event_stream(client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str,
-                 daily: tuple[date, date] | None = None, use_worker: bool = True) -> InlineEvents | WorkerEvents:
+                 daily: tuple[date, date] | None = None, use_worker: bool = True,
+                 ahead: int = 0) -> InlineEvents | WorkerEvents:
+    """The events of `windows` (and then the daily usage of `daily`), fetched and converted in a
+    worker process where it can run, else in this one. `ahead`: how many events the worker may
+    have converted and queued before the reader takes them (the reader's commit batch)."""
     if use_worker and client.http_factory is not None and worker_available() and windows:
-        return WorkerEvents(client, windows, org=org, daily=daily)
+        depth = _MIN_DEPTH + -(-ahead // max(1, client.page_size))
+        return WorkerEvents(client, windows, org=org, daily=daily, depth=depth)
     return InlineEvents(client, org=org, daily=daily)
 
 
@@ -87,7 +100,7 @@ class WorkerEvents:
     """Every window's events, fetched and converted ahead in a child process, read in order."""
 
     def __init__(self, client: CursorAdmin, windows: Sequence[tuple[int, int]], *, org: str,
-                 daily: tuple[date, date] | None = None, depth: int = 8) -> None:
+                 daily: tuple[date, date] | None = None, depth: int = _MIN_DEPTH) -> None:
         ctx = multiprocessing.get_context("fork")
         self.client = client
         self._windows = list(windows)
@@ -145,7 +158,7 @@ class WorkerEvents:
     def _get(self) -> tuple:
         while True:
             try:
-                return self._queue.get(timeout=_POLL_S)
+                return pickle.loads(self._queue.get(timeout=_POLL_S))
             except queue.Empty:
                 if not self._proc.is_alive():
                     raise VendorError(f"Cursor API ({self.client.label}): the process fetching usage events "
@@ -172,6 +185,7 @@ def _work(client: CursorAdmin, windows: list[tuple[int, int]], daily: tuple[date
 
     def put(item: tuple) -> bool:
         nonlocal orphaned
+        item = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)  # queued as bytes: see the module's doc
         while True:
             try:
                 out.put(item, timeout=_POLL_S)

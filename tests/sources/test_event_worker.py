@@ -62,6 +62,31 @@ def test_worker_gives_the_batches_inline_reading_gives():
     assert worker_client.api.requests == inline_client.api.requests == 13  # counted in the parent too
 
 
+def test_worker_runs_a_commit_batch_ahead_of_the_reader():
+    """The reader writes a batch at a time: the worker must not stop a few pages ahead while it
+    does, or the two processes take turns. With `ahead` covering every event here, it fetches all
+    13 pages before the reader takes one; without, it stops once its queue of 8 pages is full
+    (the pages are queued pickled, so a batch ahead costs its pickled size)."""
+    def fetched_before_reading(ahead: int) -> int:
+        with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=2, log_requests=False) as server, \
+                make_client(server.url, timeout=5) as http:
+            stream = event_stream(_client(server, http, page_size=2), WINDOWS, org="t", ahead=ahead)
+            with stream as s:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    before = server.requests
+                    time.sleep(0.3)
+                    if server.requests == before:  # the worker has stopped fetching
+                        break
+                fetched = server.requests
+                assert sum(len(b.records) for w in WINDOWS for b in s.window(*w)) == 7 + 8 + 9
+            return fetched
+
+    assert fetched_before_reading(24) == 13
+    # 8 queued, one held by the blocked put, the prefetcher's pages; never the whole of the 13
+    assert fetched_before_reading(0) < 13
+
+
 def test_worker_gives_the_daily_usage_after_the_windows_as_inline_reading_does():
     """The daily usage of the days asked for comes after the last event window, converted, the same
     in the worker as in-process; a vendor failure there is raised in the parent, after the events."""
