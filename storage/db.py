@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +58,7 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         cache_kib = INGEST_SQLITE_CACHE_KIB if ingest else SQLITE_CACHE_KIB
         event.listen(engine, "connect", lambda dbapi_conn, _record: sqlite_pragmas(dbapi_conn, cache_kib=cache_kib))
+        _ENGINES.add(engine)
         return engine
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":
@@ -65,8 +67,20 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
                                connect_args=dict(POSTGRES_CONNECT_ARGS))
         lock_timeout_ms = int(lock_timeout_s * 1000)
         event.listen(engine, "connect", lambda dbapi_conn, _record: postgres_lock_timeout(dbapi_conn, lock_timeout_ms))
+        _ENGINES.add(engine)
         return engine
     raise ConfigError(f"unsupported database {backend!r} in DATABASE_URL: use sqlite:/// or postgresql://")
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine this process made and still holds (an exit
+    that skips the interpreter's teardown: SQLite checkpoints its WAL as its last connection closes,
+    Postgres sees the sessions end rather than the sockets drop)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 def check_connection(engine: Engine) -> None:

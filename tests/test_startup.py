@@ -149,3 +149,49 @@ def test_the_sync_command_loads_no_bot_chart_or_other_vendor_code():
                 "pydantic_settings",
                 "charts", "core.sources.anthropic", "core.sources.otlp", "storage.telemetry_repo")
     assert sorted(u for u in unwanted if u in modules or any(m.startswith(u + ".") for m in modules)) == []
+
+
+LEAVE = """
+import atexit, sys, threading, time
+from pathlib import Path
+from sqlalchemy import text
+from bot.cli import leave
+from storage.db import make_engine
+
+engine = make_engine("sqlite:///" + sys.argv[1])
+with engine.begin() as conn:
+    conn.execute(text("PRAGMA journal_mode=WAL"))
+    conn.execute(text("CREATE TABLE t (x)"))
+    conn.execute(text("INSERT INTO t VALUES (1)"))
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+if sys.argv[2] == "thread":  # a thread still running: the usual exit, which waits for it
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done", file=sys.stderr))).start()
+sys.stdout.write("x" * 1_000_000)  # buffered: written at the flush before leaving
+leave(3)
+"""
+
+
+@pytest.mark.parametrize("case", ["alone", "thread"])
+def test_leave_flushes_closes_and_runs_atexit_before_exiting(tmp_path, case):
+    """The CLI's exit skips the interpreter's teardown (bot.cli.leave), never what an exit must do:
+    every byte of the output arrives, the exit code is kept, atexit handlers run, the SQLite
+    connections are closed (the WAL checkpointed and removed), and a thread still running is
+    waited for."""
+    db = tmp_path / "t.db"
+    proc = subprocess.run([sys.executable, "-c", LEAVE, str(db), case], capture_output=True, cwd=REPO, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == b"x" * 1_000_000
+    assert b"atexit ran" in proc.stderr
+    assert not (tmp_path / "t.db-wal").exists()  # the last connection closed: checkpointed
+    if case == "thread":
+        assert b"thread done" in proc.stderr
+
+
+def test_leave_keeps_quiet_when_the_reader_has_gone(tmp_path):
+    """`abacus … | head -c1`: output still buffered when the reader leaves is not an error."""
+    code = "import sys; from bot.cli import leave; sys.stdout.write('y' * 1_000_000); leave(0)"
+    proc = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c1", shell=True, capture_output=True, cwd=REPO,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout == b"y"
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
