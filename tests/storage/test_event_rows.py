@@ -118,3 +118,54 @@ def test_vendor_text_of_a_usage_record_is_stored_as_the_columns_hold_it(engine):
     assert raw_model == ("m" + "o" * 300)[:255] and model == ("claude-x" + "y" * 300)[:255]
     assert kind == ("q" + "z" * 100)[:64] and cost == 7_000
     assert tuple(daily) == (person, model, 7_000)
+
+
+
+HOSTILE_ORG = "Acme's \"team\"'); DROP TABLE usage_event; --"
+
+
+def _stored_rows(engine) -> list[tuple]:
+    from storage.usage_repo import EVENT_COLUMNS
+
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT {', '.join(EVENT_COLUMNS)} FROM usage_event ORDER BY ts_ms")).all()
+    return [(*r[:4], str(r[4])[:10], *r[5:20], None if r[20] is None else int(r[20]), r[21]) for r in rows]
+
+
+def _varied(i: int, **changes) -> tuple:
+    """Row i: ts +i, ann or bob, cost 1,000 × i nanos, max_mode i % 2; the org hostile; `changes`
+    by column name."""
+    from storage.usage_repo import EVENT_COLUMNS
+
+    row = dict(zip(EVENT_COLUMNS, _row(f"h{i}", i, ANN if i % 2 else BOB, 1_000 * i, (i, 0, i, 1), i % 2),
+                   strict=True))
+    row.update({"org": HOSTILE_ORG, **changes})
+    return tuple(row.values())
+
+
+def test_values_a_batch_shares_are_stored_exactly_whatever_their_text(engine):
+    """SQLite writes the values every row of a batch shares into the statement as literals
+    (`_sqlite_insert`): an org with quotes and SQL in it is stored as it came; a batch sharing only
+    some columns binds the others. Every stored row equals the row written, on both databases.
+    By hand: costs 0+1,000+2,000+3,000 (shared) + 6,000+7,000 (mixed) = 19,000 nanos over 6 records."""
+    shared = [_varied(i) for i in range(4)]
+    mixed = [_varied(6, api_key="key-1", cost_basis="estimated", estimated_cost_nanos=6_000, org="o'1"),
+             _varied(7, cache_write_1h_tokens=5, org="o'2", requests=3, day="2026-03-02")]
+    with session_scope(engine) as s:
+        for batch in (shared, mixed):
+            assert write_usage(batch, session=s).inserted == len(batch)
+    assert _stored_rows(engine) == shared + mixed
+    with engine.connect() as conn:
+        assert tuple(conn.execute(text("SELECT SUM(cost_nanos), SUM(records), SUM(requests) "
+                                       "FROM usage_person_total_day")).one()) == (19_000, 6, 4 + 1 + 3)
+
+
+def test_a_shared_text_with_a_nul_is_bound_not_cut(engine):
+    """SQLite only (Postgres text cannot hold a NUL; the converters drop it before any database):
+    a literal would end at the NUL, so such a value is bound like any other."""
+    if engine.dialect.name != "sqlite":
+        return
+    rows = [_varied(i, org="nul\x00org", kind="k\x00ind") for i in range(3)]
+    with session_scope(engine) as s:
+        assert write_usage(rows, session=s).inserted == 3
+    assert _stored_rows(engine) == rows
