@@ -112,7 +112,8 @@ def test_an_unchanged_activity_day_writes_nothing_and_details_count_as_figures(e
                           "pull_requests, edits_accepted, edits_rejected, tabs_shown, tabs_accepted, chat_requests, "
                           "composer_requests, agent_requests, cmdk_usages, bugbot_usages, included_requests, "
                           "usage_based_requests, api_key_requests) VALUES ('cursor', :d, 'dee@example.com', '', "
-                          "'other', :t, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"), {"d": DAY, "t": True})
+                          "'other', :t, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"),
+                     {"d": DAY, "t": True})
     with store.transaction() as tx:
         tx.replace_activity_day(source="cursor", org="team", day=DAY, records=day(tools))
     with statements(engine) as seen, store.transaction() as tx:
