@@ -225,6 +225,33 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class Unit:
+    """One transaction on one connection, for code that takes a session but only asks it for
+    `.connection()` and `.get_bind()` (the sync's writes, storage.usage_repo, the lock fence):
+    what `session_scope` gives without loading SQLModel and the ORM."""
+
+    __slots__ = ("_conn", "_engine")
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        self._engine, self._conn = engine, conn
+
+    def connection(self) -> Connection:
+        return self._conn
+
+    def get_bind(self) -> Engine:
+        return self._engine
+
+
+@contextmanager
+def unit_scope(engine: Engine) -> Iterator[Unit]:
+    """One unit of work on a Core connection: commit on success, roll back on any error. The
+    transaction is begun here, as a session's `connection()` begins it: the usage write path writes
+    through the driver's own connection (storage.usage_repo), which SQLAlchemy's autobegin never
+    sees, and a transaction SQLAlchemy had not begun would not be committed."""
+    with engine.connect() as conn, conn.begin():
+        yield Unit(engine, conn)
+
+
 @contextmanager
 def session_scope(engine: Engine):
     """One unit of work (a sqlmodel Session): commit on success, roll back on any error."""

@@ -3,6 +3,10 @@
 Every `transaction()` is one database transaction: a page of Cursor events or a day of aggregates
 is committed together with the stream's checkpoint, or not at all. Writes go through the usage
 write path (`storage.usage_repo`), so the rollups stay exact.
+
+A transaction is a Core connection (`storage.db.unit_scope`), and the tables a Cursor sync touches
+are Core tables (`storage.sync_tables`): the sync loads neither SQLModel nor the ORM models. The
+Anthropic-only reads (key owners, organisation identities) still load them, when they run.
 """
 
 from __future__ import annotations
@@ -13,36 +17,30 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select as core_select
-from sqlalchemy import text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, select
 
 from core.errors import DataRejected
 from core.identity import IdentityResolver, KeyOwner, MappedHow
-from core.sources.cursor_analytics import AnalyticsRecord, UserAnalyticsRecord
 from core.sources.http import one_line
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.sync import Checkpoint, DayWrite, Mode, OrgResult, RunStatus, Vendor
 from core.usage import Feed, Record, Source, UsageRecord
 from storage import bulk
-from storage.db import session_scope
+from storage.db import unit_scope
 from storage.job_lock import SYNC_LOCK, fence, held_by_this_process
-from storage.people_repo import identity_resolver
-from storage.tables import (
-    ApiKey,
-    BillingGroup,
-    Person,
-    PersonActivity,
-    SpendSnapshot,
-    SyncRun,
-    SyncState,
-    VendorCost,
-    utcnow,
-)
+from storage.sync_tables import billing_group, person, person_activity, spend_snapshot, sync_run, sync_state
 from storage.usage_repo import delete_usage, has_usage, lock_usage_writes, prune_events, reattribute, write_usage
-from storage.vendor_analytics_repo import replace_user_vendor_analytics, replace_vendor_analytics
+from storage.values import utcnow
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from core.sources.cursor_analytics import AnalyticsRecord, UserAnalyticsRecord
+    from storage.db import Unit
+    from storage.tables import SyncRun
 
 IDENTITY_STREAM = "identity"  # sync_state rows holding an organisation's user ids
 
@@ -103,8 +101,8 @@ def _delete_unseen(session: Session, existing: dict, seen: set) -> None:
 class SqlSyncTx:
     """The writes of one transaction."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Unit | Session) -> None:
+        self.session = session  # what the repositories take: `.connection()`, `.get_bind()`
 
     # -- usage ----------------------------------------------------------------------------------
 
@@ -158,8 +156,9 @@ class SqlSyncTx:
         that cannot read `/organizations/me` still finds it (core.sync.organisation_label)."""
         if not user_ids:
             return
-        row = self.session.exec(select(SyncState).where(SyncState.source == vendor.value, SyncState.org == org,
-                                                        SyncState.stream == IDENTITY_STREAM)).first()
+        t = sync_state
+        row = self.session.connection().execute(select(t.c.detail).where(
+            t.c.source == vendor.value, t.c.org == org, t.c.stream == IDENTITY_STREAM)).first()
         known = set(_identity_ids(row.detail)) if row is not None else set()
         if user_ids <= known:
             return
@@ -168,11 +167,15 @@ class SqlSyncTx:
 
     def replace_analytics(self, *, org: str, metric: str, start: date, end: date,
                           records: list[AnalyticsRecord]) -> None:
+        from storage.vendor_analytics_repo import replace_vendor_analytics  # an Enterprise plan's only
+
         replace_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
                                  start=start, end=end, records=records)
 
     def replace_user_analytics(self, *, org: str, metric: str, start: date, end: date,
                                records: list[UserAnalyticsRecord]) -> None:
+        from storage.vendor_analytics_repo import replace_user_vendor_analytics
+
         replace_user_vendor_analytics(session=self.session, source=Source.CURSOR.value, org=org, metric=metric,
                                       start=start, end=end, records=records)
 
@@ -200,7 +203,7 @@ class SqlSyncTx:
         tuples in `_ACTIVITY_COLUMNS` order: an hourly sync reads a few days of 1,000 people back
         unchanged, and a dict per row and a comparison per column were most of its time here."""
         conn = self.session.connection()
-        table = PersonActivity.__table__
+        table = person_activity
         details: dict = {}
         wanted: dict[tuple[str, str], tuple] = {}
         for rec in records:
@@ -208,7 +211,7 @@ class SqlSyncTx:
             if key not in wanted:  # the first one wins
                 wanted[key] = (*_activity_values(rec), _shared_detail(rec.detail, details))
         stored = {(row[_PERSON], row[_NATURAL_KEY]): row for row in conn.execute(
-            core_select(table.c.id, *(table.c[c] for c in _ACTIVITY_COLUMNS))
+            select(table.c.id, *(table.c[c] for c in _ACTIVITY_COLUMNS))
             .where(table.c.source == source, table.c.day == day))}
         plan = bulk.Plan()
         for key, values in wanted.items():
@@ -221,6 +224,8 @@ class SqlSyncTx:
         bulk.apply(conn, table, plan)
 
     def replace_vendor_costs(self, *, org: str, day: date, records: list[VendorCostRecord]) -> None:
+        from storage.tables import VendorCost  # Anthropic's cost report only
+
         conn = self.session.connection()
         table = VendorCost.__table__
         rows = [{"source": rec.source, "natural_key": rec.natural_key, "org": rec.org, "day": rec.day,
@@ -242,7 +247,7 @@ class SqlSyncTx:
     def save_spend(self, *, org: str, records: list[SpendRecord]) -> None:
         """Snapshot of the current cycle; a row is touched only when its figures changed."""
         conn = self.session.connection()
-        table = SpendSnapshot.__table__
+        table = spend_snapshot
         source = Source.CURSOR.value
         rows = [{"source": source, "org": org, "cycle_start": rec.cycle_start, "email": rec.email,
                  "on_demand_nanos": rec.on_demand_nanos, "overall_nanos": rec.overall_nanos,
@@ -257,7 +262,7 @@ class SqlSyncTx:
 
     def _people(self, emails) -> dict[str, dict]:
         """The stored people with these emails, as mutable dicts keyed by email (one read per chunk)."""
-        table = Person.__table__
+        table = person
         return {r["email"]: dict(r) for r in bulk.load_in(self.session.connection(), table, "email",
                                                           {e.lower() for e in emails})}
 
@@ -273,7 +278,7 @@ class SqlSyncTx:
                 plan.inserts.append({k: v for k, v in row.items() if k != "id"} | {"updated_at": now})
             elif any(old[c] != row[c] for c in columns):
                 plan.updates.append({"id": old["id"], **{c: row[c] for c in columns}, "updated_at": now})
-        bulk.apply(self.session.connection(), Person.__table__, plan)
+        bulk.apply(self.session.connection(), person, plan)
 
     def save_members(self, records: list[MemberRecord], *, vendor: Vendor) -> None:
         """The vendor's members as people: new ones added, seats and vendor ids kept current, a
@@ -302,6 +307,8 @@ class SqlSyncTx:
         """Store keys and their vendor-known owners; re-attribute stored usage whose owner changed.
         A manual mapping is never overwritten. One read of the keys, one write per kind of change,
         and one re-attribution per person whose keys changed owner."""
+        from storage.tables import ApiKey  # Anthropic's keys only
+
         lock_usage_writes(session=self.session)  # owners change here: serialised with usage writes
         conn = self.session.connection()
         table = ApiKey.__table__
@@ -358,8 +365,8 @@ class SqlSyncTx:
                 plan.updates.append({"id": key_id, **{c: key[c] for c in owned}})
         bulk.apply(conn, table, plan)
         moved = 0
-        for person, refs in sorted(owners_moved.items()):
-            moved += reattribute(session=self.session, source=source, key_refs=sorted(refs), person=person)
+        for owner, refs in sorted(owners_moved.items()):
+            moved += reattribute(session=self.session, source=source, key_refs=sorted(refs), person=owner)
         return moved
 
     def save_groups(self, records: list[GroupRecord]) -> None:
@@ -367,7 +374,7 @@ class SqlSyncTx:
         named, then one write per kind of change. A group is matched by its Cursor id, else by
         name; people named by no group keep theirs; the unassigned group clears a Cursor group."""
         conn = self.session.connection()
-        gt = BillingGroup.__table__
+        gt = billing_group
         groups = [dict(r) for r in bulk.load(conn, gt)]
         cursor_ids = {g["id"] for g in groups if g["source"] == "cursor"}
         by_ext: dict[str, dict] = {}
@@ -432,14 +439,15 @@ class SqlSyncTx:
 
     def set_checkpoint(self, *, vendor: Vendor, org: str, stream: str, watermark: str | None,
                        detail: dict | None = None) -> None:
-        s = self.session
-        row = s.exec(select(SyncState).where(SyncState.source == vendor.value, SyncState.org == org,
-                                             SyncState.stream == stream)).first()
+        conn, t = self.session.connection(), sync_state
+        row = conn.execute(select(t.c.id).where(t.c.source == vendor.value, t.c.org == org,
+                                                t.c.stream == stream)).first()
         if row is None:
-            s.add(SyncState(source=vendor.value, org=org, stream=stream, watermark=watermark, detail=_detail(detail)))
+            conn.execute(insert(t).values(source=vendor.value, org=org, stream=stream, watermark=watermark,
+                                          detail=_detail(detail)))
         else:
-            row.watermark, row.detail, row.updated_at = watermark, _detail(detail), utcnow()
-        s.flush()
+            conn.execute(update(t).where(t.c.id == row.id).values(watermark=watermark, detail=_detail(detail),
+                                                                   updated_at=utcnow()))
 
 
 class SqlSyncStore:
@@ -454,9 +462,9 @@ class SqlSyncStore:
         `numeric value out of range`, or an int sqlite3 cannot bind) rolls it back and raises
         DataRejected, a one-line reason the sync records, instead of a driver traceback."""
         try:
-            with session_scope(self.engine) as session:
-                yield SqlSyncTx(session)
-                fence(session, SYNC_LOCK)  # the sync lock is still ours at commit, or nothing is written
+            with unit_scope(self.engine) as unit:
+                yield SqlSyncTx(unit)
+                fence(unit, SYNC_LOCK)  # the sync lock is still ours at commit, or nothing is written
         except Exception as exc:
             if not _out_of_range(exc):
                 raise
@@ -465,15 +473,17 @@ class SqlSyncStore:
                                f"({one_line(str(detail), 100)}); nothing of this batch was stored") from None
 
     def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]:
-        with Session(self.engine) as s:
-            rows = s.exec(select(SyncState).where(SyncState.source == vendor.value,
-                                                  SyncState.stream == IDENTITY_STREAM)).all()
+        t = sync_state
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.org, t.c.detail).where(t.c.source == vendor.value,
+                                                                  t.c.stream == IDENTITY_STREAM)).all()
             return {row.org: set(_identity_ids(row.detail)) for row in rows}
 
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None:
-        with Session(self.engine) as s:
-            row = s.exec(select(SyncState).where(SyncState.source == vendor.value, SyncState.org == org,
-                                                 SyncState.stream == stream)).first()
+        t = sync_state
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.watermark, t.c.detail).where(
+                t.c.source == vendor.value, t.c.org == org, t.c.stream == stream)).first()
             if row is None:
                 return None
             try:
@@ -485,40 +495,48 @@ class SqlSyncStore:
     def begin_run(self, *, vendor: Vendor, org: str, mode: Mode, window_from: date | None, window_to: date | None,
                   trigger: str) -> int:
         holder = held_by_this_process(self.engine, SYNC_LOCK)
-        with session_scope(self.engine) as s:
+        with unit_scope(self.engine) as unit:
+            conn = unit.connection()
             if holder is not None:
                 # one sync at a time: a run still "running" under another holder is one whose process died
-                s.connection().execute(text(
+                conn.execute(text(
                     "UPDATE sync_run SET status = :interrupted, error = :why WHERE status = :running "
                     "AND (holder IS NULL OR holder <> :h)"),
                     {"interrupted": RunStatus.INTERRUPTED.value, "running": RunStatus.RUNNING.value, "h": holder,
                      "why": "interrupted: its process stopped before the run finished (found by the next sync)"})
-            run = SyncRun(source=vendor.value, org=org, stream=mode.value, window_from=_midnight(window_from),
-                          window_to=_midnight(window_to), trigger=trigger[:32], status=RunStatus.RUNNING.value,
-                          holder=holder)
-            s.add(run)
-            s.flush()
-            return int(run.id)
+            run = conn.execute(insert(sync_run).values(
+                source=vendor.value, org=org, stream=mode.value, window_from=_midnight(window_from),
+                window_to=_midnight(window_to), trigger=trigger[:32], status=RunStatus.RUNNING.value, holder=holder))
+            return int(run.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, *, result: OrgResult) -> None:
-        with session_scope(self.engine) as s:
-            run = s.get(SyncRun, run_id)
+        t = sync_run
+        with unit_scope(self.engine) as unit:
+            conn = unit.connection()
+            run = conn.execute(select(t.c.window_from, t.c.window_to).where(t.c.id == run_id)).first()
             if run is None:
                 return
             usage = result.usage
-            run.org = result.org
-            run.window_from = run.window_from or _midnight(result.window_from)
-            run.window_to = run.window_to or _midnight(result.window_to)
-            run.finished_at = utcnow()
-            run.status = (RunStatus.FAILED if result.error else RunStatus.OK).value
-            run.records_read, run.inserted, run.duplicates = usage.read, usage.inserted, usage.present
-            run.error = one_line(result.error, 1000) if result.error else None
+            conn.execute(update(t).where(t.c.id == run_id).values(
+                org=result.org, window_from=run.window_from or _midnight(result.window_from),
+                window_to=run.window_to or _midnight(result.window_to), finished_at=utcnow(),
+                status=(RunStatus.FAILED if result.error else RunStatus.OK).value, records_read=usage.read,
+                inserted=usage.inserted, duplicates=usage.present,
+                error=one_line(result.error, 1000) if result.error else None))
 
     def resolver(self, *, domain: str | None) -> IdentityResolver:
+        from sqlmodel import Session  # Anthropic's key owners: the ORM, when an Anthropic sync runs
+
+        from storage.people_repo import identity_resolver
+
         with Session(self.engine) as s:
             return identity_resolver(session=s, domain=domain)
 
     def key_names(self) -> dict[str, str | None]:
+        from sqlmodel import Session, select
+
+        from storage.tables import ApiKey
+
         with Session(self.engine) as s:
             return {k.external_id: k.name for k in s.exec(select(ApiKey).where(
                 ApiKey.source == Source.CLAUDE_CODE.value))}
@@ -526,6 +544,10 @@ class SqlSyncStore:
 
 def last_runs(engine, *, limit: int = 20) -> list[SyncRun]:
     """The most recent sync runs, newest first (for status displays)."""
+    from sqlmodel import Session, select
+
+    from storage.tables import SyncRun
+
     with Session(engine) as s:
         return list(s.exec(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)))
 

@@ -6,14 +6,12 @@ SQLite and Postgres alike. Timestamps are UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from storage.values import utcnow  # noqa: F401 - the column default, imported from here too
 
 
 def _big(default: int = 0, **kw) -> int:

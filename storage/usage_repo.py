@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import islice
 from operator import itemgetter, le
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, text
-from sqlmodel import Session
 
 from core.identity import MappedHow
 from core.usage import KIND_WIDTH, NAME_WIDTH, PERSON_WIDTH, CostBasis, Feed, Record, Source, column_text, unmapped_key
+
+if TYPE_CHECKING:  # a Session or storage.db.Unit: only `.connection()` / `.get_bind()` are used
+    from sqlmodel import Session
 
 _WRITE_LOCK_ID = 0x0AB4C06
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def utcnow() -> datetime:
+    """Now, aware UTC (the default of the tables' time columns)."""
+    return datetime.now(UTC)
+
+
 def aware(value) -> datetime | None:
     """A stored time (a datetime, or SQLite's ISO text) as an aware UTC datetime; None stays None."""
     if value is None:

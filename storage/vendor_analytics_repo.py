@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlmodel import Session
 
 from core.adoption import (
     CursorAnalyticsSummary,
@@ -17,6 +17,9 @@ from core.adoption import (
 )
 from core.periods import DateRange
 from core.sources.cursor_analytics import AnalyticsRecord, UserAnalyticsRecord
+
+if TYPE_CHECKING:  # a Session or storage.db.Unit: only `.connection()` / `.get_bind()` are used
+    from sqlmodel import Session
 
 
 def replace_vendor_analytics(*, session: Session, source: str, org: str, metric: str, start: date, end: date,

@@ -151,6 +151,59 @@ def test_the_sync_command_loads_no_bot_chart_or_other_vendor_code():
     assert sorted(u for u in unwanted if u in modules or any(m.startswith(u + ".") for m in modules)) == []
 
 
+SYNC_PROBE = ("import json, sys\n"
+              "from bot.cli import main\n"
+              "code = main(['sync', '--source', 'cursor', '--quiet', '--format', 'json'])\n"
+              "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))")
+
+
+def test_a_cursor_sync_runs_without_the_orm_or_httpx_command_line(tmp_path):
+    """A whole incremental Cursor sync of a database at the newest schema — members, groups, spend,
+    events, daily usage, the run's record and checkpoints — writes through Core tables
+    (storage.sync_tables): SQLModel, SQLAlchemy's ORM and the 25 table models (~0.2 s of every
+    sync's start) stay unloaded, and so does httpx's command line (click, rich)."""
+    import time
+    from datetime import UTC, datetime
+
+    from tests.fakes.vendors import CursorTeam, FakeCursor, GeneratedEvents
+
+    key = "key_" + "st4rt" * 12
+    now_ms = int(time.time() * 1000)
+    today_ms = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()) * 1000
+    team = CursorTeam(members=[{"id": f"u{i}", "name": f"Dev {i}", "email": f"dev{i}@example.com", "role": "member"}
+                               for i in range(3)],
+                      events=GeneratedEvents(40, now_ms - 3_600_000, step_ms=60_000, users=3, models=("gpt-5",)),
+                      daily=[{"date": today_ms, "userId": "u1", "email": "dev1@example.com", "totalLinesAdded": 4}],
+                      spend=[{"userId": "u1", "email": "dev1@example.com", "spendCents": 250}],
+                      groups={"groups": [{"id": "g1", "name": "Team",
+                                          "currentMembers": [{"email": "dev0@example.com"}]}]})
+    with FakeCursor({key: team}) as vendor:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "CURSOR", "ABACUS", "DATABASE"))}
+        env.update({"PYTHONPATH": str(REPO), "DATABASE_URL": f"sqlite:///{tmp_path / 'abacus.db'}",
+                    "CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": vendor.url, "ABACUS_SYNC_RATE_LIMIT": "off"})
+        runs = [subprocess.run([sys.executable, "-c", SYNC_PROBE], env=env, capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path) for _ in range(2)]  # the first one creates the schema
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    out = json.loads(runs[1].stdout.splitlines()[-1])
+    assert out["code"] == 0
+    summary = json.loads("\n".join(runs[1].stdout.splitlines()[:-1]))["results"][0]
+    assert summary["error"] is None and summary["streams"]["usage_events"]["present"] == 40
+    assert summary["streams"]["daily_usage"]["read"] == 1
+    loaded = set(out["modules"])
+    unwanted = ("sqlmodel", "sqlalchemy.orm", "storage.tables", "storage.people_repo", "httpx._main", "click", "rich")
+    assert sorted(u for u in unwanted if u in loaded or any(m.startswith(u + ".") for m in loaded)) == []
+    with make_engine(f"sqlite:///{tmp_path / 'abacus.db'}").connect() as conn:
+        runs_ok = conn.execute(text("SELECT status, records_read, duplicates, finished_at IS NOT NULL FROM sync_run "
+                                    "ORDER BY id")).all()
+        states = conn.execute(text("SELECT stream, updated_at IS NOT NULL FROM sync_state ORDER BY stream")).all()
+        people = conn.execute(text("SELECT email, role, has_cursor_seat, group_id IS NOT NULL FROM person "
+                                   "ORDER BY email")).all()
+    assert [tuple(r) for r in runs_ok] == [("ok", 40, 0, 1), ("ok", 40, 40, 1)]  # usage records read
+    assert [tuple(r) for r in states] == [("daily_usage", 1), ("usage_events", 1)]
+    assert [tuple(r) for r in people] == [("dev0@example.com", "member", 1, 1), ("dev1@example.com", "member", 1, 0),
+                                          ("dev2@example.com", "member", 1, 0)]
+
 LEAVE = """
 import atexit, sys, threading, time
 from pathlib import Path

@@ -151,9 +151,10 @@ def test_a_sync_whose_lease_was_taken_over_commits_nothing_more(pg_database_url)
     """Should another process take the sync lease (this one lost contact for longer than the lease
     lasts), the first one's next transaction is refused with LockLost and rolled back."""
     from core.errors import LockLost
+    from core.sources.records import MemberRecord
+    from core.sync import Vendor
     from storage.job_lock import try_job_lock
     from storage.sync_repo import SqlSyncStore
-    from storage.tables import Person
 
     engine = make_engine(pg_database_url)
     upgrade(engine)
@@ -162,11 +163,11 @@ def test_a_sync_whose_lease_was_taken_over_commits_nothing_more(pg_database_url)
         with try_job_lock(engine, "sync") as held:
             assert held
             with store.transaction() as tx:  # still ours: commits
-                tx.session.add(Person(email="kept@example.com"))
+                tx.save_members([MemberRecord(email="kept@example.com")], vendor=Vendor.CURSOR)
             with engine.begin() as conn:
                 conn.execute(text("UPDATE job_lease SET holder = 'replica-2:7:cafe' WHERE name = 'sync'"))
             with pytest.raises(LockLost, match="lost the sync lock"), store.transaction() as tx:
-                tx.session.add(Person(email="lost@example.com"))
+                tx.save_members([MemberRecord(email="lost@example.com")], vendor=Vendor.CURSOR)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["kept@example.com"]
             assert conn.execute(text("SELECT holder FROM job_lease")).scalars().all() == ["replica-2:7:cafe"]

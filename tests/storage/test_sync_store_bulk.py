@@ -206,3 +206,27 @@ def test_key_owners_are_saved_in_fixed_statements_and_keep_manual_mappings(engin
     assert rows == {"apikey_3": ("renamed", "boss@example.com", "manual"),  # the manual owner stays
                     "apikey_4": ("claude_code_key_k4_x", "someone@example.com", "vendor"),
                     "apikey_5": ("claude_code_key_k5_x", "k5@example.com", "vendor")}
+
+
+def test_a_transaction_commits_what_only_the_driver_wrote_and_rolls_back_on_error(engine):
+    """storage.db.unit_scope begins the transaction itself: the usage write path writes through the
+    driver's connection, which SQLAlchemy's autobegin never sees (not committed, it would be lost
+    when the connection went back to the pool); an error rolls everything back."""
+    from storage.db import unit_scope
+
+    def add(conn, email: str) -> None:
+        raw = conn.connection.driver_connection
+        raw.execute("INSERT INTO person (email, role, has_cursor_seat, has_claude_seat, is_removed, updated_at) "
+                    + ("VALUES (%s, 'member', false, false, false, now())" if conn.dialect.name == "postgresql"
+                       else "VALUES (?, 'member', 0, 0, 0, '2026-01-01 00:00:00')"), (email,))
+
+    with unit_scope(engine) as unit:
+        add(unit.connection(), "kept@example.com")
+    try:
+        with unit_scope(engine) as unit:
+            add(unit.connection(), "lost@example.com")
+            raise RuntimeError("stop")
+    except RuntimeError:
+        pass
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["kept@example.com"]
