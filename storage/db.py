@@ -15,10 +15,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from core.errors import ConfigError, RuntimeFailure
 from storage.dbapi import (  # noqa: F401 - the URL rules, session settings and sentences, one definition
     INGEST_SQLITE_CACHE_KIB,
+    INGEST_WAL_AUTOCHECKPOINT_PAGES,
     LOCK_TIMEOUT_S,
     MIGRATIONS_DIR,
     POSTGRES_CONNECT_ARGS,
     SQLITE_CACHE_KIB,
+    WalCheckpointer,
     check_sqlite_file,
     describe_db_error,
     first_line,
@@ -57,8 +59,14 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
         check_sqlite_file(url.database or "")
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         cache_kib = INGEST_SQLITE_CACHE_KIB if ingest else SQLITE_CACHE_KIB
-        event.listen(engine, "connect", lambda dbapi_conn, _record: sqlite_pragmas(dbapi_conn, cache_kib=cache_kib))
+        path = url.database or ""
+        checkpointer = WalCheckpointer(path) if ingest and not path.startswith("file:") else None
+        backstop = INGEST_WAL_AUTOCHECKPOINT_PAGES if checkpointer is not None else None
+        event.listen(engine, "connect", lambda dbapi_conn, _record: sqlite_pragmas(
+            dbapi_conn, cache_kib=cache_kib, wal_autocheckpoint=backstop))
         _ENGINES.add(engine)
+        if checkpointer is not None:
+            _CHECKPOINTERS[engine] = checkpointer
         return engine
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":
@@ -73,14 +81,24 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
+
+
+def close_engine(engine: Engine) -> None:
+    """Stop the engine's WAL checkpointer (an ingest's), then close its pooled connections: SQLite
+    checkpoints the rest of its WAL as the last one closes."""
+    checkpointer = _CHECKPOINTERS.pop(engine, None)
+    if checkpointer is not None:
+        checkpointer.close()
+    engine.dispose()
 
 
 def dispose_engines() -> None:
-    """Close the pooled connections of every engine this process made and still holds (an exit
-    that skips the interpreter's teardown: SQLite checkpoints its WAL as its last connection closes,
-    Postgres sees the sessions end rather than the sockets drop)."""
+    """`close_engine` for every engine this process made and still holds (an exit that skips the
+    interpreter's teardown: SQLite checkpoints its WAL as its last connection closes, Postgres sees
+    the sessions end rather than the sockets drop)."""
     for engine in list(_ENGINES):
-        engine.dispose()
+        close_engine(engine)
 
 
 def check_connection(engine: Engine) -> None:

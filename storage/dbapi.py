@@ -137,15 +137,75 @@ SQLITE_CACHE_KIB = 65_536  # each connection's page cache: the reports' and dete
 INGEST_SQLITE_CACHE_KIB = 16_384
 
 
-def sqlite_pragmas(dbapi_conn, _record=None, *, cache_kib: int = SQLITE_CACHE_KIB) -> None:
+# A new database's page size (an existing one keeps its own): an ingest appends ~300-byte event rows
+# and their index entries, and 16 KiB pages take a quarter of the page writes of 4 KiB ones (measured:
+# 200k events inserted 5.2 -> 4.8 us per row, commits 0.17 -> 0.12 s).
+SQLITE_PAGE_SIZE = 16_384
+# With a checkpointer thread (`WalCheckpointer`) an ingest's connection checkpoints by itself only
+# past this many WAL pages: a backstop, should the thread fall behind.
+INGEST_WAL_AUTOCHECKPOINT_PAGES = 8_192
+
+
+def sqlite_pragmas(dbapi_conn, _record=None, *, cache_kib: int = SQLITE_CACHE_KIB,
+                   wal_autocheckpoint: int | None = None) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before the WAL: a new file takes it then
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+    if wal_autocheckpoint is not None:
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
     cur.close()
+
+
+class WalCheckpointer:
+    """Copies a SQLite database's write-ahead log into the database file on a thread of its own,
+    while an ingest (a sync, an import) writes.
+
+    SQLite checkpoints in the connection that commits: every batch of a sync paid for copying its
+    pages into the database file (and its fsync) before the next batch could start — 0.3-0.4 s of a
+    200k-event sync. sqlite3 releases the GIL while SQLite works, so a second connection here does
+    that copy on the other core while the writer goes on. A `PASSIVE` checkpoint every `every_s`
+    takes no lock and waits for nobody; the writer keeps `INGEST_WAL_AUTOCHECKPOINT_PAGES` as a
+    backstop. `close` stops the thread and closes its connection (before the writer's last
+    connection closes, so that one still checkpoints the rest and removes the log)."""
+
+    def __init__(self, path: str, *, every_s: float = 0.05) -> None:
+        import threading
+
+        self.path = path
+        self.every_s = every_s
+        self.checkpoints = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        conn = None
+        try:
+            while not self._stop.wait(self.every_s):
+                try:
+                    if conn is None:  # the writer creates the file: never create it here (mode=rw)
+                        conn = sqlite3.connect(f"file:{quote(os.path.abspath(self.path))}?mode=rw", uri=True,
+                                               isolation_level=None, check_same_thread=False)
+                        conn.execute("PRAGMA synchronous=NORMAL")  # as the writer's: the database synced after
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error:  # not there yet, or busy: the next tick tries again
+                    continue
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def postgres_lock_timeout(dbapi_conn, lock_timeout_ms: int) -> None:

@@ -84,7 +84,7 @@ def write_usage(records: Iterable[Record], *, session: Session, import_batch_id:
 def event_rows(records: Sequence[Record], import_batch_id: int | None = None) -> list[tuple]:
     """Records → stored event rows (EVENT_COLUMNS order, plain values). Rows pass through as they
     are (the same list when nothing changes): the hot path does no per-row work here."""
-    if import_batch_id is None and all(type(r) is tuple for r in records):
+    if import_batch_id is None and set(map(type, records)) <= {tuple}:  # every one a row (checked in C)
         return records if isinstance(records, list) else list(records)
     days: dict[int, str] = {}
     out = []

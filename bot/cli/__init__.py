@@ -107,16 +107,16 @@ def leave(code: int) -> NoReturn:
     import os
     import threading
 
+    if "storage.db" in sys.modules:  # first: an ingest's WAL checkpointer thread ends with its engine
+        try:
+            sys.modules["storage.db"].dispose_engines()
+        except Exception:  # noqa: BLE001 - closing a connection that failed: the exit goes on
+            logging.getLogger("abacus").debug("closing database connections at exit failed", exc_info=True)
     multiprocessing = sys.modules.get("multiprocessing")
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if threading.active_count() > 1 or run_exitfuncs is None or (
             multiprocessing is not None and multiprocessing.active_children()):
         sys.exit(code)
-    if "storage.db" in sys.modules:
-        try:
-            sys.modules["storage.db"].dispose_engines()
-        except Exception:  # noqa: BLE001 - closing a connection that failed: the exit goes on
-            logging.getLogger("abacus").debug("closing database connections at exit failed", exc_info=True)
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

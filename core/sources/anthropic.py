@@ -18,9 +18,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import httpx
 from pydantic import Field, TypeAdapter
 
 from core.identity import IdentityResolver
@@ -29,6 +28,9 @@ from core.sources.http import JsonApi, PageGuard, RateLimiter, RetryPolicy, Vend
 from core.sources.records import ActivityRecord, KeyRecord, MemberRecord, VendorCostRecord
 from core.sources.wire import DayText, Int0, LineCents, UsageCents, Wire
 from core.usage import CostBasis, Feed, OccurrenceCounter, Source, UsageRecord, cents_to_nanos, natural_key
+
+if TYPE_CHECKING:  # httpx is loaded by core.sources.http (without its command line)
+    import httpx
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Usage and Cost Analytics API (beta): GET /v1/organizations/analytics/cost needs this flag

@@ -30,8 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from core.sources.cursor_analytics import (
@@ -43,6 +43,7 @@ from core.sources.cursor_analytics import (
     analytics_records,
     user_analytics_records,
 )
+from core.sources.cursor_daily import parse_daily_page
 from core.sources.cursor_events import EventConverter, cents_nanos, parse_events_page
 from core.sources.cursor_wire import (
     BillingCycle,
@@ -78,6 +79,9 @@ from core.usage import (
     ms_to_datetime,
     unmapped_key,
 )
+
+if TYPE_CHECKING:  # httpx is loaded by core.sources.http (without its command line)
+    import httpx
 
 MAX_PAGE_SIZE = 1000
 MAX_DAILY_USAGE_DAYS = 30
@@ -184,19 +188,21 @@ class CursorAdmin:
         for first, last, rows in self.daily_usage_chunks(start, end):
             yield first, last, daily_activity(rows, org=org)
 
-    def daily_usage_chunks(self, start: date, end: date) -> Iterator[tuple[date, date, list[DailyRow]]]:
-        """(first, last, rows) per window of at most 30 days over [start, end], every page read."""
+    def daily_usage_chunks(self, start: date, end: date) -> Iterator[tuple[date, date, list[dict]]]:
+        """(first, last, rows) per window of at most 30 days over [start, end], every page read; the
+        rows are dicts of every `DailyRow` field, checked as the model checks them
+        (`core.sources.cursor_daily`)."""
         where = self._where("/teams/daily-usage-data")
         d = start
         while d <= end:
             last = min(end, d + timedelta(days=MAX_DAILY_USAGE_DAYS - 1))
-            rows: list[DailyRow] = []
+            rows: list[dict] = []
             page = 1
             while True:
                 resp = self.api.call("POST", "/teams/daily-usage-data", limiter=self.admin_limiter,
                                      json={"startDate": day_start_ms(d), "endDate": day_end_ms(last),
                                            "page": page, "pageSize": self.page_size},
-                                     parse=_DAILY.validate_json)
+                                     parse=parse_daily_page)
                 rows.extend(resp.data)
                 pg = resp.pagination
                 if pg is None:
@@ -441,27 +447,40 @@ def _date_of(value: str | int | None) -> date | None:
         return None
 
 
-def daily_activity(rows: Iterable[DailyRow], *, org: str) -> list[ActivityRecord]:
-    """Daily usage rows → one activity record per person and day (inactive members included)."""
+def daily_activity(rows: Iterable[dict | DailyRow], *, org: str) -> list[ActivityRecord]:
+    """Daily usage rows (`parse_daily_page`'s dicts, or `DailyRow`s) → one activity record per
+    person and day (inactive members included)."""
     out = []
+    source = Source.CURSOR.value
+    days: dict[object, date | None] = {}  # a page's rows share a handful of day values
     for r in rows:
-        day = _date_of(r.day) or _date_of(r.date)
+        if not isinstance(r, dict):
+            r = r.model_dump()
+        day = None
+        for value in (r["day"], r["date"]):
+            if value is not None and value != "":
+                if value not in days:
+                    days[value] = _date_of(value)
+                day = days[value]
+                if day is not None:
+                    break
         if day is None:
             continue
-        email = (r.email or "").strip().lower()
-        person = email or unmapped_key(f"cursor-user-{r.userId}")
-        active = r.isActive if r.isActive is not None else True
+        email = (r["email"] or "").strip().lower()
+        person = email or unmapped_key(f"cursor-user-{r['userId']}")
+        active = r["isActive"] if r["isActive"] is not None else True
         out.append(ActivityRecord(
-            source=Source.CURSOR.value, day=day, person=person, natural_key="", org=org, is_active=active,
-            lines_added=r.totalLinesAdded, lines_removed=r.totalLinesDeleted,
-            accepted_lines_added=r.acceptedLinesAdded, accepted_lines_removed=r.acceptedLinesDeleted,
-            edits_accepted=r.totalAccepts, edits_rejected=r.totalRejects, tabs_shown=r.totalTabsShown,
-            tabs_accepted=r.totalTabsAccepted, chat_requests=r.chatRequests, composer_requests=r.composerRequests,
-            agent_requests=r.agentRequests, cmdk_usages=r.cmdkUsages, bugbot_usages=r.bugbotUsages,
-            included_requests=r.subscriptionIncludedReqs, usage_based_requests=r.usageBasedReqs,
-            api_key_requests=r.apiKeyReqs, most_used_model=r.mostUsedModel, client_version=r.clientVersion,
-            detail={"total_applies": r.totalApplies, "apply_most_used_extension": r.applyMostUsedExtension,
-                    "tab_most_used_extension": r.tabMostUsedExtension}))
+            source=source, day=day, person=person, natural_key="", org=org, is_active=active,
+            lines_added=r["totalLinesAdded"], lines_removed=r["totalLinesDeleted"],
+            accepted_lines_added=r["acceptedLinesAdded"], accepted_lines_removed=r["acceptedLinesDeleted"],
+            edits_accepted=r["totalAccepts"], edits_rejected=r["totalRejects"], tabs_shown=r["totalTabsShown"],
+            tabs_accepted=r["totalTabsAccepted"], chat_requests=r["chatRequests"],
+            composer_requests=r["composerRequests"], agent_requests=r["agentRequests"], cmdk_usages=r["cmdkUsages"],
+            bugbot_usages=r["bugbotUsages"], included_requests=r["subscriptionIncludedReqs"],
+            usage_based_requests=r["usageBasedReqs"], api_key_requests=r["apiKeyReqs"],
+            most_used_model=r["mostUsedModel"], client_version=r["clientVersion"],
+            detail={"total_applies": r["totalApplies"], "apply_most_used_extension": r["applyMostUsedExtension"],
+                    "tab_most_used_extension": r["tabMostUsedExtension"]}))
     return out
 
 

@@ -95,7 +95,7 @@ class EventConverter:
 
     def __init__(self, org: str) -> None:
         self.org = org
-        self._seen: dict[str, int] = {}
+        self._seen: dict[int, str | dict[str, int]] = {}  # ms → its event's digest, or occurrences per digest
         self._days: dict[int, str] = {}  # day number → ISO day, one string object per day
         # one object per distinct email, model name and kind of the window: a page's rows then
         # share them, so pickling sends each once and the writer unpickles one string, not 500
@@ -124,7 +124,13 @@ class EventConverter:
             for i, ev in enumerate(events):  # noqa: B007 - `i` and `ev` name the event in errors
                 ts_ms = ev["timestamp"]
                 if type(ts_ms) is not int:
-                    ts_ms = _timestamp(ts_ms)
+                    if type(ts_ms) is str:  # Cursor's documented string of epoch ms: `_timestamp`, inline
+                        try:
+                            ts_ms = int(ts_ms)
+                        except ValueError:
+                            ts_ms = _iso_ms(ts_ms)
+                    else:
+                        ts_ms = _timestamp(ts_ms)
                 email = ev.get("userEmail")
                 if email:
                     pair = emails.get(email)
@@ -143,8 +149,9 @@ class EventConverter:
                     out_t = tu.get("outputTokens") or 0
                     cw = tu.get("cacheWriteTokens") or 0
                     cr = tu.get("cacheReadTokens") or 0
+                    # an OR of ints is negative where one of them is: one shift finds < 0 and ≥ MAX_TOKENS
                     if not (type(inp) is int and type(out_t) is int and type(cw) is int and type(cr) is int) \
-                            or min(inp, out_t, cw, cr) < 0 or (inp | out_t | cw | cr) >> _TOKEN_BITS:  # ≥ MAX_TOKENS
+                            or (inp | out_t | cw | cr) >> _TOKEN_BITS:
                         raise ShapeError(f"tokenUsage: token counts must be non-negative integers, got "
                                          f"{one_line(repr([inp, out_t, cw, cr]), 60)}")
                     total_cents = tu.get("totalCents")
@@ -156,7 +163,12 @@ class EventConverter:
                 basis = _VENDOR
                 estimated = 0
                 if charged is not None:
-                    cost = cents_nanos(charged)
+                    # `cents_nanos`' exact float path, inline; anything else goes through it
+                    if type(charged) is float and -_CENTS_MAX <= charged <= _CENTS_MAX and \
+                            -_NANOS_EXACT < (cost := round(charged * 1e7)) < _NANOS_EXACT and cost / 1e7 == charged:
+                        pass
+                    else:
+                        cost = cents_nanos(charged)
                 elif total_cents is not None:
                     fee = ev.get("cursorTokenFee")
                     cost = cents_nanos(total_cents) + (cents_nanos(fee) if fee is not None else 0)
@@ -173,11 +185,21 @@ class EventConverter:
                 if kind is not None:
                     k = kinds.get(kind)
                     kind = k if k is not None else kinds.setdefault(kind, column_text(kind, _MAX_KIND))
-                # the natural key: `core.usage.cursor_event_key`, inline
+                # the natural key: `core.usage.cursor_event_key`, inline. Identical events share their
+                # millisecond, so occurrences are counted per ms: the first event of a ms is the only
+                # one almost always (its digest kept as is), and an int is looked up for it, not a
+                # new 32-character string
                 base = sha256(f"cursor\x1f{ts_ms}\x1f{email}\x1f{raw_model}\x1f{inp}\x1f{cw}\x1f{cr}\x1f{out_t}"
                               .encode()).hexdigest()[:32]
-                n = seen.get(base, 0)
-                seen[base] = n + 1
+                at = seen.get(ts_ms)
+                if at is None:
+                    seen[ts_ms] = base
+                    n = 0
+                else:
+                    if type(at) is str:  # a second event in this ms: count per digest from now on
+                        at = seen[ts_ms] = {at: 1}
+                    n = at.get(base, 0)
+                    at[base] = n + 1
                 pair = models.get(raw_model)
                 raw, model = pair if pair is not None else _model(raw_model)
                 day = days.get(ts_ms // _MS_PER_DAY) or self._day(ts_ms // _MS_PER_DAY)

@@ -239,12 +239,15 @@ def test_decimal_cents_stay_exact():
 
 def test_converter_keys_are_exactly_cursor_event_key():
     """The converter computes keys inline for speed; they must equal the shared definition (the CSV
-    importer uses cursor_event_key too), twins included."""
+    importer uses cursor_event_key too), twins included — and events of one ms that are not twins,
+    interleaved with twins of theirs (the converter counts occurrences per ms)."""
     from core.usage import OccurrenceCounter, cursor_event_key
     from tests.fakes.vendors import GeneratedEvents
 
     gen = GeneratedEvents(50, 1_750_000_000_000, step_ms=1)
-    events = [gen.event(i) for i in range(50)] + [gen.event(7), gen.event(7), gen.event(9)]
+    other_user_at_3 = {**gen.event(3), "userEmail": "someone.else@example.com"}  # the same ms, not a twin
+    events = [gen.event(i) for i in range(50)] + [gen.event(7), gen.event(7), gen.event(9), other_user_at_3,
+                                                  gen.event(3), other_user_at_3, gen.event(3)]
     assert [json.loads(gen.event_json(i)) for i in range(50)] == events[:50]
     records = _convert("t", curs.parse_events_page(json.dumps({"usageEvents": events})
                                                                           .encode())["usageEvents"])

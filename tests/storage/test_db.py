@@ -188,3 +188,54 @@ def test_an_ingest_engine_keeps_a_smaller_sqlite_page_cache(tmp_path):
                 assert conn.execute(sql("PRAGMA cache_size")).scalar() == -kib
         finally:
             engine.dispose()
+
+
+def test_an_ingest_checkpoints_its_wal_on_a_thread_of_its_own(tmp_path):
+    """An ingest engine's WAL is copied into the database file by its checkpointer thread while it
+    writes (storage.dbapi.WalCheckpointer), not by the committing connection (whose own checkpoint is
+    only a backstop); closing the engine stops the thread first, so its last connection still
+    checkpoints the rest and removes the log. 30 batches of 2,000 rows: 60,000 rows by hand."""
+    import time
+
+    from storage.db import _CHECKPOINTERS, close_engine
+
+    path = tmp_path / "ingest.db"
+    engine = make_engine(f"sqlite:///{path}", ingest=True)
+    checkpointer = _CHECKPOINTERS[engine]
+    time.sleep(3 * checkpointer.every_s)
+    assert not path.exists()  # it never creates the database: the writer does
+    with engine.begin() as conn:
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 8_192
+        conn.execute(text("CREATE TABLE t (n INTEGER, pad TEXT)"))
+    for batch in range(30):
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (:n, :pad)"),
+                         [{"n": batch * 2_000 + i, "pad": "x" * 200} for i in range(2_000)])
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.checkpoints > 0
+    close_engine(engine)
+    assert not checkpointer._thread.is_alive()
+    assert not (tmp_path / "ingest.db-wal").exists()
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*), SUM(n) FROM t").fetchone() == (60_000, 60_000 * 59_999 // 2)
+
+
+def test_a_new_sqlite_database_gets_16k_pages_and_an_old_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    for name, size in (("new.db", 16_384), ("old.db", 4_096)):
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS t (x)"))
+                assert conn.execute(text("PRAGMA page_size")).scalar() == size, name
+                assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        finally:
+            engine.dispose()

@@ -103,6 +103,46 @@ def test_an_activity_day_is_replaced_in_fixed_statements(engine):
     assert total == sum(range(100, 900)) + 200 * 1000
 
 
+
+def test_an_unchanged_activity_day_writes_nothing_and_details_count_as_figures(engine):
+    store = SqlSyncStore(engine)
+
+    def day(ann_detail: dict, bob_lines: int = 5) -> list[ActivityRecord]:
+        return [ActivityRecord(source="cursor", day=DAY, person="ann@example.com", org="team", lines_added=3,
+                               detail=ann_detail),
+                ActivityRecord(source="cursor", day=DAY, person="bob@example.com", org="team", lines_added=bob_lines,
+                               detail={"total_applies": 2, "tab_most_used_extension": "py"}),
+                ActivityRecord(source="cursor", day=DAY, person="cy@example.com", org="team", lines_added=7,
+                               detail={"total_applies": 2, "tab_most_used_extension": "py"}),
+                # the same person and key twice: the first one counts
+                ActivityRecord(source="cursor", day=DAY, person="cy@example.com", org="team", lines_added=99)]
+
+    tools = {"tool_actions": ["edit", "write"], "nested": {"a": 1}}  # values that are no dict keys
+    with engine.begin() as conn:  # another org's row of a person the team does not report: left alone
+        conn.execute(text("INSERT INTO person_activity (source, day, person, natural_key, org, is_active, sessions, "
+                          "lines_added, lines_removed, accepted_lines_added, accepted_lines_removed, commits, "
+                          "pull_requests, edits_accepted, edits_rejected, tabs_shown, tabs_accepted, chat_requests, "
+                          "composer_requests, agent_requests, cmdk_usages, bugbot_usages, included_requests, "
+                          "usage_based_requests, api_key_requests) VALUES ('cursor', :d, 'dee@example.com', '', "
+                          "'other', :t, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"),
+                     {"d": DAY, "t": True})
+    with store.transaction() as tx:
+        tx.replace_activity_day(source="cursor", org="team", day=DAY, records=day(tools))
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.replace_activity_day(source="cursor", org="team", day=DAY, records=day(dict(tools)))
+    assert _writes(seen) == []  # read back unchanged: nothing written
+    with statements(engine) as seen, store.transaction() as tx:
+        tx.replace_activity_day(source="cursor", org="team", day=DAY,
+                                records=day({"tool_actions": ["edit"], "nested": {"a": 1}}, bob_lines=6))
+    assert len(_writes(seen)) == 1  # ann (her detail) and bob (his lines): one update
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT person, org, lines_added, detail FROM person_activity ORDER BY person")).all()
+    assert [tuple(r) for r in rows] == [
+        ("ann@example.com", "team", 3, '{"nested":{"a":1},"tool_actions":["edit"]}'),
+        ("bob@example.com", "team", 6, '{"tab_most_used_extension":"py","total_applies":2}'),
+        ("cy@example.com", "team", 7, '{"tab_most_used_extension":"py","total_applies":2}'),
+        ("dee@example.com", "other", 11, None)]
+
 def test_spend_rows_change_only_when_their_figures_do(engine):
     store = SqlSyncStore(engine)
     rec = [SpendRecord(email=f"s{i}@example.com", cycle_start=DAY, on_demand_nanos=i, overall_nanos=10 * i)
