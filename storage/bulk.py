@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Boolean, Date, Integer, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 IN_CHUNK = 500  # values per `IN (…)`: far below every driver's bound-parameter limit
@@ -87,4 +87,57 @@ def apply(conn: Connection, table: Table, plan: Plan) -> None:
         for row in plan.inserts:
             shapes.setdefault(tuple(sorted(row)), []).append(row)
         for rows in shapes.values():
-            conn.execute(insert(table), rows)
+            if not _copy(conn, table, rows):
+                conn.execute(insert(table), rows)
+
+
+# column types whose values COPY stores as an INSERT binding them does (after SQLAlchemy's own
+# conversion, which `_copy` applies): the driver adapts them alike either way
+_PLAIN_TYPES = (String, Integer, Boolean, Date)
+
+
+def _plain(col, dialect):
+    """The column's bind conversion (a function, or None for none) if its type is one of
+    `_PLAIN_TYPES` (a TypeDecorator by its underlying type); False for any other type."""
+    kind = getattr(col.type, "impl_instance", col.type)
+    return col.type.bind_processor(dialect) if isinstance(kind, _PLAIN_TYPES) else False
+
+
+def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """Postgres: insert rows of one shape with one `COPY` instead of `executemany` (psycopg sends,
+    and the server runs, an INSERT per row: ~3x the client's and the server's time for the 7,000
+    activity rows of a 1,000-person week). Only where COPY stores exactly what the INSERT would:
+    every column named is text, an integer, a boolean or a date, converted as SQLAlchemy converts
+    it (a timestamp is left to the INSERT: COPY would read an aware time's offset differently),
+    and every column left out takes the server's default (COPY fills it in too) or a constant
+    default of such a type (written with the rows, as SQLAlchemy would). False where it does not
+    apply: the caller inserts as before."""
+    if conn.dialect.name != "postgresql" or len(rows) < 2:
+        return False
+    dialect = conn.dialect
+    names = list(rows[0])
+    convert = [_plain(table.c[n], dialect) for n in names]
+    constants: list[Any] = []
+    for col in table.c:
+        if col.name in rows[0] or col.default is None:
+            continue
+        process = _plain(col, dialect)
+        if process is False or not col.default.is_scalar:
+            return False
+        names.append(col.name)
+        constants.append(process(col.default.arg) if process else col.default.arg)
+    if any(c is False for c in convert):
+        return False
+    quote = dialect.identifier_preparer.quote
+    raw = conn.connection.driver_connection
+    given = names[:len(convert)]
+    with raw.cursor() as cur, cur.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
+                                       f"({', '.join(map(quote, names))}) FROM STDIN") as copy:
+        if not any(convert):
+            for row in rows:
+                copy.write_row((*map(row.__getitem__, given), *constants))
+        else:
+            pairs = list(zip(given, convert, strict=True))
+            for row in rows:
+                copy.write_row((*(f(row[n]) if f else row[n] for n, f in pairs), *constants))
+    return True

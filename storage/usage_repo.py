@@ -309,15 +309,26 @@ _NEW_DDL = (f"CREATE TEMP TABLE usage_new (day DATE, source VARCHAR(32), person 
 
 
 def _insert_postgres(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tuple[int, frozenset[date]]:
-    """COPY the new rows straight into usage_event, then fold their sums into every rollup.
+    """COPY the new rows straight into usage_event, then add their sums to every rollup.
 
-    Inside a savepoint: if the primary key rejects a row (a writer outside the write lock stored
-    it meanwhile), the COPY is undone and the batch goes through the staging table with
-    `ON CONFLICT DO NOTHING … RETURNING` instead, which counts exactly the rows it inserted."""
+    Where no rollup holds anything yet for the batch's days and sources (a first sync, a backfill,
+    each new day of a long run), the finest sums are COPYed straight into usage_daily and the
+    coarser rollups are grouped from those rows with plain INSERTs (`_add_fresh`): no staging
+    table and no speculative `ON CONFLICT` insertion per row, which cost the server about twice
+    as much (measured: 56k finest sums, 0.6 -> 0.3 s of the server's CPU). Otherwise the sums go
+    through a staging table and `+=` upserts (`_fold_postgres`).
+
+    Inside a savepoint: if a primary key rejects a row (a writer outside the write lock stored it
+    meanwhile), the COPY and the fresh-day rollups are undone and the batch goes through the
+    staging table with `ON CONFLICT DO NOTHING … RETURNING` instead, which counts exactly the rows
+    it inserted."""
     import psycopg
 
     columns = ", ".join(EVENT_COLUMNS)
     days = {d: date.fromisoformat(d) for d in {k[0] for k in sums}}  # binary COPY sends dates as such
+    scope = (sorted(days.values()), sorted({k[1] for k in sums}))
+    fresh = raw.execute("SELECT NOT EXISTS (SELECT 1 FROM usage_daily WHERE day = ANY(%s) AND source = ANY(%s))",
+                        scope).fetchone()[0]
     try:
         with raw.transaction(), raw.cursor() as cur:
             with cur.copy(f"COPY usage_event ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -325,8 +336,44 @@ def _insert_postgres(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tu
                 write = copy.write_row
                 for r in rows:
                     write((*r[:4], days[r[4]], *r[5:]))
+            if fresh:
+                _add_fresh(cur, sums, days, scope)
     except psycopg.errors.UniqueViolation:
         return _insert_postgres_staged(raw, rows)
+    if not fresh:
+        _fold_postgres(raw, sums)
+    return len(rows), frozenset(days.values())
+
+
+# Postgres types of the finest rollup's columns (usage_daily: keys, then SUMMED), for binary COPY
+# (storage.tables.RollupSums: every sum a BIGINT but unpriced_records, an INTEGER)
+_DAILY_TYPES = ["date", "text", "text", "text", *("int4" if c == "unpriced_records" else "int8" for c in SUMMED)]
+
+
+def _add_fresh(cur, sums: dict[tuple, list[int]], days: dict[str, date], scope: tuple[list, list]) -> None:
+    """Store the rollups of days and sources no rollup holds yet: the finest sums COPYed into
+    usage_daily as they are, each coarser rollup grouped from exactly those rows (`scope`: the
+    batch's days and sources, whose usage_daily rows are then this batch's alone). Across tools
+    (usage_person_total_day) another source may already have the day: `+=` there. Run inside
+    the caller's savepoint: a row that is there after all (a writer that skipped the write lock)
+    makes a primary key object, and the caller takes the per-row conflict path."""
+    with cur.copy(f"COPY usage_daily ({_FINEST}, {', '.join(SUMMED)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_DAILY_TYPES)
+        write = copy.write_row
+        for key, acc in sums.items():
+            write((days[key[0]], *key[1:], *acc))
+    where = "day = ANY(%s) AND source = ANY(%s)"
+    for table in _COARSER:
+        keys = ", ".join(ROLLUPS[table])
+        sql = (f"INSERT INTO {table} ({keys}, {', '.join(SUMMED)}) "
+               f"SELECT {keys}, {', '.join(f'SUM({c})' for c in SUMMED)} FROM usage_daily WHERE {where} "
+               f"GROUP BY {keys}")
+        cur.execute(sql + (f" {_add_on_conflict(table)}" if "source" not in ROLLUPS[table] else ""), scope,
+                    prepare=False)
+
+
+def _fold_postgres(raw, sums: dict[tuple, list[int]]) -> None:
+    """Add the batch's finest sums to every rollup (`+=` upserts), through a staging table."""
     with raw.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute("DROP TABLE IF EXISTS usage_new")
@@ -338,7 +385,6 @@ def _insert_postgres(raw, rows: list[tuple], sums: dict[tuple, list[int]]) -> tu
         for table in _COARSER:
             cur.execute(_fold_sql(table, "usage_new"), prepare=False)
         cur.execute("DROP TABLE usage_new")
-    return len(rows), frozenset(days.values())
 
 
 def _insert_postgres_staged(raw, rows: list[tuple]) -> tuple[int, frozenset[date]]:

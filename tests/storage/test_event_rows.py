@@ -169,3 +169,104 @@ def test_a_shared_text_with_a_nul_is_bound_not_cut(engine):
     with session_scope(engine) as s:
         assert write_usage(rows, session=s).inserted == 3
     assert _stored_rows(engine) == rows
+
+
+# --- the rollups of a new day and source (Postgres: COPY into usage_daily, the coarser ones grouped from
+# it; SQLite: the same `+=` folds as any batch) and of a day they already hold ----------------------------
+
+def _rollups(engine) -> dict:
+    """Every rollup row, its sums as (records, cost_nanos, output_tokens), by table and key."""
+    out = {}
+    with engine.connect() as conn:
+        for table, keys in (("usage_daily", "day, source, person, model"), ("usage_person_day", "day, source, person"),
+                            ("usage_model_day", "day, source, model"), ("usage_person_total_day", "day, person")):
+            out[table] = {tuple(str(v) for v in r[:-3]): tuple(int(v) for v in r[-3:]) for r in conn.execute(text(
+                f"SELECT {keys}, records, cost_nanos, output_tokens FROM {table}"))}
+    return out
+
+
+def _claude(key: str, ts: int, person: str, cost: int, out: int) -> tuple:
+    return ("claude_code", "claude_usage_csv", key, T0 + ts, "2026-03-02", person, None, None, "claude-x",
+            "claude-x", 0, 0, 0, 0, out, cost, "vendor", 0, 1, None, None, None)
+
+
+def _spy(monkeypatch, name: str) -> list:
+    """Calls of one of usage_repo's Postgres paths (to know which one a test went through)."""
+    from storage import usage_repo
+
+    calls: list = []
+    real = getattr(usage_repo, name)
+    monkeypatch.setattr(usage_repo, name, lambda *a, **k: calls.append(name) or real(*a, **k))
+    return calls
+
+
+def test_a_new_day_of_one_tool_adds_to_the_total_of_a_day_another_tool_holds(engine, monkeypatch):
+    """Claude Code first (ann: 1 record, 5,000,000 nanos, 9 output tokens), then the Cursor rows
+    R1-R3 of the same day, new for Cursor: the per-tool rollups hold each tool alone, the total
+    across tools adds them. By hand: ann 1 + 2 = 3 records, 5,000,000 + 30,000,000 nanos, output
+    9 + 4 + 5 = 18; bob Cursor alone."""
+    fresh = _spy(monkeypatch, "_add_fresh")
+    with session_scope(engine) as s:
+        assert write_usage([_claude("c1", 5, ANN, 5_000_000, 9)], session=s).inserted == 1
+    with session_scope(engine) as s:
+        assert write_usage([R1, R2, R3], session=s).inserted == 3
+    day = "2026-03-02"
+    assert _rollups(engine) == {
+        "usage_daily": {(day, "claude_code", ANN, "claude-x"): (1, 5_000_000, 9),
+                        (day, "cursor", ANN, "gpt-5"): (2, 30_000_000, 9),
+                        (day, "cursor", BOB, "gpt-5"): (1, 30_000_000, 7)},
+        "usage_person_day": {(day, "claude_code", ANN): (1, 5_000_000, 9), (day, "cursor", ANN): (2, 30_000_000, 9),
+                             (day, "cursor", BOB): (1, 30_000_000, 7)},
+        "usage_model_day": {(day, "claude_code", "claude-x"): (1, 5_000_000, 9),
+                            (day, "cursor", "gpt-5"): (3, 60_000_000, 16)},
+        "usage_person_total_day": {(day, ANN): (3, 35_000_000, 18), (day, BOB): (1, 30_000_000, 7)},
+    }
+    assert len(fresh) == (2 if engine.dialect.name == "postgresql" else 0)
+
+
+def test_a_batch_over_a_day_the_rollups_hold_and_a_new_one_adds_to_both(engine, monkeypatch):
+    """R1 alone, then R2, R3 and R4 (bob, next day, 40,000,000 nanos, output 3): the first day's
+    rows are added to (`+=`), the next day's are new. By hand: 03-02 ann 2 records 30,000,000
+    output 9, bob 1 / 30,000,000 / 7; 03-03 bob 1 / 40,000,000 / 3."""
+    r4 = tuple(EventRecord._make(R3)._replace(natural_key="k4", ts_ms=T0 + 86_400_000, day="2026-03-03",
+                                              cost_nanos=40_000_000, output_tokens=3))
+    with session_scope(engine) as s:
+        assert write_usage([R1], session=s).inserted == 1
+    fresh, folded = _spy(monkeypatch, "_add_fresh"), _spy(monkeypatch, "_fold_postgres")
+    with session_scope(engine) as s:
+        assert write_usage([R2, R3, r4], session=s).inserted == 3
+    assert (len(fresh), len(folded)) == ((0, 1) if engine.dialect.name == "postgresql" else (0, 0))
+    d1, d2 = "2026-03-02", "2026-03-03"
+    assert _rollups(engine) == {
+        "usage_daily": {(d1, "cursor", ANN, "gpt-5"): (2, 30_000_000, 9),
+                        (d1, "cursor", BOB, "gpt-5"): (1, 30_000_000, 7),
+                        (d2, "cursor", BOB, "gpt-5"): (1, 40_000_000, 3)},
+        "usage_person_day": {(d1, "cursor", ANN): (2, 30_000_000, 9), (d1, "cursor", BOB): (1, 30_000_000, 7),
+                             (d2, "cursor", BOB): (1, 40_000_000, 3)},
+        "usage_model_day": {(d1, "cursor", "gpt-5"): (3, 60_000_000, 16), (d2, "cursor", "gpt-5"): (1, 40_000_000, 3)},
+        "usage_person_total_day": {(d1, ANN): (2, 30_000_000, 9), (d1, BOB): (1, 30_000_000, 7),
+                                   (d2, BOB): (1, 40_000_000, 3)},
+    }
+
+
+def test_a_rollup_row_of_a_day_usage_daily_lacks_is_added_to_not_refused(engine, monkeypatch):
+    """A usage_person_day row for ann on a day usage_daily holds nothing of (as a writer outside
+    the write lock could leave it for a moment): Postgres takes the new day for new, meets that row
+    in the coarser rollup, undoes the batch and writes it again through the per-row conflict path;
+    every event is stored once and ann's row is added to. By hand: ann 7 + 2 = 9 records,
+    1,000 + 30,000,000 nanos, output 0 + 9."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO usage_person_day (day, source, person, input_tokens, cache_write_tokens, cache_read_tokens, "
+            "output_tokens, cost_nanos, estimated_cost_nanos, unpriced_records, requests, records) "
+            "VALUES ('2026-03-02', 'cursor', :p, 0, 0, 0, 0, 1000, 0, 0, 7, 7)"), {"p": ANN})
+    staged = _spy(monkeypatch, "_insert_postgres_staged")
+    with session_scope(engine) as s:
+        res = write_usage([R1, R2, R3], session=s)
+    assert (res.inserted, res.duplicates) == (3, 0)
+    assert len(staged) == (1 if engine.dialect.name == "postgresql" else 0)
+    state = _state(engine)
+    assert state["events"] == [("k1", True, None), ("k2", False, None), ("k3", None, None)]
+    assert state["usage_daily"] == HAND
+    assert _rollups(engine)["usage_person_day"] == {("2026-03-02", "cursor", ANN): (9, 30_001_000, 9),
+                                                    ("2026-03-02", "cursor", BOB): (1, 30_000_000, 7)}

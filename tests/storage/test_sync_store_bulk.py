@@ -18,16 +18,28 @@ DAY = date(2026, 3, 2)
 
 @contextmanager
 def statements(engine):
-    """Count the statements sent to the database (an executemany counts once)."""
+    """Count the statements sent to the database (an executemany counts once, and so does the
+    COPY that inserts a batch on Postgres, sent through the driver: storage.bulk._copy)."""
+    from storage import bulk
+
     seen: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
+    def copy(conn, table, rows):
+        done = real_copy(conn, table, rows)
+        if done:
+            seen.append(f"COPY {table.name}")
+        return done
+
+    real_copy = bulk._copy
     event.listen(engine, "before_cursor_execute", count)
+    bulk._copy = copy
     try:
         yield seen
     finally:
+        bulk._copy = real_copy
         event.remove(engine, "before_cursor_execute", count)
 
 
@@ -230,3 +242,37 @@ def test_a_transaction_commits_what_only_the_driver_wrote_and_rolls_back_on_erro
         pass
     with engine.connect() as conn:
         assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["kept@example.com"]
+
+
+def test_inserted_rows_hold_what_was_written_and_the_column_defaults_on_either_path(engine):
+    """bulk.apply's inserts (Postgres: one COPY where the columns allow it, storage.bulk._copy)
+    store the values as given, SQLAlchemy's conversion applied (is_active 0 -> false), and the
+    defaults of the columns left out (natural_key '', sessions 0, is_active true). A table with a
+    timestamp default computed per row (person.updated_at) is inserted as before, the default set."""
+    from storage import bulk
+    from storage.tables import Person, PersonActivity
+
+    table = PersonActivity.__table__
+    rows = [{"source": "cursor", "day": DAY, "person": "ann@example.com", "org": "o'1", "is_active": 0,
+             "lines_added": 2**31 - 1, "detail": '{"a":1}'},
+            {"source": "cursor", "day": DAY, "person": "bob@example.com", "org": None, "is_active": True,
+             "lines_added": 3, "detail": None}]
+    with statements(engine) as seen, engine.begin() as conn:
+        bulk.apply(conn, table, bulk.Plan(inserts=rows))
+        bulk.apply(conn, table, bulk.Plan(inserts=[{"source": "cursor", "day": DAY, "person": "cy@example.com"},
+                                                   {"source": "cursor", "day": DAY, "person": "dee@example.com"}]))
+        people = [{"email": "e1@example.com"}, {"email": "e2@example.com"}]
+        bulk.apply(conn, Person.__table__, bulk.Plan(inserts=people))
+    with engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(text(
+            "SELECT person, natural_key, org, is_active, lines_added, sessions, detail, most_used_model "
+            "FROM person_activity ORDER BY person"))]
+        people = [tuple(r) for r in conn.execute(text(
+            "SELECT email, role, has_cursor_seat, updated_at IS NOT NULL FROM person ORDER BY email"))]
+    assert got == [("ann@example.com", "", "o'1", False, 2**31 - 1, 0, '{"a":1}', None),
+                   ("bob@example.com", "", None, True, 3, 0, None, None),
+                   ("cy@example.com", "", None, True, 0, 0, None, None),
+                   ("dee@example.com", "", None, True, 0, 0, None, None)]
+    assert people == [("e1@example.com", "member", False, True), ("e2@example.com", "member", False, True)]
+    copies = [s for s in seen if s.startswith("COPY")]
+    assert copies == (["COPY person_activity"] * 2 if engine.dialect.name == "postgresql" else [])
