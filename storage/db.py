@@ -67,6 +67,9 @@ def make_engine(database_url: str, *, echo: bool = False, lock_timeout_s: float 
         _ENGINES.add(engine)
         if checkpointer is not None:
             _CHECKPOINTERS[engine] = checkpointer
+            # an engine dropped without close_engine (a command run in-process by `main`): its
+            # thread ends with it rather than poll and hold the database open for good
+            weakref.finalize(engine, checkpointer.stop)
         return engine
     if backend == "postgresql":
         if url.get_driver_name() != "psycopg":

@@ -203,6 +203,10 @@ class WalCheckpointer:
             if conn is not None:
                 conn.close()
 
+    def stop(self) -> None:
+        """Ask the thread to end (it closes its connection as it does), without waiting for it."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join()

@@ -195,3 +195,27 @@ def test_leave_keeps_quiet_when_the_reader_has_gone(tmp_path):
                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout == b"y"
     assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
+def test_the_installed_abacus_command_leaves_as_python_m_bot_does():
+    """The `abacus` script that pip installs is the command people type (and the image's CMD):
+    it must run `bot.cli.entry` — the exit every test of `python -m bot` checks (bot.cli.leave) —
+    not `main`, whose interpreter teardown the CLI was meant to skip."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["abacus"] == "bot.cli:entry"
+
+
+def test_leave_says_why_it_fails_when_the_output_cannot_be_written(tmp_path):
+    """Results still buffered when `leave` flushes them onto a full disk: exit 1 with a one-line
+    reason on stderr (docs/contract.md), not a silent 1."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    code = "import sys; from bot.cli import leave; sys.stdout.write('z' * 100); leave(0)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, cwd=REPO, timeout=60,
+                              env={**env, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == ["abacus: cannot write the output: No space left on device"]

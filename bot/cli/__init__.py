@@ -123,7 +123,12 @@ def leave(code: int) -> NoReturn:
                 stream.flush()
         except (BrokenPipeError, ValueError):  # the reader left (`abacus report | head`), or closed
             pass
-        except OSError:
+        except OSError as exc:  # a full disk, an I/O error: the results are not all there
             code = code or 1
+            if stream is sys.stdout:
+                try:
+                    print(f"abacus: cannot write the output: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+                except (OSError, ValueError):
+                    pass
     run_exitfuncs()
     os._exit(code)

@@ -112,6 +112,10 @@ class WorkerEvents:
 
     def __enter__(self) -> WorkerEvents:
         self._proc.start()
+        # this side only reads: without its copy of the pipe's write end, a worker that dies in the
+        # middle of a page (SIGKILL, the OOM killer) ends the read (EOF) instead of leaving it
+        # waiting for the rest of the page forever
+        self._queue._writer.close()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -161,8 +165,14 @@ class WorkerEvents:
                 return pickle.loads(self._queue.get(timeout=_POLL_S))
             except queue.Empty:
                 if not self._proc.is_alive():
-                    raise VendorError(f"Cursor API ({self.client.label}): the process fetching usage events "
-                                      f"stopped unexpectedly (exit code {self._proc.exitcode})") from None
+                    raise self._stopped() from None
+            except (EOFError, OSError):  # the worker died, maybe in the middle of a page
+                self._proc.join(timeout=_POLL_S)
+                raise self._stopped() from None
+
+    def _stopped(self) -> VendorError:
+        return VendorError(f"Cursor API ({self.client.label}): the process fetching usage events "
+                           f"stopped unexpectedly (exit code {self._proc.exitcode})")
 
 
 def _work(client: CursorAdmin, windows: list[tuple[int, int]], daily: tuple[date, date] | None, org: str, out,

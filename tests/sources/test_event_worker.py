@@ -199,3 +199,35 @@ def _alive(pid: int) -> bool:
             return True
         except ProcessLookupError:
             return False
+
+
+def _dies_mid_page(client, windows, daily, org, out, parent) -> None:
+    """A worker killed while it writes a page (SIGKILL, the OOM killer): the pipe holds the start
+    of a message whose rest never comes."""
+    import struct
+
+    os.write(out._writer.fileno(), struct.pack("!i", 1_000_000) + b"\x80" * 100)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_in_the_middle_of_a_page_fails_the_read_instead_of_hanging(monkeypatch):
+    """The reader waits for the rest of a message only while someone can still write it: once the
+    worker is dead, the read fails (`VendorError`, as any stopped worker) within seconds."""
+    import core.sources.event_worker as event_worker
+
+    def timeout(signum, frame):
+        raise TimeoutError("the read of a dead worker's half page hung")
+
+    monkeypatch.setattr(event_worker, "_work", _dies_mid_page)
+    with FakeCursor({KEY: CursorTeam(events=EventList(_events()))}, page_size=2, log_requests=False) as server, \
+            make_client(server.url, timeout=5) as http:
+        stream = event_stream(_client(server, http), WINDOWS, org="t")
+        previous = signal.signal(signal.SIGALRM, timeout)
+        signal.setitimer(signal.ITIMER_REAL, 10)
+        try:
+            with stream, pytest.raises(VendorError, match="stopped unexpectedly"):
+                list(stream.window(*WINDOWS[0]))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert not stream._proc.is_alive()

@@ -239,3 +239,28 @@ def test_a_new_sqlite_database_gets_16k_pages_and_an_old_one_keeps_its_own(tmp_p
                 assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         finally:
             engine.dispose()
+
+
+def test_an_ingest_engine_dropped_without_closing_stops_its_checkpointer(tmp_path):
+    """An ingest engine nobody closes (`abacus sync` or `import` run in-process by `main`, as the
+    tests' `cli` fixture does; any caller that only drops it): once the engine is collected, its
+    checkpointer thread ends and closes its connection — no thread polling every 50 ms and holding
+    the database open for the rest of the process, one more per sync."""
+    import gc
+    import time
+
+    from storage.db import _CHECKPOINTERS
+
+    path = tmp_path / "dropped.db"
+    engine = make_engine(f"sqlite:///{path}", ingest=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    thread = _CHECKPOINTERS[engine]._thread
+    del engine, conn
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not thread.is_alive()
+    assert not (tmp_path / "dropped.db-wal").exists()  # its connection, the last one, closed
