@@ -144,14 +144,14 @@ def _stored_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, *, snapshot: bool = True) -> str | None:
     """Apply all migrations (idempotent; safe with several replicas on one Postgres). A database
     already at the newest revision is only checked: Alembic and the table models are not loaded,
-    which is most of a short command's start-up. A new SQLite database is created from the schema
-    snapshot of the newest revision when there is one (`storage.schema_snapshot`; `snapshot=False`:
-    always by the migrations)."""
+    which is most of a short command's start-up. A new database (SQLite: no table; Postgres: none of
+    Abacus's) is created from the schema snapshot of the newest revision when there is one
+    (`storage.schema_snapshot`; `snapshot=False`: always by the migrations)."""
     head = head_revision()
     stored = _stored_revision(engine)
     if head is not None and stored == head:
         return head
-    if snapshot and stored is None and not is_postgres(engine) and _create_from_snapshot(engine, head):
+    if snapshot and stored is None and _create_from_snapshot(engine, head):
         return head
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -165,10 +165,7 @@ def upgrade(engine: Engine, *, snapshot: bool = True) -> str | None:
         # on a new file (the bot and a CLI command) do not both create the tables
         with sqlite_file_lock(engine, "migrate", wait=300), engine.begin() as conn:
             if is_postgres(engine):
-                bounded = conn.execute(text("SHOW lock_timeout")).scalar_one()
-                conn.execute(text("SET LOCAL lock_timeout = 0"))  # another replica may be migrating: wait
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
-                conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": bounded})
+                _migration_lock(conn)
             cfg.attributes["connection"] = conn
             _refuse_unknown_revision(cfg, conn, engine)
             command.upgrade(cfg, "head")
@@ -178,10 +175,22 @@ def upgrade(engine: Engine, *, snapshot: bool = True) -> str | None:
         raise RuntimeFailure(f"cannot migrate the database {redact_url(str(engine.url))}: {reason}") from None
 
 
+def _migration_lock(conn: Connection) -> None:
+    """Postgres: the advisory lock every replica takes around migrations, held to the end of the
+    transaction; waited for without the session's lock timeout (another replica may be migrating)."""
+    bounded = conn.execute(text("SHOW lock_timeout")).scalar_one()
+    conn.execute(text("SET LOCAL lock_timeout = 0"))
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+    conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": bounded})
+
+
 def _create_from_snapshot(engine: Engine, head: str | None) -> bool:
     """Create the schema of revision `head` on a SQLite database that has no table yet, from the
     snapshot, in one transaction under the migration file lock; False (nothing done) when there is
-    no snapshot of that revision or the database is not empty (another process created it first)."""
+    no snapshot of that revision or the database is not empty (another process created it first).
+    Postgres: `_create_from_postgres_snapshot`."""
+    if is_postgres(engine):
+        return _create_from_postgres_snapshot(engine, head)
     from storage.job_lock import sqlite_file_lock
     from storage.schema_snapshot import statements
 
@@ -196,6 +205,35 @@ def _create_from_snapshot(engine: Engine, head: str | None) -> bool:
             for sql in ddl:
                 conn.exec_driver_sql(sql)
             conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (head,))
+    except OperationalError as exc:
+        reason = describe_db_error(exc).removeprefix("database error: ")
+        raise RuntimeFailure(f"cannot create the database {redact_url(str(engine.url))}: {reason}") from None
+    return True
+
+
+def _create_from_postgres_snapshot(engine: Engine, head: str | None) -> bool:
+    """Create the schema of revision `head` from the Postgres snapshot, in one transaction under the
+    migration lock, on a database that has none of its tables (it may hold others'). True also when
+    another replica created it meanwhile (the lock is free once its schema is committed: this one
+    then sees it at `head` and creates nothing); False (nothing done) when there is no snapshot of
+    that revision or the database holds some of the tables: the migrations decide."""
+    from storage.schema_snapshot import postgres_script
+
+    snapshot = postgres_script(head)
+    if snapshot is None:
+        return False
+    script, tables = snapshot
+    try:
+        with engine.begin() as conn:
+            _migration_lock(conn)
+            if conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar_one():
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+            if conn.execute(text("SELECT bool_or(to_regclass(quote_ident(t)) IS NOT NULL) "
+                                 "FROM unnest(CAST(:t AS text[])) AS t"), {"t": tables}).scalar_one():
+                return False
+            # the driver's own cursor, no parameters: the whole script in one round trip, as written
+            conn.connection.driver_connection.execute(script)
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head})
     except OperationalError as exc:
         reason = describe_db_error(exc).removeprefix("database error: ")
         raise RuntimeFailure(f"cannot create the database {redact_url(str(engine.url))}: {reason}") from None
