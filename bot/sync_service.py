@@ -44,9 +44,9 @@ from core.sync import (
     SyncPlan,
     SyncSummary,
     Vendor,
-    sync_anthropic,
-    sync_cursor,
 )
+from core.sync_anthropic import sync_anthropic
+from core.sync_cursor import sync_cursor
 from storage.sync_repo import SqlSyncStore
 
 log = logging.getLogger("abacus.sync")

@@ -22,8 +22,8 @@ from storage.db import head_revision, make_engine, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "storage.tables", "matplotlib", "slack_bolt", "slack_sdk", "apscheduler",
-         "pandas", "httpx", "pydantic", "pydantic_settings", "psycopg", "charts", "core.sync", "core.sources",
-         "storage.db")
+         "pandas", "httpx", "pydantic", "pydantic_settings", "psycopg", "charts", "core.sync", "core.sync_anthropic",
+         "core.sync_cursor", "core.sources", "storage.db")
 
 PROBE = """
 import json, sys
