@@ -44,15 +44,18 @@ Messages rows only count as Claude Code for keys in the
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from core.errors import DataRejected, LockLost
 from core.identity import IdentityResolver
 from core.periods import DateRange
 from core.sources.cursor_analytics import AnalyticsRecord, UserAnalyticsRecord
+from core.sources.http import VendorError
 from core.sources.records import ActivityRecord, GroupRecord, KeyRecord, MemberRecord, SpendRecord, VendorCostRecord
 from core.usage import Feed, Record, Source, UsageRecord, natural_key
 
@@ -368,6 +371,26 @@ def begin_run(store: SyncStore, result: OrgResult, plan: SyncPlan, days: list[da
     result.window_to = max(days, default=None)
     return store.begin_run(vendor=result.vendor, org=result.org, mode=plan.mode, window_from=result.window_from,
                            window_to=result.window_to, trigger=plan.trigger)
+
+
+@contextmanager
+def recorded_outcome(result: OrgResult) -> Iterator[None]:
+    """How an organisation's run ends in `result`: a vendor failure or rejected data is its error and
+    goes no further (the next organisation still syncs); a lost sync lock, a bug or a database
+    failure, and an interruption are recorded, then raised."""
+    try:
+        yield
+    except (VendorError, DataRejected) as exc:
+        result.error = str(exc)
+    except LockLost as exc:  # another process took over the sync lock: stop every organisation
+        result.error = str(exc)
+        raise
+    except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
+        result.error = f"stopped by an unexpected error ({type(exc).__name__})"
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run did not complete, whatever it wrote so far
+        result.error = str(exc) or "interrupted (Ctrl-C)"
+        raise
 
 
 def end_run(store: SyncStore, run_id: int | None, result: OrgResult, plan: SyncPlan, progress: Progress, *,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from core.errors import DataRejected, LockLost
 from core.sources import cursor as curs
 from core.sources.cursor_analytics import BY_USER_METRICS, AnalyticsMetric
 from core.sources.event_worker import event_stream
@@ -29,6 +28,7 @@ from core.sync import (
     days_between,
     end_run,
     parse_ms,
+    recorded_outcome,
 )
 from core.usage import Record, Source
 
@@ -80,57 +80,47 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
     result = OrgResult(vendor=Vendor.CURSOR, org=org, mode=plan.mode)
     run_id = None
     try:
-        ev = _event_windows(store, org, plan, options)
-        daily = DayStream(store, Vendor.CURSOR, org, Stream.DAILY_USAGE.value, plan, options)
-        all_days = [w[0] for w in ev.windows] + daily.days
-        run_id = begin_run(store, result, plan, all_days)
-        progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
+        with recorded_outcome(result):
+            ev = _event_windows(store, org, plan, options)
+            daily = DayStream(store, Vendor.CURSOR, org, Stream.DAILY_USAGE.value, plan, options)
+            all_days = [w[0] for w in ev.windows] + daily.days
+            run_id = begin_run(store, result, plan, all_days)
+            progress.begin(f"cursor {org}", len(ev.windows) + len(daily.days))
 
-        # every window's events are fetched and converted ahead — in a worker process where the
-        # client allows it (core.sources.event_worker), started first so that it fetches while the
-        # members, groups and spend are read and saved here — and written here in order; then the
-        # worker fetches and converts the daily usage while the last events are written
-        span = (daily.days[0], daily.days[-1]) if daily.days else None
-        with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, daily=span,
-                          use_worker=options.event_worker, ahead=options.commit_events) as events:
-            members = client.members()
-            groups = client.groups()
-            spend = client.spend()
-            with store.transaction() as tx:
-                tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
-                if groups is not None:
-                    tx.save_groups(curs.group_records(groups))
-                tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
-            if groups is None:
-                result.notes.append("billing groups not available to this key/plan; skipped")
-            _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+            # every window's events are fetched and converted ahead — in a worker process where the
+            # client allows it (core.sources.event_worker), started first so that it fetches while the
+            # members, groups and spend are read and saved here — and written here in order; then the
+            # worker fetches and converts the daily usage while the last events are written
+            span = (daily.days[0], daily.days[-1]) if daily.days else None
+            with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, daily=span,
+                              use_worker=options.event_worker, ahead=options.commit_events) as events:
+                members = client.members()
+                groups = client.groups()
+                spend = client.spend()
+                with store.transaction() as tx:
+                    tx.save_members(curs.member_records(members), vendor=Vendor.CURSOR)
+                    if groups is not None:
+                        tx.save_groups(curs.group_records(groups))
+                    tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
+                if groups is None:
+                    result.notes.append("billing groups not available to this key/plan; skipped")
+                _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
 
-            counts = result.stream(Stream.DAILY_USAGE)
-            for first, last, records in events.daily():
-                by_day: dict[date, list[ActivityRecord]] = {}
-                for rec in records:
-                    by_day.setdefault(rec.day, []).append(rec)
-                for day in days_between(first, last):
-                    with store.transaction() as tx:
-                        if day in by_day:
-                            tx.replace_activity_day(source=Source.CURSOR.value, org=org, day=day,
-                                                    records=by_day[day])
-                        daily.done(tx, day)
-                    counts.read += len(by_day.get(day, ()))
-                    progress.advance(1, f"daily_usage {day}")
-        if span is not None:
-            _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
-    except (VendorError, DataRejected) as exc:
-        result.error = str(exc)
-    except LockLost as exc:  # another process took over the sync lock: stop every organisation
-        result.error = str(exc)
-        raise
-    except Exception as exc:  # a bug or a database failure: recorded as failed, then raised
-        result.error = f"stopped by an unexpected error ({type(exc).__name__})"
-        raise
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run did not complete, whatever it wrote so far
-        result.error = str(exc) or "interrupted (Ctrl-C)"
-        raise
+                counts = result.stream(Stream.DAILY_USAGE)
+                for first, last, records in events.daily():
+                    by_day: dict[date, list[ActivityRecord]] = {}
+                    for rec in records:
+                        by_day.setdefault(rec.day, []).append(rec)
+                    for day in days_between(first, last):
+                        with store.transaction() as tx:
+                            if day in by_day:
+                                tx.replace_activity_day(source=Source.CURSOR.value, org=org, day=day,
+                                                        records=by_day[day])
+                            daily.done(tx, day)
+                        counts.read += len(by_day.get(day, ()))
+                        progress.advance(1, f"daily_usage {day}")
+            if span is not None:
+                _sync_analytics(client, store, org, daily.days[0], daily.days[-1], result)
     finally:
         end_run(store, run_id, result, plan, progress, requests=client.api.requests)
     return result
