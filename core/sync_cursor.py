@@ -4,8 +4,10 @@ stream's checkpoint, re-reads of a window handled), its daily usage and its Anal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 from core.sources import cursor as curs
 from core.sources.cursor_analytics import BY_USER_METRICS, AnalyticsMetric
@@ -23,6 +25,7 @@ from core.sync import (
     SyncOptions,
     SyncPlan,
     SyncStore,
+    SyncTx,
     Vendor,
     begin_run,
     days_between,
@@ -31,6 +34,7 @@ from core.sync import (
     recorded_outcome,
 )
 from core.usage import Record, Source
+from core.write_behind import WriteBehind
 
 
 @dataclass(slots=True)
@@ -152,52 +156,68 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
 
 def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
                   progress: Progress) -> None:
+    """Every window's events, a batch (`options.commit_events`, whole pages) per transaction with the
+    stream's checkpoint. Each transaction commits on a writer thread while the next batch's pages
+    are taken from the stream (core.write_behind): in order, one at a time, a failure raised here."""
     stream = Stream.USAGE_EVENTS.value
     watermark, contiguous = ev.watermark, ev.contiguous
-    for day, start_ms, end_ms in ev.windows:
-        pending: list[Record] = []
-        covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
-        attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
-        attempt_from = 0  # where its records begin in `pending`
-        keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
-        for batch in events.window(start_ms, end_ms):
-            sub = (batch.window_start_ms, batch.window_end_ms)
-            if batch.page == 1:
-                # Page 1 again of the sub-window we are in: the client re-reads it because its event
-                # count changed while paging. The aborted read may hold an event twice (offsets
-                # shifted by the new event), the second time under an occurrence key of its own: drop
-                # what of it is not committed, and once the re-read is complete remove what was.
-                if sub == attempt:
-                    del pending[attempt_from:]
-                keep = set() if sub == attempt else None
-                attempt, attempt_from = sub, len(pending)
-            pending.extend(batch.records)
-            if keep is not None:
-                keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
-            if batch.window_done and batch.window_start_ms == covered + 1:
-                covered = batch.window_end_ms
-            final = covered >= end_ms
-            prune = keep is not None and batch.window_done
-            if len(pending) < options.commit_events and not final and not prune:
-                continue
-            with store.transaction() as tx:
-                inserted, present = tx.write_usage(pending)
-                if prune:
-                    counts.replaced += tx.prune_events(org=org, start_ms=sub[0], end_ms=sub[1], keep=keep)
-                    keep = None
+
+    def write(tx: SyncTx, pending: list[Record], prune: tuple[int, int, set] | None, checkpoint: str | None,
+              detail: dict | None, backfill_day: date | None) -> tuple[int, int, int]:
+        inserted, present = tx.write_usage(pending)
+        replaced = tx.prune_events(org=org, start_ms=prune[0], end_ms=prune[1], keep=prune[2]) if prune else 0
+        tx.set_checkpoint(vendor=Vendor.CURSOR, org=org, stream=stream, watermark=checkpoint, detail=detail)
+        if backfill_day is not None:
+            ev.backfill.done(tx, backfill_day)
+        return inserted, present, replaced
+
+    def committed(read: int, done: date | None) -> Callable[[tuple[int, int, int]], None]:
+        def then(result: tuple[int, int, int]) -> None:
+            counts.read += read
+            counts.inserted += result[0]
+            counts.present += result[1]
+            counts.replaced += result[2]
+            if done is not None:
+                progress.advance(1, f"usage_events {done}")
+        return then
+
+    with WriteBehind(store, name="abacus-events-writer") as writer:
+        for day, start_ms, end_ms in ev.windows:
+            pending: list[Record] = []
+            covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
+            attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
+            attempt_from = 0  # where its records begin in `pending`
+            keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
+            for batch in events.window(start_ms, end_ms):
+                sub = (batch.window_start_ms, batch.window_end_ms)
+                if batch.page == 1:
+                    # Page 1 again of the sub-window we are in: the client re-reads it because its event
+                    # count changed while paging. The aborted read may hold an event twice (offsets
+                    # shifted by the new event), the second time under an occurrence key of its own: drop
+                    # what of it is not yet written, and once the re-read is complete remove what was.
+                    if sub == attempt:
+                        del pending[attempt_from:]
+                    keep = set() if sub == attempt else None
+                    attempt, attempt_from = sub, len(pending)
+                pending.extend(batch.records)
+                if keep is not None:
+                    keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
+                if batch.window_done and batch.window_start_ms == covered + 1:
+                    covered = batch.window_end_ms
+                final = covered >= end_ms
+                prune = keep is not None and batch.window_done
+                if len(pending) < options.commit_events and not final and not prune:
+                    continue
                 if contiguous and covered >= start_ms and (watermark is None or covered > watermark):
                     watermark = covered
-                tx.set_checkpoint(vendor=Vendor.CURSOR, org=org, stream=stream,
-                                  watermark=None if watermark is None else str(watermark),
-                                  detail=None if final else {"window": [start_ms, end_ms], "page": batch.page,
-                                                             "sub_window": [batch.window_start_ms,
-                                                                            batch.window_end_ms]})
-                if final and ev.backfill is not None:
-                    ev.backfill.done(tx, day)
-            counts.read += len(pending)
-            counts.inserted += inserted
-            counts.present += present
-            pending, attempt_from = [], 0
-        if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
-            raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")
-        progress.advance(1, f"usage_events {day}")
+                detail = None if final else {"window": [start_ms, end_ms], "page": batch.page,
+                                             "sub_window": [batch.window_start_ms, batch.window_end_ms]}
+                writer.submit(partial(write, pending=pending, prune=(*sub, keep) if prune else None,
+                                      checkpoint=None if watermark is None else str(watermark), detail=detail,
+                                      backfill_day=day if final and ev.backfill is not None else None),
+                              then=committed(len(pending), day if final else None))
+                if prune:
+                    keep = None
+                pending, attempt_from = [], 0
+            if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
+                raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")

@@ -288,3 +288,59 @@ def test_a_vendor_page_echoing_any_configured_key_shows_none_of_it(sync_env, cli
         engine.dispose()
     assert "refused" in stored
     assert_no_secret(stored.lower(), [s.lower() for s in scenario.secrets])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_batch_refused_mid_window_keeps_the_batches_before_it_and_writes_none_after(abacus_env, cli, monkeypatch,
+                                                                                    database_url):
+    """Batches are committed on a writer thread while the next one is gathered (core.write_behind).
+    Thirty events, three per page, nine per transaction: the database refuses the second batch. The
+    first stays committed with its checkpoint, the third — already gathered when the second failed —
+    is never written, the run is recorded as failed; the next run stores exactly the thirty."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, text
+
+    from core.errors import DataRejected
+    from storage.db import normalise_url
+    from storage.sync_repo import SqlSyncTx
+    from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    events = [sc._ev(day_ms(day, 1, i), f"u{i % 4}@example.com", "gpt-5", (i + 1, 1, 0, 0), charged=1)
+              for i in range(30)]
+    key = "key_" + "q" * 40
+    written = SqlSyncTx.write_usage
+    calls = []
+
+    def refuse_the_second(self, records):
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise DataRejected("the database refused a value or a sum as out of range")
+        return written(self, records)
+
+    def stored() -> tuple[int, int, list]:
+        engine = create_engine(normalise_url(database_url))
+        try:
+            with engine.connect() as conn:
+                n, tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(input_tokens), 0) "
+                                              "FROM usage_event")).one()
+                runs = [s for (s,) in conn.execute(text("SELECT status FROM sync_run ORDER BY id"))]
+            return int(n), int(tokens), runs
+        finally:
+            engine.dispose()
+
+    with FakeCursor({key: CursorTeam(members=[], events=EventList(events))}, page_size=3) as server:
+        for name, value in {"CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": server.url, "ABACUS_SYNC_RATE_LIMIT": "off",
+                            "ABACUS_SYNC_COMMIT_EVENTS": "9"}.items():
+            monkeypatch.setenv(name, value)
+        args = ["sync", "--source", "cursor", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet"]
+        with monkeypatch.context() as patch:
+            patch.setattr(SqlSyncTx, "write_usage", refuse_the_second)
+            res = cli(*args)
+        assert res.code == 1 and "out of range" in res.err and "Traceback" not in res.err, res.err
+        assert calls == [9, 9]  # the third batch was gathered, never written
+        # the vendor serves the newest first: the first batch is events 22..30 (input tokens 22..30)
+        assert stored() == (9, sum(range(22, 31)), ["failed"])
+        assert cli(*args).code == 0
+        assert stored() == (30, sum(range(1, 31)), ["failed", "ok"])
