@@ -60,7 +60,11 @@ class UsageEvent(SQLModel, table=True):
     requests: int = Field(default=0)
     kind: str | None = Field(default=None, max_length=64)
     max_mode: bool | None = None
-    import_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    # The import batch that brought the event (None: synced). No foreign key: Postgres would fire
+    # its check trigger for every event written, synced ones too (COPY of 1M events 1.96 -> 2.46 s);
+    # the import service inserts the batch row first, in the events' transaction, and import
+    # batches are never deleted (migration 0012)
+    import_batch_id: int | None = None
 
 
 class RollupSums(SQLModel):

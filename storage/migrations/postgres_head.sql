@@ -1,4 +1,4 @@
--- abacus schema snapshot, revision 0011
+-- abacus schema snapshot, revision 0012
 -- made by `python -m storage.schema_snapshot` from the migrations (pg_dump --schema-only); do not edit
 
 CREATE TABLE alembic_version (
@@ -774,6 +774,3 @@ ALTER TABLE ONLY person
 
 ALTER TABLE ONLY slack_file_import
     ADD CONSTRAINT slack_file_import_import_batch_id_fkey FOREIGN KEY (import_batch_id) REFERENCES import_batch(id);
-
-ALTER TABLE ONLY usage_event
-    ADD CONSTRAINT usage_event_import_batch_id_fkey FOREIGN KEY (import_batch_id) REFERENCES import_batch(id);

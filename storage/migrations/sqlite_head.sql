@@ -1,4 +1,4 @@
--- abacus schema snapshot, revision 0011
+-- abacus schema snapshot, revision 0012
 -- made by `python -m storage.schema_snapshot` from the migrations; do not edit
 
 CREATE TABLE alembic_version (
@@ -330,8 +330,7 @@ CREATE TABLE "usage_event" (
 	max_mode BOOLEAN, 
 	import_batch_id INTEGER, 
 	ts_ms BIGINT NOT NULL, 
-	CONSTRAINT pk_usage_event PRIMARY KEY (source, day, ts_ms, natural_key), 
-	FOREIGN KEY(import_batch_id) REFERENCES import_batch (id)
+	CONSTRAINT pk_usage_event PRIMARY KEY (source, day, ts_ms, natural_key)
 );
 
 CREATE TABLE usage_model_day (

@@ -119,6 +119,39 @@ def test_reimport_adds_nothing_and_every_batch_is_listed(cli, write, report):
     assert cli("import", "--list").out.count("team.csv") == 2
 
 
+
+def test_each_imported_event_names_the_batch_that_inserted_it(cli, write, abacus_env):
+    """usage_event.import_batch_id has no foreign key (migration 0012): the import service is what keeps
+    it pointing at a stored batch. Two files, the second repeating one event of the first: the three
+    events of the first name the first batch, the second's one new event the second batch, and each
+    batch's `inserted` is the number of events that name it."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    first = cli("import", "--quiet", "--json", write("team.csv", EXAMPLE_TEXT))
+    header, repeated = EXAMPLE_TEXT.splitlines(keepends=True)[:2]
+    more = header + repeated + '"2025-12-17T09:00:00.000Z","admin@company.com","Included","auto","No","0","10",' \
+        '"0","5","15","0.01"\n'
+    second = cli("import", "--quiet", "--json", write("more.csv", more))
+    assert first.code == second.code == 0, first.err + second.err
+    b1, b2 = first.json()["batch_id"], second.json()["batch_id"]
+    assert b1 is not None and b2 is not None and b1 != b2
+    assert (second.json()["inserted"], second.json()["already_present"]) == (1, 1)
+    engine = make_engine(abacus_env["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            by_batch = dict(conn.execute(text(
+                "SELECT import_batch_id, COUNT(*) FROM usage_event GROUP BY import_batch_id")).all())
+            inserted = dict(conn.execute(text("SELECT id, inserted FROM import_batch")).all())
+            orphans = conn.execute(text("SELECT COUNT(*) FROM usage_event e LEFT JOIN import_batch b "
+                                        "ON b.id = e.import_batch_id WHERE b.id IS NULL")).scalar_one()
+    finally:
+        engine.dispose()
+    assert by_batch == {b1: 3, b2: 1} == inserted
+    assert orphans == 0
+
+
 def test_export_of_days_synced_from_the_api_adds_nothing(cli, write, report, abacus_env):
     """The API sync's conversion of the same three events (filtered-usage-events) first, then the
     export: same natural keys, nothing added; the API's chargedCents stay."""

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from core.errors import ConfigError
 from storage.db import make_engine, normalise_url, redact_url, upgrade
@@ -111,6 +111,59 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
         assert upgrade(engine) == _head()  # and up again: the same times
         with engine.connect() as conn:
             assert dict(conn.execute(text("SELECT natural_key, ts_ms FROM usage_event")).all()) == got
+    finally:
+        engine.dispose()
+
+
+def _usage_event_fks(conn) -> list:
+    """usage_event's foreign keys and, on Postgres, the triggers that would check them."""
+    if conn.dialect.name == "sqlite":
+        return [tuple(r[2:5]) for r in conn.execute(text("PRAGMA foreign_key_list(usage_event)"))]
+    return [*conn.execute(text("SELECT conname FROM pg_constraint WHERE conrelid = 'usage_event'::regclass "
+                               "AND contype = 'f'")).scalars(),
+            *conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'usage_event'::regclass "
+                               "OR tgconstrrelid = 'usage_event'::regclass")).scalars()]
+
+
+def test_0012_drops_the_import_batch_key_of_usage_event_and_keeps_its_rows(database_url):
+    """An event written pays no foreign-key check (Postgres: no RI trigger per row); upgrading a 0011
+    database with events (SQLite rewrites the table) keeps every row, its batch id and the indexes,
+    and the downgrade puts the key back."""
+    from alembic import command
+
+    from storage.db import _alembic_config
+
+    engine = make_engine(database_url)
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0011")
+            assert _usage_event_fks(conn) != []
+            conn.execute(text("INSERT INTO import_batch (id, filename, sha256, format, rows_read, inserted, "
+                              "duplicates, rejected, skipped, via, created_at) VALUES (7, 'u.csv', 'ab', 'cursor', "
+                              "1, 1, 0, 0, 0, 'cli', '2026-01-05 12:00:00')"))
+            for key, batch in [("synced", None), ("imported", 7)]:
+                conn.execute(text(
+                    "INSERT INTO usage_event (source, feed, natural_key, ts_ms, day, person, raw_model, model, "
+                    "input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, "
+                    "cost_nanos, cost_basis, estimated_cost_nanos, requests, api_key, import_batch_id) VALUES "
+                    "('claude_code', 'claude_usage_csv', :k, 1767614400000, '2026-01-05', 'a@x.io', 'm', 'm', "
+                    "1, 0, 0, 0, 1, 0, 'vendor', 0, 1, 'key-1', :b)"), {"k": key, "b": batch})
+            indexes = {i["name"] for i in inspect(conn).get_indexes("usage_event")}
+        assert upgrade(engine) == _head()
+        with engine.connect() as conn:
+            assert _usage_event_fks(conn) == []
+            assert dict(conn.execute(text("SELECT natural_key, import_batch_id FROM usage_event")).all()) == \
+                {"synced": None, "imported": 7}
+            assert {i["name"] for i in inspect(conn).get_indexes("usage_event")} == indexes
+            assert inspect(conn).get_pk_constraint("usage_event")["constrained_columns"] == \
+                ["source", "day", "ts_ms", "natural_key"]
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0011")
+            assert _usage_event_fks(conn) != []
+            assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 2
     finally:
         engine.dispose()
 
