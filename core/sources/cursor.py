@@ -304,18 +304,16 @@ class CursorAdmin:
                 page_no, total, outcome = 1, None, "done"
                 previous: tuple | None = None
 
-                def fetch(page: int, conv: EventConverter = converter, s: int = s,
-                          e: int = e) -> tuple[EventsPage, list | ShapeError]:
-                    resp = self._events_page(s, e, page)
-                    try:
-                        return resp, conv.convert(resp.get("usageEvents") or [])
-                    except ShapeError as exc:  # reported when the page is used, after its checks
-                        return resp, exc
+                def fetch(page: int, s: int = s, e: int = e) -> EventsPage:
+                    return self._events_page(s, e, page)
 
-                ahead: _Prefetcher | None = None  # pages 2…, fetched and converted on the prefetch thread
+                # pages 2…, fetched on the prefetch thread while this one converts the page before:
+                # the requests' waits (the vendor, the sockets) overlap the conversion, which stays
+                # here, in page order, and only for pages that are used
+                ahead: _Prefetcher | None = None
                 try:
                     while True:
-                        resp, converted = ahead.get() if ahead is not None else fetch(page_no)
+                        resp = ahead.get() if ahead is not None else fetch(page_no)
                         count = resp.get("totalUsageEventsCount")
                         pg = resp.get("pagination") or {}
                         if page_no == 1:
@@ -343,12 +341,14 @@ class CursorAdmin:
                         if has_next and page_no >= limit:
                             raise VendorError(f"{where}: hasNextPage past the last page ({limit}); "
                                               "stopping instead of looping")
-                        if isinstance(converted, ShapeError):
-                            raise VendorError(f"{where}: unexpected response shape on page {page_no}: "
-                                              f"{converted}")
                         if has_next and ahead is None:
                             ahead = _Prefetcher(fetch, first_page=2, limit=limit, page_size=self.page_size)
                             ahead.start(prefetch)
+                        try:
+                            converted = converter.convert(events)
+                        except ShapeError as exc:
+                            raise VendorError(f"{where}: unexpected response shape on page {page_no}: "
+                                              f"{exc}") from None
                         yield EventBatch(s, e, page_no, converted, window_done=not has_next, window_total=total)
                         if not has_next:
                             break
@@ -373,12 +373,12 @@ def _has_next(resp: EventsPage, page_no: int, page_size: int) -> bool:
 
 
 class _Prefetcher:
-    """Fetches and converts a window's pages from `first_page` on, on the prefetch thread, up to
-    `depth` pages ahead of their use, in page order (the window's converter must see them in
-    order). The pages are checked where they are used (`get`); a failure reaches the caller there,
-    after the pages before it. `close` stops it and waits for its thread's request to finish."""
+    """Fetches a window's pages from `first_page` on, on the prefetch thread, up to `depth` pages
+    ahead of their use, in page order. The pages are checked and converted where they are used
+    (`get`); a failure reaches the caller there, after the pages before it. `close` stops it and
+    waits for its thread's request to finish."""
 
-    def __init__(self, fetch: Callable[[int], tuple[EventsPage, list | ShapeError]], *, first_page: int,
+    def __init__(self, fetch: Callable[[int], EventsPage], *, first_page: int,
                  limit: int, page_size: int, depth: int = 4) -> None:
         self._fetch, self._page, self._limit, self._page_size = fetch, first_page, limit, page_size
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -393,7 +393,7 @@ class _Prefetcher:
         try:
             while not self._stop.is_set():
                 item = self._fetch(page)
-                if not self._put(item) or not _has_next(item[0], page, self._page_size) or page >= self._limit:
+                if not self._put(item) or not _has_next(item, page, self._page_size) or page >= self._limit:
                     return
                 page += 1
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
@@ -408,7 +408,7 @@ class _Prefetcher:
                 continue
         return False
 
-    def get(self) -> tuple[EventsPage, list | ShapeError]:
+    def get(self) -> EventsPage:
         item = self._queue.get()
         if isinstance(item, BaseException):
             raise item
