@@ -169,8 +169,13 @@ def _lock_writes(raw, *, postgres: bool) -> None:
     transaction only at the first write, so what we read before it could change under us (another
     writer committing between our look-up and our insert would then be counted twice)."""
     if postgres:
-        raw.execute("SET LOCAL lock_timeout = '300s'")  # writers queue for each other (storage.db.LOCK_TIMEOUT_S)
+        # writers queue for each other (storage.db.LOCK_TIMEOUT_S) for up to 300 s; then the session's
+        # own bound again, so a table locked by someone else (a migration, a VACUUM FULL) still ends
+        # the write within it instead of five minutes later
+        bounded = raw.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', '300s', true)"
+                              ).fetchone()[0]
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+        raw.execute("SELECT set_config('lock_timeout', %s, true)", (bounded,))
     else:
         raw.execute("DELETE FROM usage_event WHERE 0")
 
