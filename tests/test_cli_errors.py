@@ -126,3 +126,50 @@ def test_help_for_every_subcommand(tmp_path):
     for cmd in (["--help"], ["report", "--help"], ["map", "--help"], ["demo", "--help"], ["db", "--help"]):
         proc = run_abacus(cmd, {}, tmp_path)
         assert proc.returncode == 0 and "usage: abacus" in proc.stdout
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_in_the_middle_of_a_copy_is_one_line(tmp_path, pg_database_url):
+    """The server ends the sync's connection while it COPYs a batch of events (a failover, an
+    administrator's pg_terminate_backend): one line, exit 1, no traceback — psycopg's own warning
+    about the COPY it abandons ("error ignored terminating <psycopg.Copy [BAD]>") stays out of it."""
+    import threading
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from tests.fakes.vendors import CursorTeam, FakeCursor, GeneratedEvents
+
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+    events = GeneratedEvents(60_000, start_ms, step_ms=1_000, users=50)
+    events.prerender()
+    key = "key_" + "c0pyk" * 12
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_the_copy() -> None:
+        with psycopg.connect(pg_database_url, autocommit=True) as admin:
+            while not stop.is_set() and not killed:
+                for (pid,) in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                            "AND state = 'active' AND query LIKE 'COPY usage_event %'").fetchall():
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    killed.append(pid)
+                time.sleep(0.002)
+
+    with FakeCursor({key: CursorTeam(members=[], events=events)}, page_size=500) as vendor:
+        env = {"DATABASE_URL": pg_database_url, "CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": vendor.url,
+               "ABACUS_SYNC_RATE_LIMIT": "off", "ABACUS_SYNC_COMMIT_EVENTS": "5000"}
+        assert run_abacus(["db", "upgrade"], env, tmp_path).returncode == 0
+        killer = threading.Thread(target=kill_the_copy)
+        killer.start()
+        try:
+            proc = run_abacus(["sync", "--source", "cursor", "--from", day.isoformat(), "--to", day.isoformat(),
+                               "--quiet"], env, tmp_path)
+        finally:
+            stop.set()
+            killer.join()
+    assert killed, "no COPY was caught running"
+    assert_one_line_failure(proc, 1, "connection")
+    assert "psycopg" not in proc.stderr and "WARNING" not in proc.stderr

@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # psycopg logs what it ignores while unwinding a failed COPY (a lost connection: "error ignored
+        # terminating <psycopg.Copy [BAD]>") before the failure reaches us as one line; -v shows it
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
         return int(args.handler(args) or 0)
     except InputError as exc:
