@@ -30,13 +30,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
-from pydantic import TypeAdapter, ValidationError
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from core.sources.cursor_analytics import (
-    ENVELOPE,
-    USER_ENVELOPE,
     AnalyticsMetric,
     AnalyticsRecord,
     UserAnalyticsRecord,
@@ -45,21 +42,6 @@ from core.sources.cursor_analytics import (
 )
 from core.sources.cursor_daily import parse_daily_page
 from core.sources.cursor_events import EventConverter, cents_nanos, parse_events_page
-from core.sources.cursor_wire import (
-    BillingCycle,
-    DailyResponse,
-    DailyRow,
-    EventsPage,
-    Group,
-    GroupMember,
-    GroupsResponse,
-    Member,
-    MembersResponse,
-    PagePagination,
-    SpendMember,
-    SpendResponse,
-    UsageEvent,
-)
 from core.sources.http import (
     JsonApi,
     RateLimiter,
@@ -83,6 +65,8 @@ from core.usage import (
 if TYPE_CHECKING:  # httpx is loaded by core.sources.http (without its command line)
     import httpx
 
+    from core.sources.cursor_wire import DailyRow, EventsPage, GroupsResponse, Member, SpendResponse
+
 MAX_PAGE_SIZE = 1000
 MAX_DAILY_USAGE_DAYS = 30
 DEFAULT_MAX_WINDOW_EVENTS = 50_000
@@ -101,10 +85,39 @@ def day_end_ms(day: date) -> int:
     return day_start_ms(day + timedelta(days=1)) - 1
 
 
-_MEMBERS = TypeAdapter(MembersResponse)
-_DAILY = TypeAdapter(DailyResponse)
-_SPEND = TypeAdapter(SpendResponse)
-_GROUPS = TypeAdapter(GroupsResponse)
+# The pydantic models of the small answers (members, spend, groups, the Analytics API) are loaded on
+# their first use, not with this module: the sync imports this module before it forks the events
+# worker, which parses events and daily usage with orjson and never needs them; loaded here, pydantic
+# and the models (~0.08 s) delayed every sync's first request by that much.
+_WIRE_MODELS = ("UsageEvent", "EventsPage", "Member", "MembersResponse", "DailyRow", "PagePagination",
+                "DailyResponse", "SpendMember", "SpendResponse", "GroupMember", "Group", "BillingCycle",
+                "GroupsResponse")
+
+
+@cache
+def _parser(model: str) -> Callable[[bytes], Any]:
+    """`validate_json` of a TypeAdapter of `model` (a name in core.sources.cursor_wire), built once."""
+    from pydantic import TypeAdapter
+
+    from core.sources import cursor_wire
+
+    return TypeAdapter(getattr(cursor_wire, model)).validate_json
+
+
+@cache
+def _analytics_parser(envelope: str) -> Callable[[bytes], Any]:
+    from core.sources import cursor_analytics_wire
+
+    return getattr(cursor_analytics_wire, envelope).validate_json
+
+
+def __getattr__(name: str) -> Any:
+    """The wire models, re-exported from core.sources.cursor_wire on first access (PEP 562)."""
+    if name in _WIRE_MODELS:
+        from core.sources import cursor_wire
+
+        return getattr(cursor_wire, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(slots=True)
@@ -154,13 +167,13 @@ class CursorAdmin:
     # -- directory and snapshots --------------------------------------------------------------------
 
     def members(self) -> list[Member]:
-        return self.api.call("GET", "/teams/members", parse=_MEMBERS.validate_json,
+        return self.api.call("GET", "/teams/members", parse=_parser("MembersResponse"),
                              limiter=self.admin_limiter).teamMembers
 
     def groups(self) -> GroupsResponse | None:
         """Billing groups (Enterprise); None where the team's plan or key has no access."""
         try:
-            return self.api.call("GET", "/teams/groups", parse=_GROUPS.validate_json, limiter=self.admin_limiter)
+            return self.api.call("GET", "/teams/groups", parse=_parser("GroupsResponse"), limiter=self.admin_limiter)
         except VendorError as exc:
             if exc.status in (401, 403, 404):
                 return None
@@ -172,7 +185,7 @@ class CursorAdmin:
         page = 1
         while True:
             resp = self.api.call("POST", "/teams/spend", json={"page": page, "pageSize": 100},
-                                 parse=_SPEND.validate_json, limiter=self.admin_limiter)
+                                 parse=_parser("SpendResponse"), limiter=self.admin_limiter)
             pages.append(resp)
             total_pages = resp.totalPages or 1
             if page >= total_pages or not resp.teamMemberSpend:
@@ -228,11 +241,13 @@ class CursorAdmin:
         path = f"/analytics/team/{metric.value}"
         try:
             envelope = self.api.call("GET", path, params={"startDate": start.isoformat(), "endDate": end.isoformat()},
-                                     parse=ENVELOPE.validate_json, limiter=self.admin_limiter)
+                                     parse=_analytics_parser("ENVELOPE"), limiter=self.admin_limiter)
         except VendorError as exc:
             if exc.status in (401, 403, 404):
                 return None
             raise
+        from pydantic import ValidationError  # loaded with the envelope's model, above
+
         try:
             records = analytics_records(metric, envelope.data, org=org)
         except ValidationError as exc:
@@ -256,12 +271,14 @@ class CursorAdmin:
                 params = {"startDate": first.isoformat(), "endDate": last.isoformat(), "page": page,
                           "pageSize": page_size}
                 try:
-                    envelope = self.api.call("GET", path, params=params, parse=USER_ENVELOPE.validate_json,
+                    envelope = self.api.call("GET", path, params=params, parse=_analytics_parser("USER_ENVELOPE"),
                                              limiter=self.admin_limiter)
                 except VendorError as exc:
                     if exc.status in (401, 403, 404):
                         return None
                     raise
+                from pydantic import ValidationError  # loaded with the envelope's model, above
+
                 try:
                     out += user_analytics_records(metric, envelope.data, org=org)
                 except ValidationError as exc:
@@ -515,6 +532,8 @@ def spend_records(pages: Iterable[SpendResponse], *, today: date) -> list[SpendR
 
 
 def group_records(resp: GroupsResponse) -> list[GroupRecord]:
+    from core.sources.cursor_wire import BillingCycle
+
     cycle = resp.billingCycle or BillingCycle()
     start, end = _date_of(cycle.cycleStart), _date_of(cycle.cycleEnd)
     out = []
@@ -530,6 +549,5 @@ def group_records(resp: GroupsResponse) -> list[GroupRecord]:
 __all__ = ["CursorAdmin", "EventBatch", "EventConverter", "parse_events_page", "cents_nanos", "EPOCH",
            "daily_activity", "spend_records", "group_records",
            "member_records", "day_start_ms", "day_end_ms", "to_ms", "ms_to_datetime",
-           # the wire models, re-exported from core.sources.cursor_wire
-           "UsageEvent", "EventsPage", "Member", "MembersResponse", "DailyRow", "PagePagination", "DailyResponse",
-           "SpendMember", "SpendResponse", "GroupMember", "Group", "BillingCycle", "GroupsResponse"]
+           # the wire models, re-exported from core.sources.cursor_wire on first access (__getattr__)
+           *_WIRE_MODELS]

@@ -1,7 +1,9 @@
-"""Cursor Analytics API (`GET /analytics/team/*`, Enterprise): wire models and conversion to
-`AnalyticsRecord`s (shared/reference/vendor-apis.md §B.7). Team-level, per day: active users (with
+"""Cursor Analytics API (`GET /analytics/team/*`, Enterprise): the records and their conversion from
+the endpoints' rows (shared/reference/vendor-apis.md §B.7). Team-level, per day: active users (with
 CLI, cloud-agent and Bugbot splits), messages per model, MCP tool calls, file extensions and client
-versions. Parsing is tolerant (unknown fields ignored); impossible counts refuse the response."""
+versions. Parsing is tolerant (unknown fields ignored); impossible counts refuse the response. The
+wire models are in `core.sources.cursor_analytics_wire`, loaded (with pydantic) only when rows are
+read: the sync's start, and the events worker it forks, do without them."""
 
 from __future__ import annotations
 
@@ -9,10 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-
-from pydantic import TypeAdapter
-
-from core.sources.wire import DayText, Int0, Wire
 
 
 class AnalyticsMetric(StrEnum):
@@ -23,59 +21,6 @@ class AnalyticsMetric(StrEnum):
     MCP = "mcp"  # key: "server / tool"; value: calls
     FILE_EXTENSIONS = "top-file-extensions"  # key: extension; value: files; detail: lines accepted
     CLIENT_VERSIONS = "client-versions"  # key: version; value: people
-
-
-class _Dau(Wire):
-    date: DayText | None = None
-    event_date: DayText | None = None
-    dau: Int0 = 0
-    cli_dau: Int0 = 0
-    cloud_agent_dau: Int0 = 0
-    bugbot_dau: Int0 = 0
-
-
-class _ModelUse(Wire):
-    messages: Int0 = 0
-    users: Int0 = 0
-
-
-class _Models(Wire):
-    date: DayText | None = None
-    event_date: DayText | None = None
-    model_breakdown: dict[str, _ModelUse] = {}
-
-
-class _Mcp(Wire):
-    event_date: DayText | None = None
-    date: DayText | None = None
-    tool_name: str | None = None
-    mcp_server_name: str | None = None
-    usage: Int0 = 0
-
-
-class _Extension(Wire):
-    event_date: DayText | None = None
-    date: DayText | None = None
-    file_extension: str | None = None
-    total_files: Int0 = 0
-    total_lines_accepted: Int0 = 0
-
-
-class _Version(Wire):
-    event_date: DayText | None = None
-    date: DayText | None = None
-    client_version: str | None = None
-    user_count: Int0 = 0
-
-
-class _Envelope(Wire):
-    data: list[dict] = []
-
-
-ENVELOPE = TypeAdapter(_Envelope)
-_ROWS = {AnalyticsMetric.DAU: TypeAdapter(list[_Dau]), AnalyticsMetric.MODELS: TypeAdapter(list[_Models]),
-         AnalyticsMetric.MCP: TypeAdapter(list[_Mcp]), AnalyticsMetric.FILE_EXTENSIONS: TypeAdapter(list[_Extension]),
-         AnalyticsMetric.CLIENT_VERSIONS: TypeAdapter(list[_Version])}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +42,9 @@ def _day(row) -> date | None:
 def analytics_records(metric: AnalyticsMetric, rows: Iterable[dict], *, org: str) -> list[AnalyticsRecord]:
     """One endpoint's `data` rows → records (rows without a day are skipped); raises a pydantic
     ValidationError on impossible values (the caller refuses the response with one line)."""
-    parsed = _ROWS[metric].validate_python(list(rows))
+    from core.sources.cursor_analytics_wire import ROWS  # the models (pydantic) only where rows are read
+
+    parsed = ROWS[metric].validate_python(list(rows))
     out: dict[tuple[date, str], AnalyticsRecord] = {}
 
     def add(day: date | None, key: str | None, value: int, users: int | None = None, extra: int | None = None):
@@ -135,20 +82,6 @@ def analytics_records(metric: AnalyticsMetric, rows: Iterable[dict], *, org: str
 # any of these has a row).
 BY_USER_METRICS = (AnalyticsMetric.MODELS, AnalyticsMetric.MCP, AnalyticsMetric.FILE_EXTENSIONS,
                    AnalyticsMetric.CLIENT_VERSIONS)
-
-
-class _UserPagination(Wire):
-    page: int | None = None
-    totalPages: int | None = None  # noqa: N815 - the vendor's name
-    hasNextPage: bool | None = None  # noqa: N815 - the vendor's name
-
-
-class _UserEnvelope(Wire):
-    data: dict[str, list[dict]] = {}
-    pagination: _UserPagination | None = None
-
-
-USER_ENVELOPE = TypeAdapter(_UserEnvelope)
 
 
 @dataclass(frozen=True, slots=True)

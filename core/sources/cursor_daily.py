@@ -14,12 +14,14 @@ data.3.totalLinesAdded: Input should be greater than or equal to 0").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from core.sources.cursor_wire import DailyResponse, PagePagination
 from core.usage import MAX_TOKENS
+
+if TYPE_CHECKING:
+    from core.sources.cursor_wire import PagePagination
 
 # DailyRow's fields by kind (a test pins these to the model's fields)
 COUNT_FIELDS = ("totalLinesAdded", "totalLinesDeleted", "acceptedLinesAdded", "acceptedLinesDeleted", "totalApplies",
@@ -36,7 +38,21 @@ class DailyPage:
     """One page: its rows as dicts holding every DailyRow field (defaults filled in), and its paging."""
 
     data: list[dict[str, Any]]
-    pagination: PagePagination | None
+    pagination: Paging | None
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """A page's `pagination`, as `PagePagination` holds it (the model's module loads pydantic, which
+    only a body the fast path does not take needs: see the module's doc)."""
+
+    page: int | None = None
+    totalPages: int | None = None  # noqa: N815 - the vendor's name
+    hasNextPage: bool | None = None  # noqa: N815 - the vendor's name
+
+    @classmethod
+    def of(cls, model: PagePagination | None) -> Paging | None:
+        return None if model is None else cls(model.page, model.totalPages, model.hasNextPage)
 
 
 class _Slow(Exception):
@@ -73,7 +89,7 @@ def _row(raw: Any) -> dict[str, Any]:
     return row
 
 
-def _pagination(raw: Any) -> PagePagination | None:
+def _pagination(raw: Any) -> Paging | None:
     if raw is None:
         return None
     if type(raw) is not dict:
@@ -87,13 +103,15 @@ def _pagination(raw: Any) -> PagePagination | None:
     more = raw.get("hasNextPage")
     if more is not None and more is not True and more is not False:
         raise _Slow
-    return PagePagination.model_construct(hasNextPage=more, **values)
+    return Paging(hasNextPage=more, **values)
 
 
 def _by_model(content: bytes) -> DailyPage:
     """The body validated by `DailyResponse` (pydantic's ValidationError for what it refuses)."""
+    from core.sources.cursor_wire import DailyResponse
+
     resp = DailyResponse.model_validate_json(content)
-    return DailyPage([r.model_dump() for r in resp.data], resp.pagination)
+    return DailyPage([r.model_dump() for r in resp.data], Paging.of(resp.pagination))
 
 
 def parse_daily_page(content: bytes) -> DailyPage:

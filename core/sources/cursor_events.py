@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from hashlib import sha256
+from typing import TYPE_CHECKING
 
 import orjson
 
 from core.pricing import estimate_cost_nanos, normalise_model
-from core.sources.cursor_wire import EventsPage, UsageEvent
 from core.sources.http import ShapeError, one_line
 from core.usage import (
     EPOCH,
@@ -36,6 +36,9 @@ from core.usage import (
     natural_key,
     unmapped_key,
 )
+
+if TYPE_CHECKING:  # wire types for the annotations; the models' module loads pydantic
+    from core.sources.cursor_wire import EventsPage, UsageEvent
 
 
 def parse_events_page(content: bytes) -> EventsPage:

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
 from core.errors import RuntimeFailure
 
 if TYPE_CHECKING:
     import ssl
+
+    from pydantic import ValidationError
 
 
 def _import_httpx():
@@ -217,6 +217,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _validation_error(exc: BaseException) -> bool:
+    """Whether `exc` is pydantic's ValidationError, without importing pydantic: a parser that used a
+    model has loaded it (the hot paths parse with orjson and never do; see core.sources.cursor)."""
+    core = sys.modules.get("pydantic_core")
+    return core is not None and isinstance(exc, core.ValidationError)
+
+
 def _is_invalid_json(exc: ValidationError) -> bool:
     return any(e.get("type") in ("json_invalid", "json_type") for e in exc.errors(include_url=False))
 
@@ -302,12 +309,10 @@ class JsonApi:
                     except ShapeError as exc:
                         raise VendorError(f"{where}: unexpected response shape: "
                                           f"{scrub(one_line(str(exc), 200), self._secrets)}") from None
-                    except ValidationError as exc:
-                        if not _is_invalid_json(exc):
+                    except ValueError as exc:  # a pydantic ValidationError is one too
+                        if _validation_error(exc) and not _is_invalid_json(exc):
                             raise VendorError(f"{where}: unexpected response shape: "
                                               f"{scrub(_describe_validation(exc), self._secrets)}") from None
-                        last_problem = "truncated or invalid JSON"
-                    except ValueError:
                         last_problem = "truncated or invalid JSON"
                 elif status in RETRYABLE_STATUS or status >= 500:
                     detail = self._vendor_text(response)

@@ -192,7 +192,7 @@ def test_peer_events_mock_total_cents_only():
 
 
 def test_spend_both_shapes():
-    new = curs._SPEND.validate_json(wire("examples/cursor_teams_spend.json"))
+    new = curs._parser("SpendResponse")(wire("examples/cursor_teams_spend.json"))
     records = {r.email: r for r in curs.spend_records([new], today=date(2026, 1, 1))}
     sam = records["admin@company.com"]  # spendCents = on-demand, overallSpendCents = included + on-demand
     assert (sam.on_demand_nanos, sam.overall_nanos, sam.limit_dollars) == (18_755_001_230, 32_007_504_560, 50.0)
@@ -202,23 +202,24 @@ def test_spend_both_shapes():
                                      ("teams_spend_old_shape_newer_version_only", 2_000_000_000, 10_000_000_000),
                                      ("teams_spend_paginated_page1", 1_000_000_000, 1_000_000_000)):
         body = {k: v for k, v in payloads[name].items() if not k.startswith("_")}
-        (rec, *_) = curs.spend_records([curs._SPEND.validate_json(json.dumps(body).encode())], today=date.today())
+        (rec, *_) = curs.spend_records([curs._parser("SpendResponse")(json.dumps(body).encode())], today=date.today())
         assert (rec.on_demand_nanos, rec.overall_nanos) == (on_demand, overall), name
 
 
 def test_daily_usage_members_and_groups_examples():
-    daily = curs._DAILY.validate_json(wire("examples/cursor_teams_daily_usage_data.json"))
+    daily = curs._parser("DailyResponse")(wire("examples/cursor_teams_daily_usage_data.json"))
     acts = curs.daily_activity(daily.data, org="t")
     assert [(a.person, a.day, a.is_active) for a in acts] == [
         ("developer@company.com", date(2024, 3, 18), True), ("inactive-user@company.com", date(2024, 3, 18), False)]
     dev = acts[0]
     assert (dev.lines_added, dev.accepted_lines_added, dev.tabs_accepted, dev.chat_requests, dev.included_requests,
             dev.most_used_model, dev.client_version) == (1543, 1102, 289, 128, 180, "gpt-5", "0.25.1")
-    members = curs.member_records(curs._MEMBERS.validate_json(wire("examples/cursor_teams_members.json")).teamMembers)
+    parse_members = curs._parser("MembersResponse")
+    members = curs.member_records(parse_members(wire("examples/cursor_teams_members.json")).teamMembers)
     assert [(m.email, m.vendor_user_id, m.removed) for m in members] == [
         ("developer@company.com", "user_PDSPmvukpYgZEDXsoNirw3CFhy", False),
         ("admin@company.com", "user_kljUvI0ASZORvSEXf9hV0ydcso", False)]
-    groups = curs.group_records(curs._GROUPS.validate_json(wire("examples/cursor_teams_groups.json")))
+    groups = curs.group_records(curs._parser("GroupsResponse")(wire("examples/cursor_teams_groups.json")))
     assert [(g.name, g.member_emails, g.unassigned) for g in groups] == [
         ("Engineering", ["alex@company.com"], False), ("Unassigned", [], True)]
     assert (groups[0].cycle_start, groups[0].cycle_end) == (date(2025, 1, 1), date(2025, 2, 1))
@@ -227,7 +228,7 @@ def test_daily_usage_members_and_groups_examples():
 def test_numeric_member_ids_and_unknown_fields():
     body = {"teamMembers": [{"id": 12345, "email": "x@example.com", "role": "free-owner", "shiny": True},
                             {"name": "No Email"}]}
-    (m,) = curs.member_records(curs._MEMBERS.validate_json(json.dumps(body).encode()).teamMembers)
+    (m,) = curs.member_records(curs._parser("MembersResponse")(json.dumps(body).encode()).teamMembers)
     assert (m.vendor_user_id, m.role) == ("12345", "free-owner")
 
 
