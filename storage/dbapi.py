@@ -150,7 +150,7 @@ def sqlite_pragmas(dbapi_conn, _record=None, *, cache_kib: int = SQLITE_CACHE_KI
                    wal_autocheckpoint: int | None = None) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before the WAL: a new file takes it then
-    cur.execute("PRAGMA journal_mode=WAL")
+    _journal_mode_wal(cur)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -159,6 +159,30 @@ def sqlite_pragmas(dbapi_conn, _record=None, *, cache_kib: int = SQLITE_CACHE_KI
     if wal_autocheckpoint is not None:
         cur.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
     cur.close()
+
+
+def _journal_mode_wal(cur, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting as any statement would for another process's write lock.
+
+    On a file still in rollback mode (a new database two processes open at once: the bot and a
+    CLI command, two replicas' first start), the switch needs the write lock while holding a read
+    lock, and SQLite answers "database is locked" at once rather than call the busy handler (it
+    could deadlock). Nothing is held between tries, so retrying here is safe; a file already in
+    WAL mode never waits."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    pause = 0.002
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class WalCheckpointer:

@@ -52,6 +52,29 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
+
+def test_a_new_file_another_process_is_writing_waits_for_wal_rather_than_fail(tmp_path):
+    """Two processes opening a new SQLite file at once (the bot and a CLI command): the one that
+    switches it to WAL second finds the other's write lock, and SQLite answers "database is locked"
+    at once instead of waiting (CI saw `abacus sync` fail so). The switch waits like any statement."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")  # still in rollback-journal mode
+    other.execute("BEGIN IMMEDIATE")  # another process's write in progress
+    done = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    done.start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        done.join()
+        engine.dispose()
+        other.close()
+
 def test_upgrade_is_idempotent(engine):
     assert upgrade(engine) == upgrade(engine)
 
