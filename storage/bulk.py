@@ -1,6 +1,8 @@
 """Set-based writes of small entity tables (people, activity, spend, groups, keys): one SELECT of
-what is stored, then at most one INSERT, one UPDATE and one DELETE statement for the whole batch
-(`executemany`), never a query and a flush per row.
+what is stored, then at most one INSERT, one UPDATE and one DELETE statement for the whole batch,
+never a query and a flush per row. On Postgres each is one statement on the server too (`COPY`,
+`UPDATE … FROM unnest(arrays)`, `DELETE … = ANY(array)`); psycopg's `executemany` would send, and
+the server run, one statement per row. SQLite runs in-process: `executemany` there.
 
     plan = reconcile(conn, table, key=("person", "natural_key"), rows=[{...}, ...],
                      stored=load(conn, table, table.c.day == day))
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Integer, String, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 IN_CHUNK = 500  # values per `IN (…)`: far below every driver's bound-parameter limit
@@ -71,14 +73,16 @@ def reconcile(stored: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[str, A
 
 
 def apply(conn: Connection, table: Table, plan: Plan) -> None:
-    """Run a plan: one executemany per kind of change (updates grouped by the columns they set)."""
-    if plan.deletes:
+    """Run a plan: one statement per kind of change (updates grouped by the columns they set)."""
+    if plan.deletes and not _delete_any(conn, table, plan.deletes):
         conn.execute(delete(table).where(table.c.id == bindparam("_id")), [{"_id": i} for i in plan.deletes])
     if plan.updates:
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in plan.updates:
             shapes.setdefault(tuple(sorted(c for c in row if c != "id")), []).append(row)
         for columns, rows in shapes.items():
+            if _update_from_arrays(conn, table, columns, rows):
+                continue
             stmt = (update(table).where(table.c.id == bindparam("_id"))
                     .values({c: bindparam(f"_{c}") for c in columns}))
             conn.execute(stmt, [{"_id": r["id"], **{f"_{c}": r[c] for c in columns}} for r in rows])
@@ -91,25 +95,66 @@ def apply(conn: Connection, table: Table, plan: Plan) -> None:
                 conn.execute(insert(table), rows)
 
 
-# column types whose values COPY stores as an INSERT binding them does (after SQLAlchemy's own
-# conversion, which `_copy` applies): the driver adapts them alike either way
-_PLAIN_TYPES = (String, Integer, Boolean, Date)
+# column types whose values COPY (text) and an array parameter store as an INSERT binding them does
+# (after SQLAlchemy's own conversion, which is applied first): the driver adapts them alike either
+# way. A time with its time zone too: `storage.sync_tables.UTCDateTime` binds aware UTC datetimes,
+# written with their offset; a naive time is left to the INSERT (COPY would read it in the
+# session's time zone where the INSERT's binding does not).
+_PLAIN_TYPES = (String, Integer, Boolean, Date, Float)
 
 
 def _plain(col, dialect):
     """The column's bind conversion (a function, or None for none) if its type is one of
-    `_PLAIN_TYPES` (a TypeDecorator by its underlying type); False for any other type."""
+    `_PLAIN_TYPES` or a time with its zone (a TypeDecorator by its underlying type); False for
+    any other type."""
     kind = getattr(col.type, "impl_instance", col.type)
-    return col.type.bind_processor(dialect) if isinstance(kind, _PLAIN_TYPES) else False
+    if isinstance(kind, _PLAIN_TYPES) or (isinstance(kind, DateTime) and kind.timezone):
+        return col.type.bind_processor(dialect)
+    return False
+
+
+def _delete_any(conn: Connection, table: Table, ids: list[int]) -> bool:
+    """Postgres: delete rows by id with one `DELETE … WHERE id = ANY(array)`. False elsewhere."""
+    if conn.dialect.name != "postgresql" or len(ids) < 2:
+        return False
+    raw = conn.connection.driver_connection
+    raw.execute(f"DELETE FROM {conn.dialect.identifier_preparer.format_table(table)} WHERE id = ANY(%s)",
+                [list(ids)])
+    return True
+
+
+def _update_from_arrays(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> bool:
+    """Postgres: set `columns` of rows by id with one `UPDATE … FROM unnest(one array per column)`,
+    the values converted as SQLAlchemy converts them for an UPDATE. False where a column's type is
+    not one of `_PLAIN_TYPES` (the caller updates as before), or elsewhere than Postgres. An id
+    given twice takes its last values, as the UPDATEs one after the other would."""
+    if conn.dialect.name != "postgresql" or len(rows) < 2:
+        return False
+    dialect = conn.dialect
+    convert = [_plain(table.c[c], dialect) for c in columns]
+    if any(c is False for c in convert):
+        return False
+    rows = list({r["id"]: r for r in rows}.values())
+    names = ["id", *columns]
+    arrays = [[r["id"] for r in rows]]
+    arrays.extend([f(r[c]) for r in rows] if f else [r[c] for r in rows]
+                  for c, f in zip(columns, convert, strict=True))
+    quote = dialect.identifier_preparer.quote
+    types = [table.c[c].type.compile(dialect=dialect) for c in names]
+    sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns)
+    raw = conn.connection.driver_connection
+    raw.execute(f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t SET {sets} "
+                f"FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) AS v({', '.join(map(quote, names))}) "
+                f"WHERE t.id = v.id", arrays)
+    return True
 
 
 def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> bool:
     """Postgres: insert rows of one shape with one `COPY` instead of `executemany` (psycopg sends,
     and the server runs, an INSERT per row: ~3x the client's and the server's time for the 7,000
     activity rows of a 1,000-person week). Only where COPY stores exactly what the INSERT would:
-    every column named is text, an integer, a boolean or a date, converted as SQLAlchemy converts
-    it (a timestamp is left to the INSERT: COPY would read an aware time's offset differently),
-    and every column left out takes the server's default (COPY fills it in too) or a constant
+    every column named is of one of `_PLAIN_TYPES` or a time with its zone, converted as SQLAlchemy
+    converts it, and every column left out takes the server's default (COPY fills it in too) or a constant
     default of such a type (written with the rows, as SQLAlchemy would). False where it does not
     apply: the caller inserts as before."""
     if conn.dialect.name != "postgresql" or len(rows) < 2:

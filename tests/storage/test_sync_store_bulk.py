@@ -18,8 +18,8 @@ DAY = date(2026, 3, 2)
 
 @contextmanager
 def statements(engine):
-    """Count the statements sent to the database (an executemany counts once, and so does the
-    COPY that inserts a batch on Postgres, sent through the driver: storage.bulk._copy)."""
+    """Count the statements sent to the database (an executemany counts once, and so do the COPY,
+    the UPDATE and the DELETE that bulk sends through the driver on Postgres: storage.bulk)."""
     from storage import bulk
 
     seen: list[str] = []
@@ -27,19 +27,26 @@ def statements(engine):
     def count(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
-    def copy(conn, table, rows):
-        done = real_copy(conn, table, rows)
-        if done:
-            seen.append(f"COPY {table.name}")
-        return done
+    def counted(name: str, real, what: str):
+        def through_driver(conn, table, *args):
+            done = real(conn, table, *args)
+            if done:
+                seen.append(f"{what} {table.name}")
+            return done
+        return name, real, through_driver
 
-    real_copy = bulk._copy
+    # the statements bulk sends through the driver's connection (Postgres), which SQLAlchemy's
+    # events do not see: one each when they apply
+    patched = [counted("_copy", bulk._copy, "COPY"), counted("_update_from_arrays", bulk._update_from_arrays, "UPDATE"),
+               counted("_delete_any", bulk._delete_any, "DELETE")]
     event.listen(engine, "before_cursor_execute", count)
-    bulk._copy = copy
+    for name, _, through_driver in patched:
+        setattr(bulk, name, through_driver)
     try:
         yield seen
     finally:
-        bulk._copy = real_copy
+        for name, real, _ in patched:
+            setattr(bulk, name, real)
         event.remove(engine, "before_cursor_execute", count)
 
 
@@ -200,7 +207,7 @@ def test_key_owners_are_saved_in_fixed_statements_and_keep_manual_mappings(engin
                       creator_email=f"k{i}@example.com", status="active") for i in range(50)]
     with statements(engine) as seen, store.transaction() as tx:
         assert tx.save_keys(org="org", records=keys) == 0  # no stored usage to move
-    inserts = [s for s in _writes(seen) if s.lstrip().upper().startswith("INSERT")]
+    inserts = [s for s in _writes(seen) if s.lstrip().upper().startswith(("INSERT", "COPY"))]
     assert len(inserts) == 2  # the owners as people, the keys
     with engine.begin() as conn:
         conn.execute(text("UPDATE api_key SET email = 'boss@example.com', mapped_how = 'manual' "
@@ -276,3 +283,66 @@ def test_inserted_rows_hold_what_was_written_and_the_column_defaults_on_either_p
     assert people == [("e1@example.com", "member", False, True), ("e2@example.com", "member", False, True)]
     copies = [s for s in seen if s.startswith("COPY")]
     assert copies == (["COPY person_activity"] * 2 if engine.dialect.name == "postgresql" else [])
+
+
+def test_updates_and_deletes_are_one_statement_each_and_store_what_row_by_row_updates_would(engine):
+    """bulk.apply's updates (Postgres: one `UPDATE … FROM unnest(arrays)` per set of columns) and
+    deletes (one `DELETE … = ANY(array)`) leave exactly the rows the per-row statements would:
+    texts with quotes, NULLs, booleans, floats, dates and aware times to the microsecond; an id
+    given twice takes its last values. Inserted times (COPY on Postgres) read back as written."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from storage import bulk
+    from storage.tables import BillingGroup, Person, SpendSnapshot
+    from storage.values import aware
+
+    t0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+    people = [{"email": f"p{i}@example.com", "name": f"P {i}", "updated_at": t0 + timedelta(seconds=i)}
+              for i in range(5)]
+    spend = [{"source": "cursor", "org": "o", "cycle_start": DAY, "email": f"p{i}@example.com",
+              "on_demand_nanos": i, "limit_dollars": 1.5 * i, "taken_at": t0} for i in range(3)]
+    with engine.begin() as conn:
+        bulk.apply(conn, Person.__table__, bulk.Plan(inserts=people))
+        bulk.apply(conn, SpendSnapshot.__table__, bulk.Plan(inserts=spend))
+        bulk.apply(conn, BillingGroup.__table__, bulk.Plan(
+            inserts=[{"name": g, "source": "cursor", "created_at": t0} for g in ("G1", "G2")]))
+    with engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT email, id FROM person")).all())
+        gid = dict(conn.execute(text("SELECT name, id FROM billing_group")).all())
+        sid = dict(conn.execute(text("SELECT email, id FROM spend_snapshot")).all())
+        stored = [tuple(r) for r in conn.execute(text("SELECT email, updated_at FROM person ORDER BY email"))]
+    # inserted times, read back as written (SQLite's text has no offset: `aware` reads it as UTC)
+    assert [(e, aware(t)) for e, t in stored] == \
+        [(p["email"], p["updated_at"]) for p in people]
+
+    later = datetime(2026, 3, 3, 1, 2, 3, 654321, tzinfo=timezone(timedelta(hours=2)))  # 2026-03-02 23:02:03 UTC
+    with statements(engine) as seen, engine.begin() as conn:
+        bulk.apply(conn, Person.__table__, bulk.Plan(
+            updates=[{"id": ids["p0@example.com"], "name": "O'Brien; DROP TABLE person", "group_id": gid["G1"],
+                      "has_cursor_seat": True, "updated_at": later},
+                     {"id": ids["p1@example.com"], "name": None, "group_id": None, "has_cursor_seat": False,
+                      "updated_at": later},
+                     {"id": ids["p2@example.com"], "name": "first", "group_id": gid["G1"], "has_cursor_seat": False,
+                      "updated_at": later},
+                     {"id": ids["p2@example.com"], "name": "last", "group_id": gid["G2"], "has_cursor_seat": True,
+                      "updated_at": later}],
+            deletes=[ids["p3@example.com"], ids["p4@example.com"]]))
+        bulk.apply(conn, SpendSnapshot.__table__, bulk.Plan(
+            updates=[{"id": sid["p0@example.com"], "limit_dollars": None, "on_demand_nanos": 2**40},
+                     {"id": sid["p1@example.com"], "limit_dollars": 0.1, "on_demand_nanos": 0}]))
+    writes = _writes(seen)
+    assert len(writes) == 3, writes  # people: one update and one delete; spend: one update
+    if engine.dialect.name == "postgresql":
+        assert sorted(writes) == ["DELETE person", "UPDATE person", "UPDATE spend_snapshot"]
+    with engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(text(
+            "SELECT p.email, p.name, g.name, p.has_cursor_seat, p.updated_at FROM person p "
+            "LEFT JOIN billing_group g ON g.id = p.group_id ORDER BY p.email"))]
+        spent = [tuple(r) for r in conn.execute(text(
+            "SELECT email, on_demand_nanos, limit_dollars FROM spend_snapshot ORDER BY email"))]
+    utc = datetime(2026, 3, 2, 23, 2, 3, 654321, tzinfo=UTC)
+    assert [(*r[:3], bool(r[3]), aware(r[4])) for r in got] == [
+        ("p0@example.com", "O'Brien; DROP TABLE person", "G1", True, utc),
+        ("p1@example.com", None, None, False, utc),
+        ("p2@example.com", "last", "G2", True, utc)]
+    assert spent == [("p0@example.com", 2**40, None), ("p1@example.com", 0, 0.1), ("p2@example.com", 2, 3.0)]
