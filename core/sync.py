@@ -256,6 +256,10 @@ class SyncTx(Protocol):
 
 
 class SyncStore(Protocol):
+    # True where two transactions may write at once, neither waiting for the other's commit
+    # (Postgres): the sync then writes one stream while another's transaction is in flight
+    concurrent_writes: bool
+
     def checkpoint(self, *, vendor: Vendor, org: str, stream: str) -> Checkpoint | None: ...
     def org_identities(self, *, vendor: Vendor) -> dict[str, set[str]]: ...  # org label → its user ids
     def transaction(self) -> AbstractContextManager[SyncTx]: ...

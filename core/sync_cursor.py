@@ -93,11 +93,14 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
 
             # every window's events are fetched and converted ahead — in a worker process where the
             # client allows it (core.sources.event_worker), started first so that it fetches while the
-            # members, groups and spend are read and saved here — and written here in order; then the
-            # worker fetches and converts the daily usage while the last events are written
+            # members, groups and spend are read and saved here — and written in order, each batch's
+            # transaction on a writer thread (core.write_behind); then the worker fetches and converts
+            # the daily usage while the last events are written, and where the database takes two
+            # writers at once (Postgres) the daily usage is written here meanwhile
             span = (daily.days[0], daily.days[-1]) if daily.days else None
             with event_stream(client, [(s, e) for _, s, e in ev.windows], org=org, daily=span,
-                              use_worker=options.event_worker, ahead=options.commit_events) as events:
+                              use_worker=options.event_worker, ahead=options.commit_events) as events, \
+                    WriteBehind(store, name="abacus-events-writer") as writer:
                 members = client.members()
                 groups = client.groups()
                 spend = client.spend()
@@ -108,7 +111,9 @@ def sync_cursor(client: curs.CursorAdmin, store: SyncStore, plan: SyncPlan, *,
                     tx.save_spend(org=org, records=curs.spend_records(spend, today=plan.today))
                 if groups is None:
                     result.notes.append("billing groups not available to this key/plan; skipped")
-                _write_events(events, store, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+                _write_events(events, writer, org, ev, result.stream(Stream.USAGE_EVENTS), options, progress)
+                if not store.concurrent_writes:
+                    writer.drain()
 
                 counts = result.stream(Stream.DAILY_USAGE)
                 for first, last, records in events.daily():
@@ -154,11 +159,12 @@ def _sync_analytics(client: curs.CursorAdmin, store: SyncStore, org: str, start:
              "Cursor Analytics API by-user endpoints not available to this key; skipped")
 
 
-def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
+def _write_events(events, writer: WriteBehind, org: str, ev: EventWindows, counts: Counts, options: SyncOptions,
                   progress: Progress) -> None:
     """Every window's events, a batch (`options.commit_events`, whole pages) per transaction with the
-    stream's checkpoint. Each transaction commits on a writer thread while the next batch's pages
-    are taken from the stream (core.write_behind): in order, one at a time, a failure raised here."""
+    stream's checkpoint. Each transaction commits on the writer thread while the next batch's pages
+    are taken from the stream (core.write_behind): in order, one at a time, a failure raised here.
+    The last one may still be in flight on return (the caller drains the writer)."""
     stream = Stream.USAGE_EVENTS.value
     watermark, contiguous = ev.watermark, ev.contiguous
 
@@ -181,43 +187,42 @@ def _write_events(events, store: SyncStore, org: str, ev: EventWindows, counts: 
                 progress.advance(1, f"usage_events {done}")
         return then
 
-    with WriteBehind(store, name="abacus-events-writer") as writer:
-        for day, start_ms, end_ms in ev.windows:
-            pending: list[Record] = []
-            covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
-            attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
-            attempt_from = 0  # where its records begin in `pending`
-            keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
-            for batch in events.window(start_ms, end_ms):
-                sub = (batch.window_start_ms, batch.window_end_ms)
-                if batch.page == 1:
-                    # Page 1 again of the sub-window we are in: the client re-reads it because its event
-                    # count changed while paging. The aborted read may hold an event twice (offsets
-                    # shifted by the new event), the second time under an occurrence key of its own: drop
-                    # what of it is not yet written, and once the re-read is complete remove what was.
-                    if sub == attempt:
-                        del pending[attempt_from:]
-                    keep = set() if sub == attempt else None
-                    attempt, attempt_from = sub, len(pending)
-                pending.extend(batch.records)
-                if keep is not None:
-                    keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
-                if batch.window_done and batch.window_start_ms == covered + 1:
-                    covered = batch.window_end_ms
-                final = covered >= end_ms
-                prune = keep is not None and batch.window_done
-                if len(pending) < options.commit_events and not final and not prune:
-                    continue
-                if contiguous and covered >= start_ms and (watermark is None or covered > watermark):
-                    watermark = covered
-                detail = None if final else {"window": [start_ms, end_ms], "page": batch.page,
-                                             "sub_window": [batch.window_start_ms, batch.window_end_ms]}
-                writer.submit(partial(write, pending=pending, prune=(*sub, keep) if prune else None,
-                                      checkpoint=None if watermark is None else str(watermark), detail=detail,
-                                      backfill_day=day if final and ev.backfill is not None else None),
-                              then=committed(len(pending), day if final else None))
-                if prune:
-                    keep = None
-                pending, attempt_from = [], 0
-            if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
-                raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")
+    for day, start_ms, end_ms in ev.windows:
+        pending: list[Record] = []
+        covered = start_ms - 1  # every ms up to here is fully fetched (sub-windows complete in order)
+        attempt: tuple[int, int] | None = None  # the sub-window whose pages are arriving
+        attempt_from = 0  # where its records begin in `pending`
+        keep: set[tuple[int, str]] | None = None  # after a re-read: the (ts_ms, key) of the read that counts
+        for batch in events.window(start_ms, end_ms):
+            sub = (batch.window_start_ms, batch.window_end_ms)
+            if batch.page == 1:
+                # Page 1 again of the sub-window we are in: the client re-reads it because its event
+                # count changed while paging. The aborted read may hold an event twice (offsets
+                # shifted by the new event), the second time under an occurrence key of its own: drop
+                # what of it is not yet written, and once the re-read is complete remove what was.
+                if sub == attempt:
+                    del pending[attempt_from:]
+                keep = set() if sub == attempt else None
+                attempt, attempt_from = sub, len(pending)
+            pending.extend(batch.records)
+            if keep is not None:
+                keep.update((r[3], r[2]) for r in batch.records)  # (ts_ms, natural_key) of each event row
+            if batch.window_done and batch.window_start_ms == covered + 1:
+                covered = batch.window_end_ms
+            final = covered >= end_ms
+            prune = keep is not None and batch.window_done
+            if len(pending) < options.commit_events and not final and not prune:
+                continue
+            if contiguous and covered >= start_ms and (watermark is None or covered > watermark):
+                watermark = covered
+            detail = None if final else {"window": [start_ms, end_ms], "page": batch.page,
+                                         "sub_window": [batch.window_start_ms, batch.window_end_ms]}
+            writer.submit(partial(write, pending=pending, prune=(*sub, keep) if prune else None,
+                                  checkpoint=None if watermark is None else str(watermark), detail=detail,
+                                  backfill_day=day if final and ev.backfill is not None else None),
+                          then=committed(len(pending), day if final else None))
+            if prune:
+                keep = None
+            pending, attempt_from = [], 0
+        if covered < end_ms:  # cannot happen with a sane API; never claim a window we did not finish
+            raise VendorError(f"Cursor API ({org}): the usage events of {day} ended before the last page")

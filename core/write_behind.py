@@ -11,9 +11,12 @@ At most one transaction is in flight, so writes stay in the caller's order and a
 batches are in memory (the one being written and the one being gathered). `submit` first waits
 for the previous transaction: if it failed, its exception is raised there, in the caller's thread,
 exactly as a failed synchronous write would have been, and nothing after it is written. `drain`
-waits for the last one. Leaving the context always waits for the transaction in flight to end
+waits for the last one. A transaction's `then` (counting what it wrote, reporting progress) runs
+in the caller's thread once it is waited for, so the caller's bookkeeping is never touched by two
+threads at once. Leaving the context always waits for the transaction in flight to end
 (committed or rolled back) before the exception that ended the block goes on, so no write outlives
-the caller's run, and the run's record is written after it.
+the caller's run, and the run's record is written after it (counting that transaction if it
+committed).
 
     with WriteBehind(store) as writer:
         for batch in batches:
@@ -38,7 +41,7 @@ class WriteBehind:
         self._store = store
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future | None = None
+        self._pending: tuple[Future, Callable[[Any], None] | None] | None = None
 
     def __enter__(self) -> WriteBehind:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
@@ -51,30 +54,33 @@ class WriteBehind:
                 self.drain()
             elif self._pending is not None:
                 # the block failed (or was interrupted): let the transaction in flight end first;
-                # its own outcome is secondary to the exception already on its way
-                self._pending.exception()
-                self._pending = None
+                # its own outcome is secondary to the exception already on its way, but what it
+                # committed is counted
+                (future, then), self._pending = self._pending, None
+                if future.exception() is None and then is not None:
+                    then(future.result())
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
 
     def submit(self, write: Callable[[SyncTx], Any], then: Callable[[Any], None] | None = None) -> None:
-        """Run `write(tx)` in a transaction of its own once the previous one has committed, then
-        `then(its result)` (after the commit, on the writer thread). The previous transaction's
-        failure is raised here."""
+        """Run `write(tx)` in a transaction of its own once the previous one has committed; `then(its
+        result)` runs in the caller's thread when it is waited for (the next `submit`, `drain`, or
+        leaving the context). The previous transaction's failure is raised here."""
         if self._pool is None:
             raise RuntimeError("WriteBehind.submit outside its `with` block")
         self.drain()
-        self._pending = self._pool.submit(self._run, write, then)
+        self._pending = (self._pool.submit(self._run, write), then)
 
     def drain(self) -> None:
-        """Wait for the transaction in flight; raise its failure."""
+        """Wait for the transaction in flight, then run its `then`; raise its failure."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            pending.result()
+            future, then = pending
+            result = future.result()
+            if then is not None:
+                then(result)
 
-    def _run(self, write: Callable[[SyncTx], Any], then: Callable[[Any], None] | None) -> None:
+    def _run(self, write: Callable[[SyncTx], Any]) -> Any:
         with self._store.transaction() as tx:
-            result = write(tx)
-        if then is not None:
-            then(result)
+            return write(tx)

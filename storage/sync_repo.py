@@ -455,6 +455,9 @@ class SqlSyncStore:
 
     def __init__(self, engine) -> None:
         self.engine = engine
+        # Postgres locks rows; SQLite has one write lock for the whole file, and a second writer
+        # would only sleep in its busy handler until the first commits
+        self.concurrent_writes = engine.dialect.name == "postgresql"
 
     @contextmanager
     def transaction(self) -> Iterator[SqlSyncTx]:

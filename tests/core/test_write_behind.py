@@ -42,6 +42,8 @@ class Store:
 
 
 def test_transactions_commit_in_submission_order_on_one_writer_thread_and_then_runs_after_commit():
+    """... and `then` runs in the caller's thread, so the caller's counts and progress are only
+    ever touched by one thread (it may write other things meanwhile)."""
     store, seen = Store(), []
 
     def write(n):
@@ -52,13 +54,13 @@ def test_transactions_commit_in_submission_order_on_one_writer_thread_and_then_r
         return run
 
     def then(result):
-        seen.append((result, store.log[-1]))  # the transaction is committed when `then` runs
+        seen.append((result, store.log[-1], threading.current_thread().name))  # committed when `then` runs
 
     with WriteBehind(store, name="w") as writer:
         for n in range(5):
             writer.submit(write(n), then=then)
     assert store.log == [("commit", (n,)) for n in range(5)]
-    assert seen == [(n * 10, ("commit", (n,))) for n in range(5)]
+    assert seen == [(n * 10, ("commit", (n,)), threading.current_thread().name) for n in range(5)]
     assert store.most_open == 1
     assert store.threads == {"w_0"} and threading.current_thread().name != "w_0"
 
@@ -119,3 +121,22 @@ def test_a_submit_outside_the_block_is_refused():
     writer = WriteBehind(Store())
     with pytest.raises(RuntimeError, match="outside"):
         writer.submit(lambda tx: None)
+
+
+def test_a_transaction_committed_while_the_caller_fails_is_still_counted():
+    """The caller fails (a vendor error, Ctrl-C) while its last transaction is in flight: leaving
+    the block waits for it, and runs its `then` if it committed — the run's record counts it."""
+    store, counted, started = Store(), [], threading.Event()
+
+    def slow(tx):
+        started.set()
+        time.sleep(0.05)
+        tx.append("last")
+        return 7
+
+    with pytest.raises(KeyError), WriteBehind(store) as writer:
+        writer.submit(slow, then=counted.append)
+        started.wait(5)
+        raise KeyError("vendor failed")
+    assert store.log == [("commit", ("last",))]
+    assert counted == [7]

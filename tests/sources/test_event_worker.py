@@ -231,3 +231,21 @@ def test_a_worker_killed_in_the_middle_of_a_page_fails_the_read_instead_of_hangi
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         assert not stream._proc.is_alive()
+
+
+def test_an_activity_record_crosses_from_the_worker_whole():
+    """The worker pickles the daily usage it converted (ActivityRecord.__reduce__: the class and its
+    values in field order): every field comes back, a shared object stays shared."""
+    import dataclasses
+    import pickle
+
+    from core.sources.records import ActivityRecord
+
+    values = {f.name: (date(2026, 11, 2) if f.name == "day" else {"total_applies": 3, "ext": None}
+                       if f.name == "detail" else False if f.name == "is_active" else
+                       f"{f.name}-v" if f.type in ("str", "str | None") else n + 1)
+              for n, f in enumerate(dataclasses.fields(ActivityRecord))}
+    record = ActivityRecord(**values)
+    back = pickle.loads(pickle.dumps([record, record], protocol=pickle.HIGHEST_PROTOCOL))
+    assert [dataclasses.asdict(r) for r in back] == [values, values]
+    assert back[0] is back[1]

@@ -344,3 +344,65 @@ def test_a_batch_refused_mid_window_keeps_the_batches_before_it_and_writes_none_
         assert stored() == (9, sum(range(22, 31)), ["failed"])
         assert cli(*args).code == 0
         assert stored() == (30, sum(range(1, 31)), ["failed", "ok"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_the_daily_usage_is_written_while_the_last_events_commit_where_the_database_allows(
+        abacus_env, cli, monkeypatch, database_url):
+    """Postgres takes two writers at once: the daily usage is written while the last events batch's
+    transaction is still in flight (here: held until a daily transaction has begun). SQLite has one
+    write lock: the events commit first. Either way every figure is stored exactly once."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalise_url
+    from storage.sync_repo import SqlSyncTx
+    from tests.fakes.vendors import CursorTeam, EventList, FakeCursor, day_ms
+
+    postgres = database_url.startswith("postgresql")
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    events = [sc._ev(day_ms(day, 1, i), f"u{i % 3}@example.com", "gpt-5", (i + 1, 1, 0, 0), charged=1)
+              for i in range(12)]
+    daily = [{"date": day_ms(day), "email": f"u{i}@example.com", "isActive": True, "totalLinesAdded": 10 + i}
+             for i in range(3)]
+    key = "key_" + "d" * 40
+    order: list[str] = []
+    daily_began = threading.Event()
+    written, replaced = SqlSyncTx.write_usage, SqlSyncTx.replace_activity_day
+
+    def write_usage(self, records):
+        order.append("events begin")
+        if postgres:
+            assert daily_began.wait(20), "the daily usage waited for the events' transaction"
+        result = written(self, records)
+        order.append("events written")
+        return result
+
+    def replace_activity_day(self, **kw):
+        order.append("daily")
+        daily_began.set()
+        return replaced(self, **kw)
+
+    with FakeCursor({key: CursorTeam(members=[], events=EventList(events), daily=daily)}, page_size=5) as server:
+        for name, value in {"CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": server.url,
+                            "ABACUS_SYNC_RATE_LIMIT": "off"}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(SqlSyncTx, "write_usage", write_usage)
+        monkeypatch.setattr(SqlSyncTx, "replace_activity_day", replace_activity_day)
+        res = cli("sync", "--source", "cursor", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet")
+    assert res.code == 0, res.err
+    assert order == (["events begin", "daily", "events written"] if postgres else
+                     ["events begin", "events written", "daily"])
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT COUNT(*), SUM(input_tokens) FROM usage_event")).one()
+            rolled = conn.execute(text("SELECT SUM(input_tokens), SUM(records) FROM usage_daily")).one()
+            lines = conn.execute(text("SELECT SUM(lines_added), COUNT(*) FROM person_activity")).one()
+    finally:
+        engine.dispose()
+    assert tuple(stored) == (12, sum(range(1, 13)))  # input tokens 1..12, each event once
+    assert tuple(rolled) == (sum(range(1, 13)), 12)
+    assert tuple(lines) == (10 + 11 + 12, 3)
