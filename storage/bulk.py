@@ -140,7 +140,10 @@ def _update_from_arrays(conn: Connection, table: Table, columns: tuple[str, ...]
     arrays.extend([f(r[c]) for r in rows] if f else [r[c] for r in rows]
                   for c, f in zip(columns, convert, strict=True))
     quote = dialect.identifier_preparer.quote
-    types = [table.c[c].type.compile(dialect=dialect) for c in names]
+    # text arrays for text columns: a cast to VARCHAR(n) would cut an overlong value silently, where
+    # the assignment to the column refuses it, as the UPDATE with bound values does
+    types = ["TEXT" if isinstance(getattr(table.c[c].type, "impl_instance", table.c[c].type), String)
+             else table.c[c].type.compile(dialect=dialect) for c in names]
     sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns)
     raw = conn.connection.driver_connection
     raw.execute(f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t SET {sets} "

@@ -346,3 +346,28 @@ def test_updates_and_deletes_are_one_statement_each_and_store_what_row_by_row_up
         ("p1@example.com", None, None, False, utc),
         ("p2@example.com", "last", "G2", True, utc)]
     assert spent == [("p0@example.com", 2**40, None), ("p1@example.com", 0, 0.1), ("p2@example.com", 2, 3.0)]
+
+
+def test_an_update_too_long_for_its_column_is_refused_not_cut(engine):
+    """An update of a text column with a value longer than the column holds fails as the UPDATE
+    with bound values does, on Postgres's one-statement path too (an array cast to VARCHAR(n)
+    would cut it silently); nothing of the batch is written."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from storage import bulk
+    from storage.tables import Person
+
+    with engine.begin() as conn:
+        bulk.apply(conn, Person.__table__, bulk.Plan(inserts=[{"email": "a@example.com"}, {"email": "b@example.com"}]))
+        ids = dict(conn.execute(text("SELECT email, id FROM person")).all())
+    if engine.dialect.name == "sqlite":
+        return  # SQLite does not enforce VARCHAR lengths
+    import psycopg
+
+    # the driver's error, as from bulk's COPY (sent through the driver too); callers handle both
+    with pytest.raises((DBAPIError, psycopg.Error), match="too long"), engine.begin() as conn:
+        bulk.apply(conn, Person.__table__, bulk.Plan(updates=[{"id": ids["a@example.com"], "name": "ok"},
+                                                              {"id": ids["b@example.com"], "name": "x" * 256}]))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM person WHERE name IS NOT NULL")).scalar() == 0
