@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def test_a_new_file_another_process_is_writing_waits_for_wal_rather_than_fail(tm
         engine.dispose()
         other.close()
 
+
 def test_upgrade_is_idempotent(engine):
     assert upgrade(engine) == upgrade(engine)
 
@@ -99,18 +101,26 @@ def _head() -> str:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
-    """Upgrading a 0001 database with events moves `ts` to `ts_ms` exactly, and down again."""
+@contextmanager
+def _migrated(engine, revision: str, *, down: bool = False):
+    """A transaction on `engine`, in which Alembic first took the database to `revision` (up, or
+    `down`)."""
     from alembic import command
 
     from storage.db import _alembic_config
 
-    engine = make_engine(database_url)
     cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+        yield conn
+
+
+def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
+    """Upgrading a 0001 database with events moves `ts` to `ts_ms` exactly, and down again."""
+    engine = make_engine(database_url)
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0001")
+        with _migrated(engine, "0001") as conn:
             for key, ts in [("a", "2026-01-05 12:00:00.123000"), ("b", "2026-01-05 23:59:59.999000"),
                             ("c", "2026-01-06 00:00:00")]:
                 conn.execute(text(
@@ -126,9 +136,8 @@ def test_0002_keeps_every_stored_event_time_to_the_millisecond(database_url):
         # 2026-01-05T00:00:00Z = 1767571200 s
         assert got == {"a": 1767571200_000 + 43_200_000 + 123, "b": 1767571200_000 + 86_399_999,
                        "c": 1767571200_000 + 86_400_000}
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0001")
+        with _migrated(engine, "0001", down=True):
+            pass
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 3
         assert upgrade(engine) == _head()  # and up again: the same times
@@ -152,16 +161,9 @@ def test_0012_drops_the_import_batch_key_of_usage_event_and_keeps_its_rows(datab
     """An event written pays no foreign-key check (Postgres: no RI trigger per row); upgrading a 0011
     database with events (SQLite rewrites the table) keeps every row, its batch id and the indexes,
     and the downgrade puts the key back."""
-    from alembic import command
-
-    from storage.db import _alembic_config
-
     engine = make_engine(database_url)
-    cfg = _alembic_config(engine)
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0011")
+        with _migrated(engine, "0011") as conn:
             assert _usage_event_fks(conn) != []
             conn.execute(text("INSERT INTO import_batch (id, filename, sha256, format, rows_read, inserted, "
                               "duplicates, rejected, skipped, via, created_at) VALUES (7, 'u.csv', 'ab', 'cursor', "
@@ -182,9 +184,7 @@ def test_0012_drops_the_import_batch_key_of_usage_event_and_keeps_its_rows(datab
             assert {i["name"] for i in inspect(conn).get_indexes("usage_event")} == indexes
             assert inspect(conn).get_pk_constraint("usage_event")["constrained_columns"] == \
                 ["source", "day", "ts_ms", "natural_key"]
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0011")
+        with _migrated(engine, "0011", down=True) as conn:
             assert _usage_event_fks(conn) != []
             assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 2
     finally:
