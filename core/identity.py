@@ -10,7 +10,8 @@ from core.usage import unmapped_key
 
 # claude_code_key_{first.last}_{suffix}; the suffix is the vendor's short random tag.
 KEY_NAME_PATTERN = re.compile(r"^claude_code_key_(?P<local>[a-z0-9][a-z0-9._+-]*?)_(?P<suffix>[a-z0-9]+)$", re.I)
-EMAIL_PATTERN = re.compile(r"^[^@\s<>\"'`,;]+@[^@\s<>\"'`,;]+\.[^@\s<>\"'`,;]+$")
+# An apostrophe is common in a local part (o'brien@…) and vendors send such addresses; never in a domain.
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"`,;]+@[^@\s<>\"'`,;]+\.[^@\s<>\"'`,;]+$")
 
 
 class MappedHow(StrEnum):

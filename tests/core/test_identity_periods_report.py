@@ -27,10 +27,16 @@ def test_resolver_precedence_manual_beats_vendor_beats_pattern():
     assert r.person(key_id="apikey_01X", key_name="odd-key") == "unmapped:odd-key"
 
 
-@pytest.mark.parametrize("bad", ["", "nobody", "a@b", "<script>@x.com", "a b@c.com", "x" * 300 + "@a.com"])
+@pytest.mark.parametrize("bad", ["", "nobody", "a@b", "<script>@x.com", "a b@c.com", "x" * 300 + "@a.com",
+                                 "bob@o'reilly.com", "`x`@a.com", "a,b@c.com"])
 def test_normalise_email_rejects(bad):
     with pytest.raises(ValueError):
         normalise_email(bad)
+
+
+def test_normalise_email_accepts_an_apostrophe_in_the_local_part():
+    """Real addresses (and what Cursor sends for them): mapping or grouping such a person works."""
+    assert normalise_email("Siobhan.O'Brien@Example.com") == "siobhan.o'brien@example.com"
 
 
 def test_normalise_email_accepts_slack_mailto():
