@@ -52,16 +52,18 @@ class WriteBehind:
         try:
             if exc_type is None:
                 self.drain()
-            elif self._pending is not None:
-                # the block failed (or was interrupted): let the transaction in flight end first;
-                # its own outcome is secondary to the exception already on its way, but what it
-                # committed is counted
-                (future, then), self._pending = self._pending, None
-                if future.exception() is None and then is not None:
-                    then(future.result())
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+            try:
+                if self._pending is not None:
+                    # the block failed, or was interrupted (here too, while `drain` waited): let the
+                    # transaction in flight end first; its own outcome is secondary to the exception
+                    # already on its way, but what it committed is counted
+                    (future, then), self._pending = self._pending, None
+                    if future.exception() is None and then is not None:
+                        then(future.result())
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True)
 
     def submit(self, write: Callable[[SyncTx], Any], then: Callable[[Any], None] | None = None) -> None:
         """Run `write(tx)` in a transaction of its own once the previous one has committed; `then(its
@@ -74,12 +76,15 @@ class WriteBehind:
 
     def drain(self) -> None:
         """Wait for the transaction in flight, then run its `then`; raise its failure."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            future, then = pending
-            result = future.result()
-            if then is not None:
-                then(result)
+        if self._pending is None:
+            return
+        future, then = self._pending
+        # still pending while waited for: an interrupt here (Ctrl-C, SIGTERM) leaves it to `__exit__`,
+        # which waits for it and counts it if it committed
+        result = future.result()
+        self._pending = None
+        if then is not None:
+            then(result)
 
     def _run(self, write: Callable[[SyncTx], Any]) -> Any:
         with self._store.transaction() as tx:

@@ -139,6 +139,10 @@ def _update_from_arrays(conn: Connection, table: Table, columns: tuple[str, ...]
     arrays = [[r["id"] for r in rows]]
     arrays.extend([f(r[c]) for r in rows] if f else [r[c] for r in rows]
                   for c, f in zip(columns, convert, strict=True))
+    if any(len({type(v) for v in values if v is not None}) > 1 for values in arrays[1:]):
+        # a column's values of more than one Python type (an int and a bool, a date and a datetime):
+        # one typed array cannot hold them, where the per-row UPDATE binds each value by itself
+        return False
     quote = dialect.identifier_preparer.quote
     # text arrays for text columns: a cast to VARCHAR(n) would cut an overlong value silently, where
     # the assignment to the column refuses it, as the UPDATE with bound values does

@@ -140,3 +140,39 @@ def test_a_transaction_committed_while_the_caller_fails_is_still_counted():
         raise KeyError("vendor failed")
     assert store.log == [("commit", ("last",))]
     assert counted == [7]
+
+
+@pytest.mark.parametrize("wait_in", ["drain", "submit", "exit"])
+def test_a_transaction_committed_while_the_caller_is_interrupted_waiting_for_it_is_still_counted(wait_in):
+    """Ctrl-C (a signal: KeyboardInterrupt raised in the main thread) lands while the caller waits in
+    `drain`, `submit` or at the end of the block for the transaction in flight (on Postgres the Cursor
+    sync's last events batch is waited for there, after the daily usage): it is still waited for and
+    its `then` runs if it committed, as for a failure anywhere else in the block."""
+    import signal
+
+    store, counted, started = Store(), [], threading.Event()
+
+    def slow(tx):
+        started.set()
+        time.sleep(0.3)
+        tx.append("last")
+        return 7
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt), WriteBehind(store) as writer:
+            writer.submit(slow, then=counted.append)
+            started.wait(5)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # while the caller waits below
+            if wait_in == "drain":
+                writer.drain()
+            elif wait_in == "submit":
+                writer.submit(lambda tx: tx.append("never"), then=counted.append)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert store.log == [("commit", ("last",))]
+    assert counted == [7]

@@ -371,3 +371,34 @@ def test_an_update_too_long_for_its_column_is_refused_not_cut(engine):
                                                               {"id": ids["b@example.com"], "name": "x" * 256}]))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM person WHERE name IS NOT NULL")).scalar() == 0
+
+
+def test_an_update_whose_column_mixes_value_types_stores_what_row_by_row_updates_would(engine):
+    """A column's new values of more than one Python type (an int and a bool in an integer column,
+    a datetime and a date in a date column): the per-row UPDATEs bound each value by itself and
+    stored them; one typed array cannot hold them (psycopg: "cannot dump lists of mixed types"),
+    so such a set of columns is updated row by row, as before."""
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from storage import bulk
+    from storage.tables import SpendSnapshot
+
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    table = SpendSnapshot.__table__
+    with engine.begin() as conn:
+        bulk.apply(conn, table, bulk.Plan(inserts=[
+            {"source": "cursor", "org": "o", "cycle_start": DAY, "email": f"p{i}@example.com", "taken_at": t0}
+            for i in range(3)]))
+        ids = dict(conn.execute(text("SELECT email, id FROM spend_snapshot")).all())
+    with engine.begin() as conn:
+        bulk.apply(conn, table, bulk.Plan(updates=[
+            {"id": ids["p0@example.com"], "fast_premium_requests": True,
+             "cycle_start": datetime(2026, 3, 5, 12, tzinfo=timezone(timedelta(hours=3)))},
+            {"id": ids["p1@example.com"], "fast_premium_requests": 5, "cycle_start": date(2026, 3, 6)},
+            {"id": ids["p2@example.com"], "fast_premium_requests": None, "cycle_start": date(2026, 3, 7)}]))
+    with engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(text(
+            "SELECT email, fast_premium_requests, cycle_start FROM spend_snapshot ORDER BY email"))]
+    assert [(e, n, str(d)[:10]) for e, n, d in got] == [
+        ("p0@example.com", 1, "2026-03-05"), ("p1@example.com", 5, "2026-03-06"),
+        ("p2@example.com", None, "2026-03-07")]
