@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from core.errors import RuntimeFailure
 from storage import job_repo
 from storage.db import session_scope
+from storage.dbapi import driver_error_types
 
 log = logging.getLogger("bot.scheduler")
 
@@ -195,8 +196,12 @@ class Jobs:
                 body(run)
         except RuntimeFailure as exc:
             log.warning("%s failed: %s", job, exc)
-        except DBAPIError as exc:  # busy or unreachable: the next tick tries again; one line, no traceback
-            log.warning("%s failed: the database did not answer (%s)", job, type(exc.orig or exc).__name__)
+        except (DBAPIError, *driver_error_types()) as exc:
+            # busy, unreachable or refusing (through SQLAlchemy, or from a statement sent through the
+            # driver itself, as storage.bulk's and the usage write path's are): the next tick tries
+            # again; one line, no traceback
+            log.warning("%s failed: the database did not answer (%s)", job,
+                        type(getattr(exc, "orig", None) or exc).__name__)
         except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
             log.exception("%s failed", job)
 

@@ -220,8 +220,9 @@ assert EventRecord._fields == EVENT_ROW
 Record = UsageRecord | EventRow  # what the write path takes
 
 
-# usage_event's text columns' widths: a vendor's text beyond them is cut (`column_text`)
-PERSON_WIDTH, NAME_WIDTH, KIND_WIDTH = 320, 255, 64
+# usage_event's text columns' widths: a vendor's text beyond them is cut (`column_text`); a
+# vendor's user id as people hold it (person.cursor_user_id, anthropic_user_id)
+PERSON_WIDTH, NAME_WIDTH, KIND_WIDTH, VENDOR_ID_WIDTH = 320, 255, 64, 64
 
 
 def column_text(text: str, width: int) -> str:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from operator import attrgetter
 
+from core.usage import NAME_WIDTH, PERSON_WIDTH, VENDOR_ID_WIDTH, column_text
+
 
 @dataclass(slots=True)
 class ActivityRecord:
@@ -95,6 +97,15 @@ class MemberRecord:
     role: str | None = None
     removed: bool = False
 
+    def __post_init__(self) -> None:
+        # the vendor's text as the columns hold it (no NUL, at most their width): one hostile or
+        # overlong member must not make the database refuse the whole team's members
+        self.email = column_text(self.email, PERSON_WIDTH)
+        if self.name is not None:
+            self.name = column_text(self.name, NAME_WIDTH) or None
+        if self.vendor_user_id is not None:
+            self.vendor_user_id = column_text(self.vendor_user_id, VENDOR_ID_WIDTH)
+
 
 @dataclass(slots=True)
 class KeyRecord:
@@ -118,6 +129,12 @@ class GroupRecord:
     cycle_start: date | None = None
     cycle_end: date | None = None
     unassigned: bool = False
+
+    def __post_init__(self) -> None:
+        # as MemberRecord: the columns' text (billing_group.name and external_id, person.email)
+        self.external_id = column_text(self.external_id, NAME_WIDTH)
+        self.name = column_text(self.name, NAME_WIDTH)
+        self.member_emails = [column_text(e, PERSON_WIDTH) for e in self.member_emails]
 
 
 _activity_values = attrgetter(*(f.name for f in fields(ActivityRecord)))

@@ -224,3 +224,22 @@ def test_a_database_that_does_not_answer_is_one_log_line(engine, caplog):
     assert "sync_and_detect failed: the database did not answer (Exception)" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
+
+
+def test_a_driver_error_raised_past_sqlalchemy_is_one_log_line_too(engine, caplog):
+    """storage.bulk and the usage write path send some statements through the driver itself: its
+    error (psycopg's or sqlite3's, not wrapped by SQLAlchemy) is one line too, no traceback."""
+    import sqlite3
+
+    clock = Clock(datetime(2026, 3, 2, 10, 5, 0, tzinfo=UTC))
+
+    def detect(day):
+        raise sqlite3.OperationalError("database is locked")
+
+    jobs = Jobs(engine, sync=None, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
+                digest_trigger=None, clock=clock)
+    caplog.set_level("WARNING", logger="bot.scheduler")
+    jobs.sync_detect_deliver()
+    assert "sync_and_detect failed: the database did not answer (OperationalError)" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED

@@ -104,3 +104,30 @@ def test_hostile_event_values_are_stored_on_every_database_and_shown_neutralised
     assert "\t" not in shown.out and "\x00" not in shown.out
     as_json = cli("report", "--by", "user", *window, "--format", "json").json()
     assert as_json["totals"]["cost_usd"] == 0.1575 and as_json["totals"]["requests"] == 5
+
+
+def test_hostile_member_and_group_text_is_stored_as_the_columns_hold_it(abacus_env, cli, monkeypatch, day):
+    """A member's name of 300 characters with a NUL, a 100-character vendor id, a group name and id
+    of 300 characters, an email with a NUL: Postgres refused them (the whole team's members, and the
+    sync, failed with a database error); now each is stored cut to its column, NUL removed, on
+    every database, and the rest of the team with it."""
+    key = "key_" + "h" * 60
+    members = [{"id": "u" * 100, "name": "N" * 300 + "\x00x", "email": "Ann@Example.com", "role": "member"},
+               {"id": 7, "name": "Bob", "email": "b\x00ob@example.com", "role": "member"}]
+    groups = {"groups": [{"id": "g" * 300, "name": "G" * 300,
+                          "currentMembers": [{"email": "ann@example.com"}, {"email": "b\x00ob@example.com"}]}]}
+    with FakeCursor({key: CursorTeam(members=members, groups=groups)}, page_size=2) as server:
+        for k, v in {"CURSOR_ADMIN_KEY": key, "CURSOR_API_URL": server.url, "ABACUS_SYNC_RATE_LIMIT": "off"}.items():
+            monkeypatch.setenv(k, v)
+        res = cli("sync", "--source", "cursor", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet")
+    assert res.code == 0, res.err
+    engine = make_engine(abacus_env["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            people = [tuple(r) for r in conn.execute(text(
+                "SELECT p.email, p.name, p.cursor_user_id, g.name, g.external_id FROM person p "
+                "LEFT JOIN billing_group g ON g.id = p.group_id ORDER BY p.email"))]
+    finally:
+        engine.dispose()
+    assert people == [("ann@example.com", "N" * 255, "u" * 64, "G" * 255, "g" * 255),
+                      ("bob@example.com", "Bob", "7", "G" * 255, "g" * 255)]
