@@ -1,0 +1,146 @@
+"""core.sources.transport.StdlibTransport under httpx, against a raw HTTP/1.1 server on 127.0.0.1 that
+misbehaves on purpose: keep-alive reuse, a kept-alive connection the server closed while idle, a
+body cut short, a server that never answers, nobody listening, gzip — each as httpx's own
+transport would end, so `JsonApi`'s retries and messages stay what they were."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+
+import pytest
+
+from core.sources.http import JsonApi, RetryPolicy, VendorError, httpx, make_client
+from core.sources.transport import StdlibTransport
+
+
+class RawServer:
+    """Answers each request per `script` (a list of behaviours, one per request, the last repeated):
+    "ok", "ok-close-after" (answer, then close the connection), "gzip", "cut" (promise 100 bytes,
+    send 10, close), "silent" (read the request, never answer)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.requests = 0
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                how = self.script[min(self.requests, len(self.script) - 1)]
+                self.requests += 1
+                body = json.dumps({"n": self.requests}).encode()
+                if how == "silent":
+                    self._stop.wait(10)
+                    return
+                if how == "cut":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                                 + body[:10])
+                    return
+                extra = b""
+                if how == "gzip":
+                    body, extra = gzip.compress(body), b"Content-Encoding: gzip\r\n"
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                if how == "ok-close-after":
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def server(request):
+    srv = RawServer(request.param)
+    yield srv
+    srv.close()
+
+
+def _api(url: str, **kw) -> JsonApi:
+    return JsonApi(make_client(url, timeout=kw.pop("timeout", 5)), vendor="Test", label="t", headers={}, secrets=[],
+                   retry=RetryPolicy(attempts=kw.pop("attempts", 2), backoff_base=0.0, backoff_cap=0.0),
+                   sleep=lambda s: None, **kw)
+
+
+@pytest.mark.parametrize("server", [["ok"]], indirect=True)
+def test_requests_share_one_kept_alive_connection(server):
+    api = _api(server.url)
+    assert isinstance(api.client._transport, StdlibTransport)
+    got = [api.call("POST", "/p", json={"page": i}, parse=json.loads)["n"] for i in range(5)]
+    assert got == [1, 2, 3, 4, 5] and server.connections == 1
+
+
+@pytest.mark.parametrize("server", [["ok-close-after"]], indirect=True)
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(server):
+    """The server closes after each answer without saying so: the next request finds the kept
+    connection dead before any answer, and is sent once more on a new one — not a failed attempt."""
+    waits: list[str] = []
+    api = _api(server.url, attempts=1, on_wait=waits.append)
+    assert [api.call("POST", "/p", json={}, parse=json.loads)["n"] for _ in range(3)] == [1, 2, 3]
+    assert waits == [] and server.connections == 3
+
+
+@pytest.mark.parametrize("server", [["cut", "ok"]], indirect=True)
+def test_a_body_cut_short_is_a_failed_attempt_then_retried(server):
+    waits: list[str] = []
+    api = _api(server.url, on_wait=waits.append)
+    assert api.call("POST", "/p", json={}, parse=json.loads) == {"n": 2}
+    assert len(waits) == 1 and "connection failed (RemoteProtocolError)" in waits[0]
+
+
+@pytest.mark.parametrize("server", [["silent"]], indirect=True)
+def test_a_server_that_never_answers_times_out(server):
+    api = _api(server.url, timeout=0.3, attempts=1)
+    with pytest.raises(VendorError, match="failed after 1 attempts: timed out"):
+        api.call("POST", "/p", json={}, parse=json.loads)
+
+
+@pytest.mark.parametrize("server", [["gzip"]], indirect=True)
+def test_a_gzip_body_is_decoded_as_httpx_decodes_it(server):
+    assert _api(server.url).call("POST", "/p", json={}, parse=json.loads) == {"n": 1}
+
+
+def test_nobody_listening_is_a_connection_failure():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(VendorError, match=r"connection failed \(ConnectError\)"):
+        _api(f"http://127.0.0.1:{port}", attempts=1).call("POST", "/p", json={}, parse=json.loads)
+
+
+def test_a_proxy_in_the_environment_keeps_httpx_routing(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    client = make_client("https://api.cursor.com")
+    assert not isinstance(client._transport, StdlibTransport)
+    assert isinstance(client._transport_for_url(httpx.URL("https://api.cursor.com/x")), httpx.HTTPTransport)
