@@ -27,6 +27,19 @@ from core.sources.http import httpx
 _IDLE_PER_ORIGIN = 4  # connections kept per origin: the worker's threads and a parallel request or two
 
 
+class _Response(http.client.HTTPResponse):
+    """`http.client`'s response, skipping every informational (1xx) answer ahead of the real one as
+    httpcore does: http.client skips only 100 Continue, and took a 103 Early Hints for the answer
+    (empty body), leaving the real answer on the connection for the next request to read."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()
+            if not 102 <= status < 200:  # 100: http.client skips it; 101: a protocol switch, not ours
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the informational answer's headers, dropped
+
+
 class StdlibTransport(httpx.BaseTransport):
     def __init__(self, *, ssl_context: ssl.SSLContext) -> None:
         self._ssl = ssl_context
@@ -86,6 +99,7 @@ class StdlibTransport(httpx.BaseTransport):
                                                                            context=self._ssl)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.response_class = _Response
         try:
             conn.connect()
         except TimeoutError:

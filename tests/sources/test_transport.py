@@ -19,7 +19,8 @@ from core.sources.transport import StdlibTransport
 class RawServer:
     """Answers each request per `script` (a list of behaviours, one per request, the last repeated):
     "ok", "ok-close-after" (answer, then close the connection), "gzip", "cut" (promise 100 bytes,
-    send 10, close), "silent" (read the request, never answer)."""
+    send 10, close), "silent" (read the request, never answer), "early-hints" (a 103 at once, the
+    answer — naming the request's path — a moment later)."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = script
@@ -62,6 +63,10 @@ class RawServer:
                 if how == "silent":
                     self._stop.wait(10)
                     return
+                if how == "early-hints":
+                    conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+                    self._stop.wait(0.1)
+                    body = json.dumps({"n": self.requests, "path": head.split(b" ")[1].decode()}).encode()
                 if how == "cut":
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
                                  + body[:10])
@@ -144,3 +149,14 @@ def test_a_proxy_in_the_environment_keeps_httpx_routing(monkeypatch):
     client = make_client("https://api.cursor.com")
     assert not isinstance(client._transport, StdlibTransport)
     assert isinstance(client._transport_for_url(httpx.URL("https://api.cursor.com/x")), httpx.HTTPTransport)
+
+
+@pytest.mark.parametrize("server", [["early-hints"]], indirect=True)
+def test_an_informational_answer_is_skipped_and_never_taken_for_the_next_requests(server):
+    """A 1xx (103 Early Hints) before the answer is not the answer: httpx skips it. Taken as the
+    answer, its empty body failed to parse, and the retry then read the first request's answer
+    left on the connection — page 2 got page 1's body."""
+    api = _api(server.url, attempts=3)
+    assert [api.call("GET", f"/page/{i}", parse=json.loads)["path"] for i in range(3)] == \
+        ["/page/0", "/page/1", "/page/2"]
+    assert server.requests == 3
