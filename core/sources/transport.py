@@ -61,10 +61,10 @@ class StdlibTransport(httpx.BaseTransport):
                 conn = self._connect(origin, timeouts.get("connect"), request)
             try:
                 conn.sock.settimeout(timeouts.get("read"))
-                conn.putrequest(request.method, url.raw_path.decode("ascii"), skip_host=True,
-                                skip_accept_encoding=True)
-                for name, value in request.headers.raw:
-                    conn.putheader(name, value)
+                if not _put_head(conn, request):
+                    conn.close()
+                    raise httpx.LocalProtocolError("a request header that HTTP does not allow (a line break "
+                                                   "or control character in its value?)", request=request)
                 conn.endheaders(body or None)
                 response = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
@@ -131,6 +131,20 @@ class StdlibTransport(httpx.BaseTransport):
             self._idle.clear()
         for conn in conns:
             conn.close()
+
+
+def _put_head(conn: http.client.HTTPConnection, request: httpx.Request) -> bool:
+    """Start the request on `conn`: False if http.client refuses its method, path or a header. It
+    refuses with a ValueError quoting the value — an API key, for a key with a line break in it —
+    so the caller raises its own error, outside this handler (no exception chain keeps the text)."""
+    try:
+        conn.putrequest(request.method, request.url.raw_path.decode("ascii"), skip_host=True,
+                        skip_accept_encoding=True)
+        for name, value in request.headers.raw:
+            conn.putheader(name, value)
+    except ValueError:
+        return False
+    return True
 
 
 def _mapped(exc: OSError | http.client.HTTPException, request: httpx.Request) -> httpx.TransportError:

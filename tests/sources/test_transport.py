@@ -160,3 +160,21 @@ def test_an_informational_answer_is_skipped_and_never_taken_for_the_next_request
     assert [api.call("GET", f"/page/{i}", parse=json.loads)["path"] for i in range(3)] == \
         ["/page/0", "/page/1", "/page/2"]
     assert server.requests == 3
+
+
+@pytest.mark.parametrize("server", [["ok"]], indirect=True)
+def test_a_header_value_http_refuses_is_a_transport_error_that_never_shows_the_value(server):
+    """http.client refuses a header value with a line break in a ValueError quoting it — the key,
+    past `JsonApi` (which handles transport errors) into a traceback. httpx's own transport raises
+    its LocalProtocolError; so does this one, without the value."""
+    key = "sk-ant-admin01-SECRETSECRETSECRET"
+    api = JsonApi(make_client(server.url, timeout=5), vendor="Test", label="t",
+                  headers={"x-api-key": key + "\n"}, secrets=[key], retry=RetryPolicy(attempts=1))
+    with pytest.raises(VendorError, match=r"connection failed \(LocalProtocolError\)") as caught:
+        api.call("GET", "/p", parse=json.loads)
+    assert "SECRET" not in str(caught.value)
+    with pytest.raises(httpx.LocalProtocolError) as raw:
+        api.client.get("/p", headers={"x-api-key": key + "\n"})
+    assert "SECRET" not in str(raw.value) and raw.value.__context__ is None
+    assert api.client.get("/p").status_code == 200  # the client still works
+    assert server.requests == 1
