@@ -18,6 +18,7 @@ the environment are httpx's own transports (it mounts them per URL pattern ahead
 
 from __future__ import annotations
 
+import email.errors
 import http.client
 import ssl
 import threading
@@ -38,6 +39,13 @@ class _Response(http.client.HTTPResponse):
             if not 102 <= status < 200:  # 100: http.client skips it; 101: a protocol switch, not ours
                 return version, status, reason
             http.client.parse_headers(self.fp)  # the informational answer's headers, dropped
+
+    def begin(self) -> None:
+        super().begin()
+        if any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in self.msg.defects):
+            # a line that is not `name: value`: http.client ended the headers there and dropped the
+            # rest (Content-Length, Transfer-Encoding…); h11 refuses such an answer, and so do we
+            raise http.client.HTTPException("a header line that is not 'name: value'")
 
 
 class StdlibTransport(httpx.BaseTransport):

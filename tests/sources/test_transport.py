@@ -20,7 +20,8 @@ class RawServer:
     """Answers each request per `script` (a list of behaviours, one per request, the last repeated):
     "ok", "ok-close-after" (answer, then close the connection), "gzip", "cut" (promise 100 bytes,
     send 10, close), "silent" (read the request, never answer), "early-hints" (a 103 at once, the
-    answer — naming the request's path — a moment later)."""
+    answer — naming the request's path — a moment later), "bad-header" (a header line with a space in
+    its name ahead of Content-Length; the connection stays open)."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = script
@@ -72,6 +73,8 @@ class RawServer:
                                  + body[:10])
                     return
                 extra = b""
+                if how == "bad-header":
+                    extra = b"X-Bad Header: 1\r\n"
                 if how == "gzip":
                     body, extra = gzip.compress(body), b"Content-Encoding: gzip\r\n"
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra
@@ -178,3 +181,16 @@ def test_a_header_value_http_refuses_is_a_transport_error_that_never_shows_the_v
     assert "SECRET" not in str(raw.value) and raw.value.__context__ is None
     assert api.client.get("/p").status_code == 200  # the client still works
     assert server.requests == 1
+
+
+@pytest.mark.parametrize("server", [["bad-header"]], indirect=True)
+def test_a_header_line_that_is_not_a_header_is_refused_at_once(server):
+    """http.client stops reading headers at a line that is not `name: value` and drops the rest
+    (here Content-Length), then waited for the server to close — the whole read timeout — where
+    httpx refuses the answer at once."""
+    import time
+    api = _api(server.url, timeout=3, attempts=1)
+    started = time.monotonic()
+    with pytest.raises(VendorError, match=r"connection failed \(RemoteProtocolError\)"):
+        api.call("POST", "/p", json={}, parse=json.loads)
+    assert time.monotonic() - started < 2
