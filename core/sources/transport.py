@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import email.errors
 import http.client
+import select
 import ssl
 import threading
 
@@ -120,9 +121,16 @@ class StdlibTransport(httpx.BaseTransport):
         return conn
 
     def _take(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection | None:
-        with self._lock:
-            idle = self._idle.get(origin)
-            return idle.pop() if idle else None
+        """A kept connection to `origin` still quiet and open, if any (others are closed here)."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            if _quiet(conn):
+                return conn
+            conn.close()
 
     def _give(self, origin: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -139,6 +147,25 @@ class StdlibTransport(httpx.BaseTransport):
             self._idle.clear()
         for conn in conns:
             conn.close()
+
+
+def _quiet(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept connection has nothing to read, as httpcore checks before reusing one:
+    a server that closed it (end of stream), or said something unasked (a `408 Request Timeout`
+    before closing), would otherwise hand the next request that instead of its answer."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    try:
+        if not hasattr(select, "poll"):  # Windows: select() takes any socket there
+            return not select.select([sock], [], [], 0)[0]
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
 def _put_head(conn: http.client.HTTPConnection, request: httpx.Request) -> bool:

@@ -21,7 +21,8 @@ class RawServer:
     "ok", "ok-close-after" (answer, then close the connection), "gzip", "cut" (promise 100 bytes,
     send 10, close), "silent" (read the request, never answer), "early-hints" (a 103 at once, the
     answer — naming the request's path — a moment later), "bad-header" (a header line with a space in
-    its name ahead of Content-Length; the connection stays open)."""
+    its name ahead of Content-Length; the connection stays open), "ok-then-408" (answer, then after
+    0.1 s idle say 408 Request Timeout and close, as servers do on idle keep-alive connections)."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = script
@@ -80,6 +81,10 @@ class RawServer:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra
                              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 if how == "ok-close-after":
+                    return
+                if how == "ok-then-408":
+                    self._stop.wait(0.1)
+                    conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
                     return
 
     def close(self) -> None:
@@ -194,3 +199,18 @@ def test_a_header_line_that_is_not_a_header_is_refused_at_once(server):
     with pytest.raises(VendorError, match=r"connection failed \(RemoteProtocolError\)"):
         api.call("POST", "/p", json={}, parse=json.loads)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("server", [["ok-then-408"]], indirect=True)
+def test_a_kept_connection_the_server_spoke_on_while_idle_is_not_reused(server):
+    """A server closing an idle keep-alive connection may say `408 Request Timeout` first. httpcore
+    drops a pooled connection that has anything to read (or is closed); reused, the next request
+    read that 408 as its answer: a failed attempt, a logged retry and a backoff per idle period."""
+    import time
+    waits: list[str] = []
+    api = _api(server.url, attempts=2, on_wait=waits.append)
+    got = []
+    for _ in range(3):
+        got.append(api.call("GET", "/p", parse=json.loads)["n"])
+        time.sleep(0.3)
+    assert got == [1, 2, 3] and waits == [] and api.requests == 3
