@@ -209,37 +209,31 @@ def test_a_tick_missed_while_down_is_caught_up_once_at_start(engine):
     assert jobs.missed(DIGEST_JOB, MONDAYS, within=timedelta(days=1))
 
 
-def test_a_database_that_does_not_answer_is_one_log_line(engine, caplog):
+def _lock_timeout() -> Exception:
     from sqlalchemy.exc import OperationalError
 
-    clock = Clock(datetime(2026, 3, 2, 10, 5, 0, tzinfo=UTC))
-
-    def detect(day):
-        raise OperationalError("SELECT 1", {}, Exception("canceling statement due to lock timeout"))
-
-    jobs = Jobs(engine, sync=None, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
-                digest_trigger=None, clock=clock)
-    caplog.set_level("WARNING", logger="bot.scheduler")
-    jobs.sync_detect_deliver()
-    assert "sync_and_detect failed: the database did not answer (Exception)" in caplog.text
-    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
-    assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
+    return OperationalError("SELECT 1", {}, Exception("canceling statement due to lock timeout"))
 
 
-def test_a_driver_error_raised_past_sqlalchemy_is_one_log_line_too(engine, caplog):
-    """storage.bulk and the usage write path send some statements through the driver itself: its
-    error (psycopg's or sqlite3's, not wrapped by SQLAlchemy) is one line too, no traceback."""
+def _driver_error() -> Exception:
     import sqlite3
 
+    return sqlite3.OperationalError("database is locked")
+
+
+@pytest.mark.parametrize(("error", "named"), [(_lock_timeout, "Exception"), (_driver_error, "OperationalError")])
+def test_a_database_that_does_not_answer_is_one_log_line(engine, caplog, error, named):
+    """Through SQLAlchemy, or from a statement sent through the driver itself (storage.bulk and the
+    usage write path do: psycopg's or sqlite3's error, not wrapped): one line, no traceback."""
     clock = Clock(datetime(2026, 3, 2, 10, 5, 0, tzinfo=UTC))
 
     def detect(day):
-        raise sqlite3.OperationalError("database is locked")
+        raise error()
 
     jobs = Jobs(engine, sync=None, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
                 digest_trigger=None, clock=clock)
     caplog.set_level("WARNING", logger="bot.scheduler")
     jobs.sync_detect_deliver()
-    assert "sync_and_detect failed: the database did not answer (OperationalError)" in caplog.text
+    assert f"sync_and_detect failed: the database did not answer ({named})" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
