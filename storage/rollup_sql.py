@@ -20,6 +20,13 @@ if TYPE_CHECKING:  # SQLAlchemy is imported where a SQLAlchemy connection is use
 MODEL_DAY, PERSON_DAY, FULL = "usage_model_day", "usage_person_day", "usage_daily"
 PERSON_TOTAL_DAY = "usage_person_total_day"  # per person × day across tools: no `source` column
 
+# The live-telemetry rows of usage_event, as the partial index `ix_usage_event_live_day` (migration
+# 0013) states them: SQLite uses a partial index only for a query whose WHERE names its terms, so
+# the feeds are literals here, not parameters (they are enum values, never user text).
+# (An OR of equalities, not IN: Postgres deparses `varchar IN (…)` into an array expression that
+# does not read back the same, and storage.schema_snapshot replays the deparsed text.)
+LIVE_ROWS = "source = 'claude_code' AND ({})".format(" OR ".join(f"feed = '{f.value}'" for f in LIVE_FEEDS))
+
 
 def period_where(period: DateRange, *, source: str | None = None, person: str | None = None,
                  people: Sequence[str] | None = None) -> tuple[str, dict]:
@@ -79,13 +86,16 @@ def live_days(*, session: Session | Connection | Rows, start: date, end: date,
               persons: Iterable[str] | None = None) -> list[date]:
     """The days in [start, end] whose Claude Code figures are (partly) live estimates — telemetry
     the vendor's own figures have not replaced yet."""
-    sql = ("SELECT DISTINCT day FROM usage_event WHERE source = 'claude_code' AND day >= :a AND day <= :b "
-           "AND feed IN :feeds")
-    params: dict = {"a": start, "b": end, "feeds": [f.value for f in LIVE_FEEDS]}
+    db = rows_of(session)
+    # SQLite without statistics prefers the primary key's (source, day) range, every Claude Code row
+    # of the period: named, the partial index is read instead (Postgres knows the index's size)
+    table = "usage_event INDEXED BY ix_usage_event_live_day" if db.dialect == "sqlite" else "usage_event"
+    sql = f"SELECT DISTINCT day FROM {table} WHERE {LIVE_ROWS} AND day >= :a AND day <= :b"
+    params: dict = {"a": start, "b": end}
     if persons is not None:
         params["persons"] = sorted(set(persons))
         if not params["persons"]:
             return []
         sql += " AND person IN :persons"
-    rows = rows_of(session).rows(sql + " ORDER BY day", params)
+    rows = db.rows(sql + " ORDER BY day", params)
     return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for (d,) in rows]

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from storage.rollup_sql import LIVE_ROWS
 from storage.values import utcnow  # noqa: F401 - the column default, imported from here too
 
 
@@ -37,6 +38,10 @@ class UsageEvent(SQLModel, table=True):
         # "which days are live estimates"; partial, so the Cursor event stream pays nothing for it
         Index("ix_usage_event_claude_person_day", "day", "person", "feed",
               sqlite_where=text("source = 'claude_code'"), postgresql_where=text("source = 'claude_code'")),
+        # the live-telemetry rows alone: "which days of a period are live estimates" (every report)
+        # reads only what there is to find
+        Index("ix_usage_event_live_day", "day", "person", sqlite_where=text(LIVE_ROWS),
+              postgresql_where=text(LIVE_ROWS)),
     )
 
     source: str = Field(max_length=32)

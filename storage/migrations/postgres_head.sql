@@ -1,4 +1,4 @@
--- abacus schema snapshot, revision 0012
+-- abacus schema snapshot, revision 0013
 -- made by `python -m storage.schema_snapshot` from the migrations (pg_dump --schema-only); do not edit
 
 CREATE TABLE alembic_version (
@@ -743,6 +743,8 @@ CREATE INDEX ix_usage_daily_person ON usage_daily USING btree (person, day);
 CREATE INDEX ix_usage_event_api_key ON usage_event USING btree (source, api_key) WHERE (api_key IS NOT NULL);
 
 CREATE INDEX ix_usage_event_claude_person_day ON usage_event USING btree (day, person, feed) WHERE ((source)::text = 'claude_code'::text);
+
+CREATE INDEX ix_usage_event_live_day ON usage_event USING btree (day, person) WHERE (((source)::text = 'claude_code'::text) AND (((feed)::text = 'cc_otel_events'::text) OR ((feed)::text = 'cc_otel_metrics'::text)));
 
 CREATE INDEX ix_usage_person_day_person ON usage_person_day USING btree (person, day);
 

@@ -1,4 +1,4 @@
--- abacus schema snapshot, revision 0012
+-- abacus schema snapshot, revision 0013
 -- made by `python -m storage.schema_snapshot` from the migrations; do not edit
 
 CREATE TABLE alembic_version (
@@ -466,6 +466,8 @@ CREATE INDEX ix_usage_daily_person ON usage_daily (person, day);
 CREATE INDEX ix_usage_event_api_key ON usage_event (source, api_key) WHERE api_key IS NOT NULL;
 
 CREATE INDEX ix_usage_event_claude_person_day ON usage_event (day, person, feed) WHERE source = 'claude_code';
+
+CREATE INDEX ix_usage_event_live_day ON usage_event (day, person) WHERE source = 'claude_code' AND (feed = 'cc_otel_events' OR feed = 'cc_otel_metrics');
 
 CREATE INDEX ix_usage_person_day_person ON usage_person_day (person, day);
 

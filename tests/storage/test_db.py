@@ -1,4 +1,5 @@
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -176,8 +177,7 @@ def test_0012_drops_the_import_batch_key_of_usage_event_and_keeps_its_rows(datab
                     "('claude_code', 'claude_usage_csv', :k, 1767614400000, '2026-01-05', 'a@x.io', 'm', 'm', "
                     "1, 0, 0, 0, 1, 0, 'vendor', 0, 1, 'key-1', :b)"), {"k": key, "b": batch})
             indexes = {i["name"] for i in inspect(conn).get_indexes("usage_event")}
-        assert upgrade(engine) == _head()
-        with engine.connect() as conn:
+        with _migrated(engine, "0012") as conn:
             assert _usage_event_fks(conn) == []
             assert dict(conn.execute(text("SELECT natural_key, import_batch_id FROM usage_event")).all()) == \
                 {"synced": None, "imported": 7}
@@ -341,3 +341,29 @@ def test_an_ingest_engine_dropped_without_closing_stops_its_checkpointer(tmp_pat
         time.sleep(0.01)
     assert not thread.is_alive()
     assert not (tmp_path / "dropped.db-wal").exists()  # its connection, the last one, closed
+
+
+def test_0013_indexes_the_live_rows_already_stored_and_drops_the_index_on_the_way_down(database_url):
+    """Upgrading a 0012 database with live telemetry rows indexes them (the reports' live-day read uses
+    the index at once); the downgrade drops it and keeps every row."""
+    from storage.rollup_sql import live_days
+
+    engine = make_engine(database_url)
+    try:
+        with _migrated(engine, "0012") as conn:
+            for key, feed, day in [("live", "cc_otel_events", "2026-01-05"), ("vendor", "cc_analytics", "2026-01-06")]:
+                conn.execute(text(
+                    "INSERT INTO usage_event (source, feed, natural_key, ts_ms, day, person, raw_model, model, "
+                    "input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, "
+                    "cost_nanos, cost_basis, estimated_cost_nanos, requests) VALUES "
+                    "('claude_code', :f, :k, 1767614400000, :d, 'a@x.io', 'm', 'm', 1, 0, 0, 0, 1, 0, 'vendor', 0, 1)"),
+                    {"k": key, "f": feed, "d": day})
+            assert "ix_usage_event_live_day" not in {i["name"] for i in inspect(conn).get_indexes("usage_event")}
+        with _migrated(engine, "0013") as conn:
+            assert "ix_usage_event_live_day" in {i["name"] for i in inspect(conn).get_indexes("usage_event")}
+            assert live_days(session=conn, start=date(2026, 1, 1), end=date(2026, 1, 31)) == [date(2026, 1, 5)]
+        with _migrated(engine, "0012", down=True) as conn:
+            assert "ix_usage_event_live_day" not in {i["name"] for i in inspect(conn).get_indexes("usage_event")}
+            assert conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one() == 2
+    finally:
+        engine.dispose()
