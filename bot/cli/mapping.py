@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("email", metavar="EMAIL")
     p.add_argument("--new-person", action="store_true",
                    help="the email belongs to nobody known yet (not from a vendor, the HR file or a mapping): "
-                        "map to it anyway")
+                        "say so, and the note that asks to check its spelling is left out")
     p.set_defaults(handler=run_map)
     n = sub.add_parser("unmap", help="undo a manual key mapping (retroactive)",
                        description="Undo `abacus map`: the key goes back to the owner the vendor names, else to "
@@ -49,15 +49,17 @@ def run_map(args) -> int:
         with session_scope(ctx.engine) as session:
             known = known_emails(session=session)
             key, changed = map_key(session=session, ref=ref, email=email, by=f"cli:{getpass.getuser()}")
-            if email not in known and not args.new_person:  # rolled back: a typo must not create a person
-                close = difflib.get_close_matches(email, known, n=1, cutoff=0.6)
-                hint = f" Did you mean {close[0]}?" if close else ""
-                raise InputError(f"nobody known has the email {email} (from the vendors, the HR file or earlier "
-                                 f"mappings).{hint} Check the spelling, or add --new-person to map to it anyway")
     except LookupError:
         raise InputError(f"no key {ref!r} is known and no usage was seen under it; check `abacus unmapped`") from None
     label = printable(key.name or key.external_id)
     print(f"mapped {label} -> {email}; {changed} stored record(s) re-attributed")
+    if email not in known and not args.new_person:
+        # the contract's `abacus map KEY EMAIL` maps to anyone (an unmapped key's owner is often known
+        # nowhere else, and Slack's `map` does too); a likely typo is pointed out, `unmap` undoes it
+        close = difflib.get_close_matches(email, known, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        print(f"abacus: note: {email} is new to Abacus (not from the vendors, the HR file or earlier mappings).{hint} "
+              f"If it is a typo, `abacus unmap {printable(ref)}` undoes the mapping", file=sys.stderr)
     return 0
 
 
