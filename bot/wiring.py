@@ -29,23 +29,25 @@ class Context:
     engine: Engine
 
 
-def require_usage(ctx: Context | DriverRows) -> None:
-    """Read-only commands: an Abacus database without any usage says so, instead of reporting $0.00."""
+def no_usage_note(ctx: Context | DriverRows) -> str | None:
+    """Read-only commands: what to say (on stderr) when an Abacus database holds no usage yet. The
+    answer itself is still given — an empty report is a report (exit 0), so that a script checking
+    that nothing was written reads zeros instead of a failure."""
     from storage.rollup_sql import rows_of
 
     if isinstance(ctx, Context):
         from storage.db import describe_location, read_scope
 
         with read_scope(ctx.engine) as conn:
-            _require_usage(rows_of(conn), describe_location(ctx.engine))
-    else:
-        _require_usage(ctx, ctx.location)
+            return _no_usage_note(rows_of(conn), describe_location(ctx.engine))
+    return _no_usage_note(ctx, ctx.location)
 
 
-def _require_usage(db: Rows, location: str) -> None:
-    if not db.rows("SELECT 1 FROM usage_event LIMIT 1", {}):
-        raise RuntimeFailure(f"the database at {location} holds no usage yet: fill it with `abacus backfill "
-                             "--days 30` (or `abacus demo`), or set DATABASE_URL")
+def _no_usage_note(db: Rows, location: str) -> str | None:
+    if db.rows("SELECT 1 FROM usage_event LIMIT 1", {}):
+        return None
+    return (f"the database at {location} holds no usage yet: fill it with `abacus backfill --days 30` "
+            "(or `abacus demo`), or set DATABASE_URL")
 
 
 def _no_database(location: str, settings: Settings) -> RuntimeFailure:

@@ -94,12 +94,14 @@ def run_unmap(args) -> int:
 def run_unmapped(args) -> int:
     import json
 
-    from bot.wiring import open_context, require_usage
+    from bot.wiring import no_usage_note, open_context
     from storage.db import session_scope
     from storage.people_repo import unmapped_keys
 
     ctx = open_context(existing=True)
-    require_usage(ctx)
+    note = no_usage_note(ctx)
+    if note:
+        print(f"abacus: note: {note}", file=sys.stderr)
     with session_scope(ctx.engine) as session:
         keys = unmapped_keys(session=session)
     if args.format == "json":

@@ -28,14 +28,14 @@ def run(args) -> int:
             source = Source.parse(args.source).value
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    from bot.wiring import open_reader, require_usage
+    from bot.wiring import no_usage_note, open_reader
     from storage.report_repo import usage_report
 
     by = Dimension(args.by)
     db = open_reader()  # a bare sqlite3 / psycopg connection: no SQLAlchemy to import for one query
     if db is not None:
         try:
-            require_usage(db)
+            note = no_usage_note(db)
             report = usage_report(session=db, period=period, by=by, source=source)
         finally:
             db.close()
@@ -44,9 +44,11 @@ def run(args) -> int:
         from storage.db import read_scope
 
         ctx = open_context(existing=True)
-        require_usage(ctx)
+        note = no_usage_note(ctx)
         with read_scope(ctx.engine) as conn:
             report = usage_report(session=conn, period=period, by=by, source=source)
+    if note:
+        print(f"abacus: note: {note}", file=sys.stderr)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
     text = render(report)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
