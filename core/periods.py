@@ -61,10 +61,13 @@ def parse_day(text: str) -> date:
         raise PeriodError(f"not a date (want YYYY-MM-DD): {text[:40]!r}") from None
 
 
+MAX_DAYS = 3660  # ten years: the longest range a command walks day by day (--days, a sync's --from/--to)
+
+
 def last_n_days(n: int, today: date | None = None) -> DateRange:
     """`--days N`: the N days ending today."""
-    if n < 1 or n > 3660:
-        raise PeriodError("--days must be between 1 and 3660")
+    if n < 1 or n > MAX_DAYS:
+        raise PeriodError(f"--days must be between 1 and {MAX_DAYS}")
     end = today or utc_today()
     return DateRange(end - timedelta(days=n - 1), end)
 

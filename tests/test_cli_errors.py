@@ -173,3 +173,16 @@ def test_a_connection_lost_in_the_middle_of_a_copy_is_one_line(tmp_path, pg_data
     assert killed, "no COPY was caught running"
     assert_one_line_failure(proc, 1, "connection")
     assert "psycopg" not in proc.stderr and "WARNING" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["sync", "backfill"])
+@pytest.mark.parametrize("span", [("0001-01-01", "9999-12-31"), ("1990-01-01", None)])
+def test_a_range_longer_than_ten_years_is_bad_input_like_days(tmp_path, command, span):
+    """`--days` stops at 3660; `--from/--to` spanning centuries did not, and the vendor was asked about
+    each day, for hours. Now the same bound: exit 2, one line, no database, no request made."""
+    first, last = span
+    args = [command, "--from", first, *(["--to", last] if last else [])]
+    proc = run_abacus(args, {"DATABASE_URL": f"sqlite:///{tmp_path}/a.db", "CURSOR_ADMIN_KEY": "cursor-key-000000001",
+                             "CURSOR_API_URL": "http://127.0.0.1:9"}, tmp_path)
+    assert_one_line_failure(proc, 2, f"the range {first}..", "at most 3,660 (ten years)")
+    assert not (tmp_path / "a.db").exists()

@@ -11,7 +11,7 @@ import threading
 
 from bot.cli.common import add_range_args, ingest_gc, range_from
 from core.errors import InputError, RuntimeFailure, Terminated
-from core.periods import DateRange, utc_today
+from core.periods import MAX_DAYS, DateRange, utc_today
 
 
 def _common(p) -> None:
@@ -50,7 +50,10 @@ def _window(args) -> DateRange | None:
     today = utc_today()
     if window.start > today:
         raise InputError(f"the range starts in the future ({window.start}); dates are UTC days")
-    return DateRange(window.start, min(window.end, today))
+    window = DateRange(window.start, min(window.end, today))
+    if window.days > MAX_DAYS:  # as --days: a vendor is asked day by day, for hours, about centuries
+        raise InputError(f"the range {window} is {window.days:,} days long; at most {MAX_DAYS:,} (ten years)")
+    return window
 
 
 _LOCK_WAIT_S = 900
