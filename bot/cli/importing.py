@@ -11,6 +11,8 @@ from pathlib import Path
 from core.errors import InputError
 from core.importers.formats import ImportFormat
 
+MAX_LISTED = 100_000  # `abacus imports --limit`
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -152,8 +154,8 @@ def run_list(args) -> int:
     from storage.db import session_scope
     from storage.import_repo import list_batches
 
-    if args.limit < 1:
-        raise InputError("--limit must be at least 1")
+    if not 1 <= args.limit <= MAX_LISTED:  # a 64-bit column bound is not the user's problem to meet
+        raise InputError(f"--limit must be between 1 and {MAX_LISTED:,}")
     ctx = open_context()
     with session_scope(ctx.engine) as session:
         rows = list_batches(session=session, limit=args.limit)

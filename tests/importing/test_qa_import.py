@@ -179,3 +179,12 @@ def test_unnamed_trailing_columns_may_be_left_out_or_empty(cli, write, report):
     shifted = HEADER.rstrip("\n") + ",,\n" + VALID.rstrip("\n") + ",,,oops\n"  # past every column
     res = cli("import", "--quiet", write("shifted.csv", shifted))
     assert res.code == 2 and "row 2" in res.err
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "99999999999999999999999"])
+def test_imports_limit_out_of_range_is_one_line_of_bad_input(cli, limit):
+    """`abacus imports --limit` beyond what the database's integer holds was a traceback
+    (OverflowError from the driver); any limit out of range is exit 2, one line."""
+    res = cli("imports", "--limit", limit)
+    assert res.code == 2 and "Traceback" not in res.err, res.err
+    assert res.err.strip() == "abacus: --limit must be between 1 and 100,000"
