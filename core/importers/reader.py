@@ -87,12 +87,20 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
         return io.TextIOWrapper(rest, encoding="utf-16", newline="")
     if b"\x00" in head:
         raise FileRejected("this is not a CSV file: it holds binary data (NUL bytes)")
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        raise FileRejected("this is not a UTF-8 CSV file (save it as CSV UTF-8 and try again)") from None
     rest = io.BufferedReader(_Prepend(head, stream), buffer_size=1 << 20)
-    return io.TextIOWrapper(rest, encoding="utf-8-sig", newline="")
+    # bytes that are not UTF-8 further on are kept as lone surrogates and refused line by line
+    # (`_bounded_lines`), so that the message names their row: the decoder works a megabyte ahead
+    return io.TextIOWrapper(rest, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+class NotUtf8(FileRejected):
+    """A line holds bytes that are not UTF-8 (the reader names the row)."""
+
+    def __init__(self) -> None:
+        super().__init__("this is not a UTF-8 CSV file (save it as CSV UTF-8 and try again)")
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an undecodable byte
 
 
 # a physical line of an export is at most a few kilobytes; a cell may hold line breaks (quoted), but
@@ -110,6 +118,8 @@ def _bounded_lines(text: io.TextIOWrapper, limit: int = _LINE_LIMIT) -> Iterator
         if len(line) >= limit and line[-1] not in "\r\n":
             raise FileRejected(f"malformed CSV: a line longer than {limit // 1024 // 1024} MB (this is not an "
                                "export, or it is damaged)")
+        if _NOT_UTF8.search(line) is not None:
+            raise NotUtf8
         yield line
 
 
@@ -211,8 +221,11 @@ class FileReader:
                 row = next(self._rows)
             except StopIteration:
                 return None
-            except UnicodeDecodeError:
-                raise FileRejected(f"this is not a UTF-8 CSV file (invalid bytes after row {self._row_no})") from None
+            except NotUtf8:
+                raise FileRejected(f"this is not a UTF-8 CSV file: row {self._row_no + 1} holds bytes that are not "
+                                   "UTF-8 text (save it as CSV UTF-8 and try again)") from None
+            except UnicodeDecodeError:  # UTF-16 text, read strictly
+                raise FileRejected(f"this is not a UTF-16 text file (invalid bytes after row {self._row_no})") from None
             except csv.Error as exc:
                 raise FileRejected(f"malformed CSV after row {self._row_no}: {exc}") from None
             self._row_no += 1

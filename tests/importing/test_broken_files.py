@@ -23,7 +23,10 @@ BROKEN = {
     "negative-tokens": (HEADER + "2026-02-01T10:00:00.000Z,dev@example.com,Included,auto,No,-10,20,30,40,80,0.10\n",
                         "negative"),
     "binary-junk": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "binary data"),
-    "latin-1": ("Date,User,Kind,Model\n2026-02-01,caf\xe9@example.com,x,y\n".encode("latin-1"), "not a UTF-8"),
+    "latin-1": ((HEADER + "2026-02-01T10:00:00.000Z,caf\xe9@example.com,Included,auto,No,10,20,30,40,100,0.10\n")
+                .encode("latin-1"), "not a UTF-8 CSV file: row 2 holds bytes that are not UTF-8 text"),
+    "latin-1-header": ("Date,Us\xe9r,Kind,Model\n2026-02-01,cafe@example.com,x,y\n".encode("latin-1"),
+                       "not a UTF-8 CSV file"),
     "empty-file": (b"", "empty (0 bytes)"),
     "blank-lines-only": ("\n\n\r\n  \n", "no header row"),
     "header-only": (HEADER, "header but no rows"),
@@ -93,4 +96,19 @@ def test_twenty_errors_shown_and_all_counted(cli, write, snapshot):
     assert res.code == 2
     assert "25 invalid row(s)" in res.err
     assert res.err.count("not a number") == 20 + 1  # the twenty listed, and the first in the summary line
+    assert snapshot() == before
+
+
+def test_bytes_that_are_not_utf8_far_into_a_file_are_refused_with_their_row(cli, write, snapshot):
+    """The decoder reads a megabyte ahead of the rows: the message named an earlier row ("after row
+    1985" for a bad byte in row 2002). It names the row a spreadsheet shows, past a multi-line cell too."""
+    before = snapshot()
+    rows = "".join(f"2026-02-01T10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z,dev@example.com,Included,auto,No,"
+                   "10,20,30,40,100,0.10\n" for i in range(2000))
+    multi = '2026-02-01T11:00:00.000Z,dev@example.com,Included,"two\nlines",No,10,20,30,40,100,0.10\n'
+    bad = "2026-02-01T12:00:00.000Z,caf\xe9@example.com,Included,auto,No,10,20,30,40,100,0.10\n"
+    res = cli("import", "--quiet", write("late.csv", HEADER.encode() + rows.encode() + multi.encode()
+                                         + bad.encode("latin-1")))
+    assert res.code == 2, res.err
+    assert "row 2003 holds bytes that are not UTF-8 text" in res.err  # header 1, rows 2-2001, multi-line 2002
     assert snapshot() == before
