@@ -227,7 +227,7 @@ class FileReader:
             except UnicodeDecodeError:  # UTF-16 text, read strictly
                 raise FileRejected(f"this is not a UTF-16 text file (invalid bytes after row {self._row_no})") from None
             except csv.Error as exc:
-                raise FileRejected(f"malformed CSV after row {self._row_no}: {exc}") from None
+                raise FileRejected(f"malformed CSV in row {self._row_no + 1}: {exc}") from None
             self._row_no += 1
             if row and (row[0].strip() or any(c.strip() for c in row)):
                 return row

@@ -112,3 +112,12 @@ def test_bytes_that_are_not_utf8_far_into_a_file_are_refused_with_their_row(cli,
     assert res.code == 2, res.err
     assert "row 2003 holds bytes that are not UTF-8 text" in res.err  # header 1, rows 2-2001, multi-line 2002
     assert snapshot() == before
+
+
+def test_a_broken_quote_is_refused_naming_its_row(cli, write, snapshot):
+    """csv's error comes while the broken row is read: the message names that row (was: the one before)."""
+    before = snapshot()
+    broken = '2026-02-01T12:00:00.000Z,"dev@example.com,"Included",auto,No,10,20,30,40,100,0.10\n'
+    res = cli("import", "--quiet", write("quote.csv", GOOD + broken))
+    assert res.code == 2 and "malformed CSV in row 3:" in res.err, res.err
+    assert snapshot() == before
