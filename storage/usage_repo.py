@@ -555,16 +555,37 @@ def reattribute(*, session: Session, source: str, key_refs: Sequence[str], perso
         return 0
     lock_usage_writes(session=session)
     conn = session.connection()
+    params = {"source": source, "refs": refs, "p": person}
     days = [_as_date(d) for (d,) in conn.execute(
         text("SELECT DISTINCT day FROM usage_event WHERE source = :source AND api_key IN :refs AND person <> :p")
-        .bindparams(bindparam("refs", expanding=True)), {"source": source, "refs": refs, "p": person})]
+        .bindparams(bindparam("refs", expanding=True)), params)]
+    changed = 0
+    if days:
+        changed = conn.execute(
+            text("UPDATE usage_event SET person = :p WHERE source = :source AND api_key IN :refs AND person <> :p")
+            .bindparams(bindparam("refs", expanding=True)), params).rowcount or 0
+        rebuild_rollup(session=session, source=source, days=days)
+    if source == Source.CLAUDE_CODE.value:
+        _reattribute_cost_lines(session=session, refs=refs, person=person)
+    return changed
+
+
+def _reattribute_cost_lines(*, session: Session, refs: list[str], person: str) -> None:
+    """The Console cost export's lines follow their key too: their dollars attach to usage by
+    person-day-model, so a line left with the key's former owner would never price the usage
+    imported under the new one (the estimate stayed instead of the vendor's figure)."""
+    from storage.import_repo import attach_vendor_costs  # import_repo builds on this module
+
+    conn = session.connection()
+    params = {"s": Feed.CLAUDE_COST_CSV.value, "refs": refs, "p": person}
+    days = [_as_date(d) for (d,) in conn.execute(
+        text("SELECT DISTINCT day FROM vendor_cost WHERE source = :s AND api_key IN :refs AND person <> :p")
+        .bindparams(bindparam("refs", expanding=True)), params)]
     if not days:
-        return 0
-    changed = conn.execute(
-        text("UPDATE usage_event SET person = :p WHERE source = :source AND api_key IN :refs AND person <> :p")
-        .bindparams(bindparam("refs", expanding=True)), {"source": source, "refs": refs, "p": person}).rowcount
-    rebuild_rollup(session=session, source=source, days=days)
-    return changed or 0
+        return
+    conn.execute(text("UPDATE vendor_cost SET person = :p WHERE source = :s AND api_key IN :refs AND person <> :p")
+                 .bindparams(bindparam("refs", expanding=True)), params)
+    attach_vendor_costs(session=session, days=days)
 
 
 def unpriced_models(*, session: Session) -> list[str]:

@@ -107,3 +107,32 @@ def test_cost_export_brings_the_vendor_dollars(generation, cost_first, cli, writ
     again = cli("import", "--quiet", cost)
     assert "inserted: 0" in again.out and "already present: 2" in again.out
     assert report("user", "2026-03-01", "2026-03-31")[0] == users
+
+
+def test_a_cost_export_imported_before_a_key_is_mapped_prices_the_usage_imported_after(cli, write, report):
+    """Cost-export lines are matched to usage by person-day-model. Lines imported while their key had
+    no owner stayed with `unmapped:<key>` after `abacus map`, so usage imported under the new owner
+    kept the estimate instead of the vendor's dollars; `abacus unmap` must carry them back too."""
+    key = "ci-runner"  # in the Claude Code workspace, no name pattern: nobody's until mapped
+    cost = ("usage_date_utc,model,workspace,api_key,usage_type,context_window,token_type,cost_usd,cost_type\n"
+            f"2026-03-23,Claude Opus 4.6,Claude Code,{key},message,≤ 200k,input_no_cache,1.2500,token\n"
+            f"2026-03-23,Claude Opus 4.6,Claude Code,{key},message,≤ 200k,output,2.0833,token\n")
+    earlier = f"{USAGE_HEAD}\n2026-03-22,claude-opus-4-6,{key},Claude Code,standard,≤ 200k,1000,0,0,0,0,0\n"
+    later = f"{USAGE_HEAD}\n2026-03-23,claude-opus-4-6,{key},Claude Code,standard,≤ 200k,2000,0,0,0,400,0\n"
+    assert cli("import", "--quiet", write("earlier.csv", earlier)).code == 0  # the key is known by its usage
+    assert cli("import", "--quiet", write("cost.csv", cost)).code == 0
+    res = cli("map", key, "ivy@example.com", "--new-person")
+    assert res.code == 0, res.err
+    res = cli("import", "--quiet", write("later.csv", later))
+    assert res.code == 0 and "priced with the vendor's dollars" in res.out, res.out
+    # by hand: 03-22 1,000 Opus 4.6 input tokens at $5/M = $0.005 (estimate); 03-23 the export's
+    # $1.25 + $2.0833 = $3.3333 (not the estimate 2,000 × $5/M + 400 × $25/M = $0.02)
+    users, totals = report("user", "2026-03-01", "2026-03-31")
+    assert {k: (v["total_tokens"], v["cost_usd"]) for k, v in users.items()} == {"ivy@example.com": (3400, 3.3383)}
+    assert cli("unmap", key).code == 0
+    users, _ = report("user", "2026-03-01", "2026-03-31")
+    assert {k: (v["total_tokens"], v["cost_usd"]) for k, v in users.items()} == {f"unmapped:{key}": (3400, 3.3383)}
+    assert cli("map", key, "ivy@example.com").code == 0
+    again = cli("import", "--quiet", write("cost.csv", cost))  # attaching again changes nothing
+    assert again.code == 0 and "already present: 2" in again.out
+    assert report("user", "2026-03-01", "2026-03-31")[1]["cost_usd"] == 3.3383
