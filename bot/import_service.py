@@ -306,7 +306,11 @@ class ImportService:
         else:
             entries: list[DirectoryEntry] = list(reader.items(HiBobImporter(layout, header=header)))
             people, groups = import_repo.directory_state(session=session)
-            plan = plan_groups(entries, people=people, groups=groups)
+            complete = not reader.stats.rejected
+            plan = plan_groups(entries, people=people, groups=groups, complete=complete)
+            if not complete:
+                outcome.notes.append("rows were rejected, so this file is not the whole directory: nobody is taken "
+                                     "out of a directory group for being missing from it")
             if request.approve_moves is not None:
                 plan = plan.approve(request.approve_moves)
             outcome.groups = plan

@@ -95,11 +95,14 @@ class GroupPlan:
 
 
 def plan_groups(entries: Iterable[DirectoryEntry], *, people: dict[str, tuple[str | None, str | None]],
-                groups: dict[str, str]) -> GroupPlan:
+                groups: dict[str, str], complete: bool = True) -> GroupPlan:
     """What applying the directory changes.
 
     `people`: every known person's email → (name, current group or None);
     `groups`: every existing group name → its source (`hibob`, `cursor`, `manual`).
+    `complete`: the entries are the whole directory. A file whose invalid rows were skipped is not:
+    someone missing from it may be on a skipped row, so nobody is taken out of a directory group
+    (nor a group removed for being left empty) on its account.
     """
     entries = list(entries)
     targets, merges = target_groups(entries)
@@ -120,7 +123,7 @@ def plan_groups(entries: Iterable[DirectoryEntry], *, people: dict[str, tuple[st
             moves.append(Move(email=e.email, name=e.display_name or name, from_group=current, to_group=target))
     directory_groups = {g for g, source in groups.items() if source == "hibob"}
     cleared = sorted(address for address, (_, current) in people.items()
-                     if current in directory_groups and address not in assignments)
+                     if complete and current in directory_groups and address not in assignments)
     used = set(assignments.values())
     created = sorted(used - set(groups))
     remaining = Counter(current for address, (_, current) in people.items()

@@ -91,3 +91,22 @@ def test_apply_writes_groups_and_leaves_nothing_stale(cli, write, people):
     after = memberships()
     assert after["p1@example.com"] is None and after["p4@example.com"] == "Platform"
     assert groups() == {"Platform", "Sales", "Manual"}
+
+
+def test_skipping_an_invalid_row_takes_nobody_out_of_their_group(cli, write, people):
+    """--skip-invalid imports the valid rows; a skipped row is not a person who left. A bad cell
+    (here an optional Display name) used to take that person out of their directory group and
+    remove the group left empty, as if they were gone from the directory."""
+    memberships, groups = people
+    assert cli("import", "--quiet", write("bob.csv", DIRECTORY)).code == 0
+    before = (memberships(), groups())
+    broken = DIRECTORY.replace("p5@example.com,Sales,,,P Five,AE", 'p5@example.com,Sales,,,"=HYPERLINK(""x"")",AE')
+    res = cli("import", "--quiet", "--skip-invalid", write("bob2.csv", broken))
+    assert res.code == 0, res.err
+    assert "rejected: 1" in res.out and "row 6, Display name" in res.out
+    assert "leaves directory groups" not in res.out and "nobody is taken out of a directory group" in res.out
+    assert (memberships(), groups()) == before  # p5 is still in Sales
+    # the same file with the row fixed is the whole directory again: leavers leave
+    fewer = "\n".join(line for line in DIRECTORY.splitlines() if not line.startswith("p7@")) + "\n"
+    res = cli("import", "--quiet", write("bob3.csv", fewer))
+    assert res.code == 0 and "leaves directory groups: p7@example.com" in res.out, res.out
