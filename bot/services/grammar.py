@@ -223,7 +223,7 @@ def _top(sub: Sub, args: list[str], today: date) -> dict:
     seen: set[str] = set()
     for token in args:
         low = token.lower()
-        if low.isdigit() and "n" not in seen:
+        if low.isascii() and low.isdigit() and "n" not in seen:  # `²` and `٣` pass isdigit, not int()
             n = int(low) if len(low) <= 4 else MAX_TOP + 1
             if not 1 <= n <= MAX_TOP:
                 raise UsageError(f"N must be between 1 and {MAX_TOP}", sub)

@@ -64,7 +64,8 @@ def test_top_arguments_any_order_and_defaults():
     assert parse("top").n == 10 and parse("top").source is None
     cmd = parse("top claude 90d 3")
     assert (cmd.n, cmd.source, cmd.period_text) == (3, "claude_code", "90d")
-    for bad in ("top 0", "top 51", "top 99999999999999999999", "top 5 5", "top cursor claude", "top banana"):
+    for bad in ("top 0", "top 51", "top 99999999999999999999", "top 5 5", "top cursor claude", "top banana",
+                "top \u00b2", "top \u0663"):
         with pytest.raises(UsageError) as err:
             parse(bad)
         assert err.value.sub is Sub.TOP
@@ -164,6 +165,8 @@ HOSTILE = [
     "🔥🔥🔥",
     "sync ${jndi:ldap://x}",
     "user <@U123|<script>alert(1)</script>>",
+    "top \u00b2",  # a superscript two: str.isdigit() says yes, int() raised ValueError
+    "top 5 \u00b3d",
 ]
 
 
