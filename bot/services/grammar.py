@@ -307,15 +307,23 @@ def parse_sort(spec: str) -> tuple[SortField, bool]:
     return field, descending
 
 
+_QUOTES = {'"': '"', "\u201c": "\u201d"}
+
+
 def _map(sub: Sub, args: list[str], today: date) -> dict:
-    if len(args) != 2:
+    """`map KEY EMAIL`; a key name with spaces (a key named in the Console, reported by name
+    only) is everything before the email, quoted or not: `map "Bob's laptop" bob@…`."""
+    if len(args) < 2:
         raise UsageError("give the key (id or name) and the owner's email", sub)
-    key = unescape(args[0]).strip("<>")
+    key = unescape(" ".join(args[:-1]))
+    if len(key) > 1 and _QUOTES.get(key[0]) == key[-1]:
+        key = key[1:-1].strip()
+    key = key.strip("<>")
     if not key or len(key) > 255:
         raise UsageError("the key must be a key id (apikey_…) or a key name", sub)
-    _, email = parse_user_ref(args[1])
+    _, email = parse_user_ref(args[-1])
     if not email:
-        raise UsageError(f"{_show(args[1])} is not an email address", sub)
+        raise UsageError(f"{_show(args[-1])} is not an email address", sub)
     return {"key": key, "email": email}
 
 
