@@ -208,6 +208,13 @@ def claim_shared_file(*, session: Session, file_id: str, user_id: str, channel: 
     return (result.rowcount or 0) == 1
 
 
+def release_shared_file(*, session: Session, file_id: str) -> None:
+    """Give back a claim whose preview failed for a reason outside the file (Slack, the database):
+    the next share of the file is handled as a first one."""
+    session.connection().execute(text("DELETE FROM slack_file_import WHERE file_id = :f AND status = :s"),
+                                 {"f": file_id, "s": ShareStatus.CLAIMED.value})
+
+
 def shared_file(*, session: Session, file_id: str) -> SlackFileImport | None:
     return session.get(SlackFileImport, file_id)
 

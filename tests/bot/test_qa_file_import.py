@@ -114,3 +114,38 @@ def test_a_file_refused_to_a_member_is_previewed_when_an_admin_shares_it(engine)
         # a late event of the admin's own share previews nothing again
         service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")
         assert len(previews()) == 1 and _usage_rows(engine) == 1
+
+
+def test_a_share_that_slack_failed_to_hand_over_is_previewed_when_shared_again(engine):
+    """A download that failed, or a files.info that answered 500, is Slack's failure, not the file's:
+    the sharer was told "could not download" (or nothing at all), and sharing the file again did
+    nothing — its claim was kept as refused (or `claimed` for 15 minutes)."""
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        dm = slack.dm_channel(ADMIN)
+
+        def said(needle):
+            return [c.get("text") for c in slack.calls("chat.postMessage") if needle in (c.get("text") or "")]
+
+        # the download fails (Slack answers 404 for a moment)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[dm])
+        with slack._cond:
+            kept = slack._files.pop(shared["id"])
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=dm, file_obj=shared)
+        assert said("could not download") and "share it again" in said("could not download")[0]
+        with slack._cond:
+            slack._files[shared["id"]] = kept
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=dm, file_obj=shared)
+        assert len(said("Import preview: team.csv")) == 1
+
+        # files.info answers 500 once
+        other = slack.register_file("other.csv", CSV, "text/csv", user_id=ADMIN, channels=[dm])
+        slack.fail_next("files.info", status=500, error="internal_error")
+        service.shared(file_id=other["id"], user_id=ADMIN, channel=dm)
+        assert said("Slack did not give me the file's details (internal_error); share it again")
+        service.shared(file_id=other["id"], user_id=ADMIN, channel=dm)
+        assert len(said("Import preview: other.csv")) == 1
+        assert _usage_rows(engine) == 0  # previews only
