@@ -299,3 +299,12 @@ def incident_view(number: int, user: str, *, message: str, at: datetime, alerted
                         severity=Severity.CRITICAL, status=status, message=message, value=214.0, threshold=51.0,
                         signals=(signal,), data_at=at, opened_at=at, first_day=at.date(), last_seen_day=at.date(),
                         alerted_at=alerted)
+
+
+def test_a_group_modal_naming_no_possible_group_has_expired():
+    """A private_metadata group id the key cannot hold was "Something went wrong" (Postgres: out of range)."""
+    from bot.blocks.groups import group_id_from_metadata
+
+    assert group_id_from_metadata('{"g": 7}') == (True, 7) and group_id_from_metadata("{}") == (True, None)
+    for raw in ('{"g": 99999999999}', '{"g": true}', '{"g": 0}', '{"g": -2}', "junk", '{"g": 1.5}'):
+        assert group_id_from_metadata(raw) == (False, None), raw
