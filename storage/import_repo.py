@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from core.groups import GroupPlan
 from core.importers.claude import CostLine
 from core.importers.costs import StoredUsage, split_cost
+from core.importers.share import ShareStatus
 from core.usage import CostBasis, Feed, Source
 from storage.tables import BillingGroup, ImportBatch, Person, SlackFileImport, utcnow
 from storage.usage_repo import _as_date, rebuild_rollup
@@ -183,17 +184,35 @@ def apply_group_plan(*, session: Session, plan: GroupPlan) -> dict[str, int]:
 CLAIM_LEASE = timedelta(minutes=15)  # a claim still `claimed` after this: its process died before the preview
 
 
+# a share whose handling ended: another person sharing the same file (Slack keeps its id) is a new share
+_SHARE_DONE = (ShareStatus.REFUSED, ShareStatus.IMPORTED, ShareStatus.CANCELLED)
+
+
 def claim_shared_file(*, session: Session, file_id: str, user_id: str, channel: str | None) -> bool:
     """True for the first claim of a file id (any replica, any event); later claims see it taken —
-    unless the first claimer died before its preview (still `claimed` after CLAIM_LEASE)."""
+    unless the first claimer died before its preview (still `claimed` after CLAIM_LEASE), or the
+    earlier share ended and someone else shares the file now (a member's share was refused with
+    "ask an admin to share it": the admin's share of the same file is previewed). The same
+    person's second event of one share (`file_shared` and `message`) still finds it taken."""
     now = utcnow()
     result = session.connection().execute(text(
         "INSERT INTO slack_file_import (file_id, status, user_id, channel, created_at, updated_at) "
         "VALUES (:f, 'claimed', :u, :c, :now, :now) ON CONFLICT (file_id) DO UPDATE "
-        "SET user_id = excluded.user_id, channel = excluded.channel, updated_at = excluded.updated_at "
-        "WHERE slack_file_import.status = 'claimed' AND slack_file_import.updated_at < :stale"),
-        {"f": file_id, "u": user_id, "c": channel, "now": now, "stale": now - CLAIM_LEASE})
+        "SET status = 'claimed', user_id = excluded.user_id, channel = excluded.channel, "
+        "updated_at = excluded.updated_at "
+        "WHERE (slack_file_import.status = 'claimed' AND slack_file_import.updated_at < :stale) "
+        "OR (slack_file_import.status IN :done AND slack_file_import.user_id <> excluded.user_id)"
+        ).bindparams(bindparam("done", expanding=True)),
+        {"f": file_id, "u": user_id, "c": channel, "now": now, "stale": now - CLAIM_LEASE,
+         "done": [s.value for s in _SHARE_DONE]})
     return (result.rowcount or 0) == 1
+
+
+def release_shared_file(*, session: Session, file_id: str) -> None:
+    """Give back a claim whose preview failed for a reason outside the file (Slack, the database):
+    the next share of the file is handled as a first one."""
+    session.connection().execute(text("DELETE FROM slack_file_import WHERE file_id = :f AND status = :s"),
+                                 {"f": file_id, "s": ShareStatus.CLAIMED.value})
 
 
 def shared_file(*, session: Session, file_id: str) -> SlackFileImport | None:

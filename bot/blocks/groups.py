@@ -9,6 +9,7 @@ from bot.ids import ActionId, BlockId, CallbackId
 from storage.groups_repo import GroupRow
 
 from . import common as c
+from .payloads import row_id
 
 HOME_GROUPS_SHOWN = 20
 NO_GROUP_VALUE = "none"
@@ -80,4 +81,5 @@ def group_id_from_metadata(raw: str | None) -> tuple[bool, int | None]:
     g = data.get("g")
     if g is None:
         return True, None
-    return (True, g) if isinstance(g, int) and g > 0 else (False, None)
+    number = row_id(g)
+    return (True, number) if number else (False, None)

@@ -78,20 +78,32 @@ class KeyRef:
         return cls(source=source[:32], key=key[:255])
 
 
+ROW_ID_MAX = 2**31 - 1  # the tables' integer keys (Postgres `integer`): a larger number names no row
+
+
+def row_id(value: object) -> int | None:
+    """A row id (incident, group) written as an int or as ASCII digits, within the key's range;
+    anything else (a bool, `4²`, Arabic-Indic digits, a 24-digit number) names no row."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit() and len(value) <= 10):
+            return None
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= ROW_ID_MAX:
+        return None
+    return value
+
+
 def incident_id(raw: str | None) -> int | None:
     """The incident a button refers to: a bare id (`"42"`) or `{"id": 42}`."""
     if raw is None:
         return None
-    raw = raw.strip()
-    if raw.isdigit() and len(raw) < 19:
-        return int(raw)
-    data = _load(raw)
+    number = row_id(raw)
+    if number is not None:
+        return number
+    data = _load(raw.strip())
     if data is not None:
-        value = data.get("id") or data.get("incident_id")
-        if isinstance(value, int) and value >= 0:
-            return value
-        if isinstance(value, str) and value.isdigit() and len(value) < 19:
-            return int(value)
+        return row_id(data["id"] if "id" in data else data.get("incident_id"))
     return None
 
 

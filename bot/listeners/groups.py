@@ -4,6 +4,7 @@ of the click's trigger); their submissions are validated inside the ack and answ
 from __future__ import annotations
 
 from bot.blocks import groups as group_blocks
+from bot.blocks.payloads import row_id
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.services.authz import Role, require
 from bot.services.container import Services
@@ -34,7 +35,8 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
 
     def rename_modal(body: dict) -> dict:
         raw = ((body.get("actions") or [{}])[0] or {}).get("value") or ""
-        group = services.groups.get(int(raw)) if raw.isdigit() else None
+        number = row_id(raw)
+        group = services.groups.get(number) if number is not None else None
         if group is None:
             raise InputError("that group no longer exists; open the App Home again")
         return group_blocks.name_modal(group)
@@ -65,10 +67,10 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
         raw_email = ((state.get(BlockId.GROUP_EMAIL) or {}).get(ActionId.GROUP_EMAIL_INPUT) or {}).get("value") or ""
         choice = (((state.get(BlockId.GROUP_CHOICE) or {}).get(ActionId.GROUP_SELECT) or {})
                   .get("selected_option") or {}).get("value") or ""
-        if choice != group_blocks.NO_GROUP_VALUE and not choice.isdigit():
+        group_id = None if choice == group_blocks.NO_GROUP_VALUE else row_id(choice)
+        if choice != group_blocks.NO_GROUP_VALUE and group_id is None:
             ack(response_action="errors", errors={BlockId.GROUP_CHOICE: "Choose a group."})
             return
-        group_id = None if choice == group_blocks.NO_GROUP_VALUE else int(choice)
         try:
             done = services.groups.move(services.authorizer.requester(user_id), raw_email, group_id)
         except Exception as exc:  # noqa: BLE001 - shown on the field, nothing changed

@@ -20,6 +20,7 @@ with the reason, logged once.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import socket
@@ -495,9 +496,10 @@ def _retry_after(headers) -> float:
             raw = value[0] if isinstance(value, list | tuple) else value
             break
     try:
-        return min(max(float(raw), 1.0), 3600.0)
+        seconds = float(raw)
     except (TypeError, ValueError):
         return 30.0
+    return min(max(seconds, 1.0), 3600.0) if math.isfinite(seconds) else 30.0  # `nan` passes float()
 
 
 def _error_of(exc: BaseException) -> str:

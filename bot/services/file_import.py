@@ -8,6 +8,7 @@ import itself in bot.import_service, the claim and its status in storage.import_
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import logging
 import urllib.error
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import Engine
 
 from bot.blocks import imports as blocks
@@ -81,7 +82,12 @@ class SharedFileImports:
             return
         info = SharedFile.from_slack(file_obj) if file_obj and file_obj.get("url_private_download") else None
         if info is None:
-            info = SharedFile.from_slack(self._client.files_info(file=file_id)["file"])
+            try:
+                info = SharedFile.from_slack(self._client.files_info(file=file_id)["file"])
+            except (SlackApiError, SlackClientError, OSError) as exc:
+                self._release(file_id, user_id, channel, "this file",
+                              f"Slack did not give me the file's details ({_slack_reason(exc)})")
+                return
         why = refusal(name=info.name, filetype=info.filetype, mimetype=info.mimetype, size=info.size)
         if why:
             self._refuse(file_id, user_id, channel, info.name, why)
@@ -89,7 +95,10 @@ class SharedFileImports:
         try:
             data = self._download(info)
             outcome = self._importer.run(self._request(info, data, requester, dry_run=True, skip_invalid=True))
-        except (InputError, RuntimeFailure) as exc:
+        except RuntimeFailure as exc:  # Slack or the database failed, not the file: it may be shared again
+            self._release(file_id, user_id, channel, info.name, str(exc).removeprefix(f"{info.name}: "))
+            return
+        except InputError as exc:
             self._refuse(file_id, user_id, channel, info.name, str(exc).removeprefix(f"{info.name}: "))
             return
         if outcome.rows_read and outcome.rejected == outcome.rows_read:
@@ -185,6 +194,8 @@ class SharedFileImports:
                 data = resp.read(MAX_SHARED_BYTES + 1)
         except urllib.error.URLError as exc:
             raise RuntimeFailure(f"could not download the file from Slack ({getattr(exc, 'reason', exc)})") from None
+        except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset or a cut-off body mid-download
+            raise RuntimeFailure(f"could not download the file from Slack ({type(exc).__name__})") from None
         if len(data) > MAX_SHARED_BYTES:
             raise InputError(f"the file is over {MAX_SHARED_BYTES // 1024 // 1024} MB; use `abacus import`")
         return data
@@ -200,6 +211,17 @@ class SharedFileImports:
         with session_scope(self._engine) as s:
             import_repo.move_shared_file(session=s, file_id=file_id, from_status=[ShareStatus.CLAIMED],
                                          to_status=ShareStatus.REFUSED, filename=name[:255])
+        self._tell_refused(user_id, channel, file_id, name, why)
+
+    def _release(self, file_id: str, user_id: str, channel: str | None, name: str, why: str) -> None:
+        """A failure that is not the file's (Slack or the database): the claim is given back, so
+        sharing the file again tries again instead of finding it taken for good."""
+        log.warning("could not preview shared file %s: %s", file_id, why)
+        with session_scope(self._engine) as s:
+            import_repo.release_shared_file(session=s, file_id=file_id)
+        self._tell_refused(user_id, channel, file_id, name, f"{why}; share it again to retry")
+
+    def _tell_refused(self, user_id: str, channel: str | None, file_id: str, name: str, why: str) -> None:
         text, refused = blocks.refused(name, why)
         try:
             if channel and not channel.startswith("D"):
@@ -209,6 +231,12 @@ class SharedFileImports:
                                               blocks=refused)
         except SlackApiError as exc:
             log.warning("could not tell %s why %s was refused: %s", user_id, file_id, exc.response.get("error"))
+
+
+def _slack_reason(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
 
 
 __all__ = ["FileInvalid", "FileRejected", "SharedFile", "SharedFileImports"]

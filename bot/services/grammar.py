@@ -223,7 +223,7 @@ def _top(sub: Sub, args: list[str], today: date) -> dict:
     seen: set[str] = set()
     for token in args:
         low = token.lower()
-        if low.isdigit() and "n" not in seen:
+        if low.isascii() and low.isdigit() and "n" not in seen:  # `²` and `٣` pass isdigit, not int()
             n = int(low) if len(low) <= 4 else MAX_TOP + 1
             if not 1 <= n <= MAX_TOP:
                 raise UsageError(f"N must be between 1 and {MAX_TOP}", sub)
@@ -307,15 +307,23 @@ def parse_sort(spec: str) -> tuple[SortField, bool]:
     return field, descending
 
 
+_QUOTES = {'"': '"', "\u201c": "\u201d"}
+
+
 def _map(sub: Sub, args: list[str], today: date) -> dict:
-    if len(args) != 2:
+    """`map KEY EMAIL`; a key name with spaces (a key named in the Console, reported by name
+    only) is everything before the email, quoted or not: `map "Bob's laptop" bob@…`."""
+    if len(args) < 2:
         raise UsageError("give the key (id or name) and the owner's email", sub)
-    key = unescape(args[0]).strip("<>")
+    key = unescape(" ".join(args[:-1]))
+    if len(key) > 1 and _QUOTES.get(key[0]) == key[-1]:
+        key = key[1:-1].strip()
+    key = key.strip("<>")
     if not key or len(key) > 255:
         raise UsageError("the key must be a key id (apikey_…) or a key name", sub)
-    _, email = parse_user_ref(args[1])
+    _, email = parse_user_ref(args[-1])
     if not email:
-        raise UsageError(f"{_show(args[1])} is not an email address", sub)
+        raise UsageError(f"{_show(args[-1])} is not an email address", sub)
     return {"key": key, "email": email}
 
 

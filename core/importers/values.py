@@ -144,7 +144,7 @@ def safe_text(text: str, *, what: str, limit: int = 255, required: bool = False)
             raise CellProblem("missing")
         return ""
     if len(t) > limit:
-        raise CellProblem(f"{what} longer than {limit} characters")
+        raise CellProblem(f"{what} is longer than {limit} characters")
     if _CONTROL.search(t):
         raise CellProblem(f"{what} contains control characters")
     if _FORMULA.match(t):

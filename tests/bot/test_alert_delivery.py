@@ -145,6 +145,23 @@ def test_429_waits_for_retry_after_then_sends_once(engine, slack):
     assert rows(engine)[0].status == "sent"
 
 
+@pytest.mark.parametrize("header", ["nan", "soon", ""])
+def test_a_429_with_a_retry_after_that_is_no_number_waits_the_default(engine, slack, header):
+    """`Retry-After: nan` parsed as a float made timedelta() raise out of the sender's loop: the
+    row stayed `sending` until its lease ended, and every round after failed the same way."""
+    add_incidents(engine, [1])
+    queue(engine, 1)
+    store, clock = MemoryStore([view(1)]), Clock()
+    answers = [(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": header})]
+    slack.overrides["chat.postMessage"] = lambda body: answers.pop() if answers else None
+    s = sender(engine, slack, store, clock)
+    assert s.drain().retried == 1
+    [row] = rows(engine)
+    assert row.status == "pending" and row.next_attempt_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=30)
+    clock.advance(seconds=30)
+    assert s.drain().sent == 1 and rows(engine)[0].status == "sent"
+
+
 def test_500_is_retried_with_backoff_and_the_retry_checks_the_channel_first(engine, slack):
     add_incidents(engine, [1])
     queue(engine, 1)

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.blocks import admin, common, help, reports
-from bot.blocks.payloads import KeyRef, UsersPage, incident_id
+from bot.blocks.payloads import IncidentRef, KeyRef, UsersPage, incident_id
 from bot.services.grammar import SortField, Sub
 from bot.services.reports import (
     AdoptionView,
@@ -252,6 +252,23 @@ def test_payloads_are_tolerant():
     assert incident_id("drop table") is None and incident_id(None) is None
 
 
+@pytest.mark.parametrize("raw", ['{"id": true}', '{"incident_id": false}', "4²", "٤٢", "2147483648",
+                                 "999999999999999999", '{"id": 100000000000000000000000}', '{"id": "99999999999"}',
+                                 '{"id": -3}', '{"id": 4.0}'])
+def test_a_button_value_naming_no_possible_incident_is_no_incident(raw):
+    """A forged or garbage value is an expired button: not incident #1 (`true`), not a ValueError
+    (`4²` passes str.isdigit), not a number the incident key cannot hold (SQLite OverflowError,
+    Postgres "out of range" shown as "the database is not answering")."""
+    assert incident_id(raw) is None
+    assert IncidentRef.decode(raw) is None
+
+
+def test_a_button_value_at_the_edge_of_the_key_range_is_still_an_incident():
+    assert incident_id("2147483647") == 2147483647 and incident_id(" 0 ") == 0
+    assert IncidentRef.decode('{"id": 7, "for": "1d"}') == IncidentRef(7, "1d")
+    assert IncidentRef.decode('{"id": 0}') == IncidentRef(0)
+
+
 @pytest.mark.parametrize("seconds,text", [(None, "–"), (30, "30s"), (3600, "1h"), (5 * 3600 + 60, "5h 1m"),
                                           (3 * 86400, "3d"), (3 * 86400 + 7200, "3d 2h")])
 def test_duration(seconds, text):
@@ -282,3 +299,12 @@ def incident_view(number: int, user: str, *, message: str, at: datetime, alerted
                         severity=Severity.CRITICAL, status=status, message=message, value=214.0, threshold=51.0,
                         signals=(signal,), data_at=at, opened_at=at, first_day=at.date(), last_seen_day=at.date(),
                         alerted_at=alerted)
+
+
+def test_a_group_modal_naming_no_possible_group_has_expired():
+    """A private_metadata group id the key cannot hold was "Something went wrong" (Postgres: out of range)."""
+    from bot.blocks.groups import group_id_from_metadata
+
+    assert group_id_from_metadata('{"g": 7}') == (True, 7) and group_id_from_metadata("{}") == (True, None)
+    for raw in ('{"g": 99999999999}', '{"g": true}', '{"g": 0}', '{"g": -2}', "junk", '{"g": 1.5}'):
+        assert group_id_from_metadata(raw) == (False, None), raw

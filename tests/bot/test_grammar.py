@@ -64,7 +64,8 @@ def test_top_arguments_any_order_and_defaults():
     assert parse("top").n == 10 and parse("top").source is None
     cmd = parse("top claude 90d 3")
     assert (cmd.n, cmd.source, cmd.period_text) == (3, "claude_code", "90d")
-    for bad in ("top 0", "top 51", "top 99999999999999999999", "top 5 5", "top cursor claude", "top banana"):
+    for bad in ("top 0", "top 51", "top 99999999999999999999", "top 5 5", "top cursor claude", "top banana",
+                "top \u00b2", "top \u0663"):
         with pytest.raises(UsageError) as err:
             parse(bad)
         assert err.value.sub is Sub.TOP
@@ -122,10 +123,21 @@ def test_map():
     cmd = parse("map ci-bot-key <mailto:ops@example.com|ops@example.com>")
     assert (cmd.key, cmd.email) == ("ci-bot-key", "ops@example.com")
     assert parse("map apikey_01ABC ops@example.com").key == "apikey_01ABC"
-    for bad in ("map", "map onlykey", "map key not-an-email", "map a b c"):
+    for bad in ("map", "map onlykey", "map key not-an-email", "map a b c", 'map "" ops@example.com'):
         with pytest.raises(UsageError) as err:
             parse(bad)
         assert err.value.sub is Sub.MAP
+
+
+def test_map_a_key_whose_name_has_spaces():
+    """Claude Code Analytics reports a Console key by its name only, and names have spaces: such
+    a key could be mapped only from the App Home (`map My laptop key bob@…` was "give the key
+    and the owner's email")."""
+    for text in ("map Bob's laptop key bob@example.com", 'map "Bob\'s laptop key" bob@example.com',
+                 "map \u201cBob's laptop key\u201d <mailto:bob@example.com|bob@example.com>"):
+        cmd = parse(text)
+        assert (cmd.key, cmd.email) == ("Bob's laptop key", "bob@example.com"), text
+    assert parse('map "ci-bot-key" bob@example.com').key == "ci-bot-key"
 
 
 def test_sync():
@@ -164,6 +176,8 @@ HOSTILE = [
     "🔥🔥🔥",
     "sync ${jndi:ldap://x}",
     "user <@U123|<script>alert(1)</script>>",
+    "top \u00b2",  # a superscript two: str.isdigit() says yes, int() raised ValueError
+    "top 5 \u00b3d",
 ]
 
 

@@ -81,3 +81,71 @@ def test_a_share_claimed_by_a_bot_that_died_before_its_preview_is_previewed_when
         # shared again (into another conversation) an hour later: previewed
         service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
         assert len([c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]) == 1
+
+
+def test_a_file_refused_to_a_member_is_previewed_when_an_admin_shares_it(engine):
+    """The member is told "ask one of them [an admin] to share it with me"; the admin sharing that
+    very file (Slack keeps the file id) got nothing at all: the member's refused claim held it."""
+    member_id = "U0QAMEMBER"
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        people = {ADMIN: Requester(ADMIN, "boss@example.com", Role.ADMIN),
+                  member_id: Requester(member_id, "member@example.com", Role.MEMBER)}
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=people.__getitem__, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=member_id, channels=["C0GENERAL"])
+
+        def refusals():
+            return [c for c in slack.calls("chat.postEphemeral") if "only Abacus admins" in (c.get("text") or "")]
+
+        def previews():
+            return [c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]
+
+        for _event in ("file_shared", "message"):  # one share, two events: refused once
+            service.shared(file_id=shared["id"], user_id=member_id, channel="C0GENERAL")
+        assert len(refusals()) == 1 and previews() == []
+        for _event in ("file_shared", "message"):  # the admin's share of the same file: previewed once
+            service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")
+        [preview] = previews()
+        assert preview["channel"] == slack.dm_channel(ADMIN) and len(refusals()) == 1
+        service.confirm(SharedFileRef(shared["id"]), people[ADMIN], approved_moves=None,
+                        message=(preview.response["channel"], preview.response["ts"]))
+        assert _usage_rows(engine) == 1
+        # a late event of the admin's own share previews nothing again
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")
+        assert len(previews()) == 1 and _usage_rows(engine) == 1
+
+
+def test_a_share_that_slack_failed_to_hand_over_is_previewed_when_shared_again(engine):
+    """A download that failed, or a files.info that answered 500, is Slack's failure, not the file's:
+    the sharer was told "could not download" (or nothing at all), and sharing the file again did
+    nothing — its claim was kept as refused (or `claimed` for 15 minutes)."""
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        dm = slack.dm_channel(ADMIN)
+
+        def said(needle):
+            return [c.get("text") for c in slack.calls("chat.postMessage") if needle in (c.get("text") or "")]
+
+        # the download fails (Slack answers 404 for a moment)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[dm])
+        with slack._cond:
+            kept = slack._files.pop(shared["id"])
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=dm, file_obj=shared)
+        assert said("could not download") and "share it again" in said("could not download")[0]
+        with slack._cond:
+            slack._files[shared["id"]] = kept
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel=dm, file_obj=shared)
+        assert len(said("Import preview: team.csv")) == 1
+
+        # files.info answers 500 once
+        other = slack.register_file("other.csv", CSV, "text/csv", user_id=ADMIN, channels=[dm])
+        slack.fail_next("files.info", status=500, error="internal_error")
+        service.shared(file_id=other["id"], user_id=ADMIN, channel=dm)
+        assert said("Slack did not give me the file's details (internal_error); share it again")
+        service.shared(file_id=other["id"], user_id=ADMIN, channel=dm)
+        assert len(said("Import preview: other.csv")) == 1
+        assert _usage_rows(engine) == 0  # previews only

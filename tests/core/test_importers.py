@@ -148,6 +148,12 @@ def test_group_names(raw, ok):
         assert valid_group_name(raw) == ok
 
 
+def test_a_group_name_too_long_says_so_in_a_sentence():
+    """The App Home showed "The name longer than 255 characters"."""
+    with pytest.raises(ValueError, match="^the name is longer than 255 characters$"):
+        valid_group_name("x" * 256)
+
+
 def test_compact_occurrences_give_the_sync_keys_with_repeats_and_growth():
     from core.importers.cursor import CompactOccurrences
     from core.usage import OccurrenceCounter, cursor_event_key
