@@ -154,8 +154,10 @@ class Jobs:
             except RuntimeFailure as exc:  # a sync failure must not stop detection on what is stored
                 lines.append(f"sync failed: {exc}")
                 log.warning("scheduled sync failed: %s", exc)
-            except DBAPIError:
-                raise  # detection needs the same database: the run fails, the next tick tries again
+            except (DBAPIError, *driver_error_types()):
+                # through SQLAlchemy or from the driver itself (the sync's bulk writes): detection needs the
+                # same database, so the run fails (one line, below) and the next tick tries again
+                raise
             except Exception as exc:  # noqa: BLE001 - a vendor answer the sync did not foresee: detect anyway
                 lines.append(f"sync failed: {type(exc).__name__}: {str(exc)[:200]}")
                 log.warning("scheduled sync failed (%s); detecting on what is stored", type(exc).__name__,
