@@ -185,7 +185,10 @@ def _addresses(v: str) -> str | None:
         return None
     for address in _split(v):
         local, at, domain = address.partition("@")
-        if not local or not at or "." not in domain or " " in address or "<" in address:
+        # no white space or control characters: an address goes into a mail header (From, To) and an
+        # SMTP command, where a line break would start a header or a command of its own
+        if (not local or not at or "." not in domain or "<" in address
+                or any(ch.isspace() or not ch.isprintable() for ch in address)):
             raise ValueError(f"{address!r} is not an email address")
     return v
 
