@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import ConfigError
@@ -148,9 +149,11 @@ def _check_cron(v: str) -> str:
     from bot.cron import cron_trigger  # the scheduler library, only for a schedule other than the default
 
     try:
-        cron_trigger(v)
+        trigger = cron_trigger(v)
     except ValueError as exc:
         raise ValueError(f"not a cron expression ({exc})") from None
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:  # `0 0 31 4 *`: April has no 31st
+        raise ValueError("this cron expression never fires (no such date)")
     return v
 
 
@@ -185,7 +188,10 @@ def _addresses(v: str) -> str | None:
         return None
     for address in _split(v):
         local, at, domain = address.partition("@")
-        if not local or not at or "." not in domain or " " in address or "<" in address:
+        # no white space or control characters: an address goes into a mail header (From, To) and an
+        # SMTP command, where a line break would start a header or a command of its own
+        if (not local or not at or "." not in domain or "<" in address
+                or any(ch.isspace() or not ch.isprintable() for ch in address)):
             raise ValueError(f"{address!r} is not an email address")
     return v
 

@@ -1,12 +1,17 @@
 """Cron expressions as operators write them (crontab(5): day of week 0 or 7 = Sunday, 1 = Monday)
 turned into APScheduler triggers. APScheduler 3 counts weekdays from Monday = 0, so its
 `CronTrigger.from_crontab("0 9 * * 1")` fires on Tuesdays; numeric weekdays are rewritten as
-names here, so `ABACUS_DIGEST_SCHEDULE=0 9 * * 1` means Monday, as documented."""
+names here, so `ABACUS_DIGEST_SCHEDULE=0 9 * * 1` means Monday, as documented. And when both the
+day of month and the day of week are restricted (neither starts with `*`), crontab(5) runs on
+either (`0 9 1 * 1`: the 1st of the month and every Monday) where APScheduler wants both; such a
+line becomes the union of the two schedules here."""
 
 from __future__ import annotations
 
 from datetime import tzinfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -47,11 +52,16 @@ def _weekdays(field: str) -> str:
     return ",".join(names)
 
 
-def cron_trigger(expression: str, *, timezone: tzinfo | str = "UTC") -> CronTrigger:
+def cron_trigger(expression: str, *, timezone: tzinfo | str = "UTC") -> BaseTrigger:
     """Raises ValueError with a short reason for anything that is not a 5-field crontab line."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekday),
+    days_of_week = _weekdays(weekday)
+    if not day.startswith("*") and not weekday.startswith("*"):  # crontab(5): either day matches
+        return OrTrigger([CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=timezone),
+                          CronTrigger(minute=minute, hour=hour, month=month, day_of_week=days_of_week,
+                                      timezone=timezone)])
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=days_of_week,
                        timezone=timezone)

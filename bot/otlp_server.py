@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.sources.otlp import Decoded, Encoding, OtlpDecodeError, decode_logs, decode_metrics
 from storage.db import session_scope
+from storage.dbapi import driver_error_types
 from storage.people_repo import identity_resolver
 from storage.telemetry_repo import IngestResult, ingest
 
@@ -173,9 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
                 decoded = (decode_logs if signal == "logs" else decode_metrics)(body, encoding)
                 try:
                     self.receiver.store(signal, decoded)
-                except (OperationalError, DBAPIError) as exc:
+                except (OperationalError, DBAPIError, *driver_error_types()) as exc:
+                    # through SQLAlchemy, or from a statement sent through the driver itself (the usage
+                    # write lock, the bulk writes): busy, locked or gone — the exporter retries a 503
                     log.warning("OTLP %s batch not stored: the database refused it (%s)", signal,
-                                type(getattr(exc, "orig", exc)).__name__)
+                                type(getattr(exc, "orig", None) or exc).__name__)
                     raise _Refused(503, "the database is unavailable; retry later", {"Retry-After": "10"}) from None
             finally:
                 self.receiver._slots.release()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -47,7 +47,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def latest_tick(trigger: CronTrigger, now: datetime, *, grace: float = MISFIRE_GRACE) -> datetime:
+def latest_tick(trigger: BaseTrigger, now: datetime, *, grace: float = MISFIRE_GRACE) -> datetime:
     """The schedule time a run starting at `now` serves: the newest fire time ≤ now (within the
     misfire grace), else `now` to the minute (a run started by hand)."""
     start = now - timedelta(seconds=grace)
@@ -59,7 +59,7 @@ def latest_tick(trigger: CronTrigger, now: datetime, *, grace: float = MISFIRE_G
     return (last or now.replace(second=0, microsecond=0)).astimezone(UTC)
 
 
-def previous_fire(trigger: CronTrigger, now: datetime, *, lookback: timedelta = timedelta(days=8)) -> datetime | None:
+def previous_fire(trigger: BaseTrigger, now: datetime, *, lookback: timedelta = timedelta(days=8)) -> datetime | None:
     """The newest fire time ≤ now, looking back at most `lookback`."""
     fire = trigger.get_next_fire_time(None, now - lookback)
     last = None
@@ -123,8 +123,8 @@ class Jobs:
 
     def __init__(self, engine: Engine, *, sync: Callable[[], list[str]] | None,
                  detect: Callable[[date], str], deliver: Callable[[], str] | None,
-                 queue_digest: Callable[[datetime], str] | None, sync_trigger: CronTrigger,
-                 digest_trigger: CronTrigger | None, sync_schedule: str = "", digest_schedule: str = "off",
+                 queue_digest: Callable[[datetime], str] | None, sync_trigger: BaseTrigger,
+                 digest_trigger: BaseTrigger | None, sync_schedule: str = "", digest_schedule: str = "off",
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._sync = sync
@@ -154,8 +154,10 @@ class Jobs:
             except RuntimeFailure as exc:  # a sync failure must not stop detection on what is stored
                 lines.append(f"sync failed: {exc}")
                 log.warning("scheduled sync failed: %s", exc)
-            except DBAPIError:
-                raise  # detection needs the same database: the run fails, the next tick tries again
+            except (DBAPIError, *driver_error_types()):
+                # through SQLAlchemy or from the driver itself (the sync's bulk writes): detection needs the
+                # same database, so the run fails (one line, below) and the next tick tries again
+                raise
             except Exception as exc:  # noqa: BLE001 - a vendor answer the sync did not foresee: detect anyway
                 lines.append(f"sync failed: {type(exc).__name__}: {str(exc)[:200]}")
                 log.warning("scheduled sync failed (%s); detecting on what is stored", type(exc).__name__,
@@ -205,7 +207,7 @@ class Jobs:
         except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
             log.exception("%s failed", job)
 
-    def missed(self, job: str, trigger: CronTrigger | None, *, within: timedelta = timedelta(days=8)) -> bool:
+    def missed(self, job: str, trigger: BaseTrigger | None, *, within: timedelta = timedelta(days=8)) -> bool:
         """True when the newest tick of `job` (within `within`) has no run: the process was down
         at that time. The composition root then runs it once at start-up instead of waiting for
         the next tick."""

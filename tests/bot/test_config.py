@@ -94,3 +94,16 @@ def test_loading_the_settings_imports_no_pydantic():
                           cwd=REPO / "tests")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+@pytest.mark.parametrize("name", ["ABACUS_ALERT_EMAIL_FROM", "ABACUS_ALERT_EMAIL_TO"])
+@pytest.mark.parametrize("value", ["abacus@example.com\r\nBcc:spy@evil.com", "ops@example.com\nx@evil.com",
+                                   "ops@example.com\tx", "ops\x1b@example.com"])
+def test_an_address_with_a_line_break_or_control_character_is_refused(clean_env, monkeypatch, name, value):
+    """The address goes into the From/To header and the SMTP envelope: a line break there would
+    add a header (a Bcc) or an SMTP command of its own. One line at start, never a mangled email."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{name}: ") and "is not an email address" in lines[0]

@@ -36,3 +36,31 @@ def test_an_unforeseen_sync_error_still_lets_detection_and_delivery_run(engine, 
     assert last.status is job_repo.RunStatus.OK, last.summary
     assert "sync failed" in last.summary and "KeyError" in last.summary and "alerts: 1 sent" in last.summary
     assert "scheduled sync failed" in caplog.text
+
+
+def test_a_sync_whose_driver_reports_a_locked_database_is_one_log_line(engine, caplog):
+    """The sync writes usage through the driver itself (storage.bulk), so a SQLite file locked by
+    another writer reaches the job as sqlite3's own error, not SQLAlchemy's: the database is busy —
+    one line, the run recorded failed, no traceback, and no detection on a database that is not
+    answering."""
+    import sqlite3
+
+    clock = Clock(datetime(2026, 3, 2, 10, 5, 1, tzinfo=UTC))
+    calls = []
+
+    def sync():
+        calls.append("sync")
+        raise sqlite3.OperationalError("database is locked")
+
+    def detect(day):
+        calls.append("detect")
+        return "0 incidents opened"
+
+    jobs = Jobs(engine, sync=sync, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
+                digest_trigger=None, clock=clock)
+    caplog.set_level("WARNING", logger="bot.scheduler")
+    jobs.sync_detect_deliver()
+    assert calls == ["sync"]
+    assert "sync_and_detect failed: the database did not answer (OperationalError)" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
