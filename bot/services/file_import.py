@@ -86,8 +86,10 @@ class SharedFileImports:
             try:
                 info = SharedFile.from_slack(self._client.files_info(file=file_id)["file"])
             except (SlackApiError, SlackClientError, OSError) as exc:
+                # in a channel it may be anyone's picture: given back quietly (the `message` event of the
+                # same share carries the file's details and is handled as a first one)
                 self._release(file_id, user_id, channel, "this file",
-                              f"Slack did not give me the file's details ({_slack_reason(exc)})")
+                              f"Slack did not give me the file's details ({_slack_reason(exc)})", quiet=in_channel)
                 return
         if in_channel and is_media(filetype=info.filetype, mimetype=info.mimetype):
             # a screenshot in a channel the bot is in (the alert channel): not shared for an import
@@ -224,13 +226,15 @@ class SharedFileImports:
                                          to_status=ShareStatus.REFUSED, filename=name[:255])
         self._tell_refused(user_id, channel, file_id, name, why)
 
-    def _release(self, file_id: str, user_id: str, channel: str | None, name: str, why: str) -> None:
+    def _release(self, file_id: str, user_id: str, channel: str | None, name: str, why: str, *,
+                 quiet: bool = False) -> None:
         """A failure that is not the file's (Slack or the database): the claim is given back, so
         sharing the file again tries again instead of finding it taken for good."""
         log.warning("could not preview shared file %s: %s", file_id, why)
         with session_scope(self._engine) as s:
             import_repo.release_shared_file(session=s, file_id=file_id)
-        self._tell_refused(user_id, channel, file_id, name, f"{why}; share it again to retry")
+        if not quiet:
+            self._tell_refused(user_id, channel, file_id, name, f"{why}; share it again to retry")
 
     def _tell_refused(self, user_id: str, channel: str | None, file_id: str, name: str, why: str) -> None:
         text, refused = blocks.refused(name, why)

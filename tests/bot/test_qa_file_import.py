@@ -179,3 +179,17 @@ def test_a_screenshot_in_a_channel_gets_no_import_refusal(engine):
         csv_in_channel = slack.register_file("team.csv", CSV, "text/csv", user_id=member_id, channels=["C0ALERTS"])
         service.shared(file_id=csv_in_channel["id"], user_id=member_id, channel="C0ALERTS")
         assert any("only Abacus admins" in t for t in replies()) and slack.downloads() == []
+
+
+def test_a_files_info_failure_in_a_channel_is_quiet_and_the_message_event_previews(engine):
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=["C0GENERAL"])
+        slack.fail_next("files.info", status=500, error="internal_error")
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")  # file_shared
+        assert [c for c in slack.calls() if c.method.startswith("chat.")] == []
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL", file_obj=shared)  # message
+        assert [c.get("text") for c in slack.calls("chat.postMessage")][0].startswith("Import preview: team.csv")
