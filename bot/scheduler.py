@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from core.errors import RuntimeFailure
 from storage import job_repo
 from storage.db import session_scope
-from storage.dbapi import driver_error_types
+from storage.dbapi import describe_db_error, driver_error_types
 
 log = logging.getLogger("bot.scheduler")
 
@@ -105,7 +105,10 @@ def claimed_run(engine: Engine, job: str, tick: datetime, *, owner: str,
         yield handle
         ok, summary = True, handle.summary
     except BaseException as exc:
-        summary = f"failed: {str(exc)[:300] or type(exc).__name__}"
+        # the App Home shows this line: a database error as one sentence, not SQLAlchemy's text with the
+        # statement and its parameters
+        reason = describe_db_error(exc) if isinstance(exc, (DBAPIError, *driver_error_types())) else str(exc)
+        summary = f"failed: {reason[:300] or type(exc).__name__}"
         raise
     finally:
         stop.set()

@@ -271,7 +271,9 @@ def users(view: UsersView) -> list[dict]:
         tables = c.code_table(cols, rows)
         blocks.append(c.section(tables[0], block_id=BlockId.USERS_TABLE))
         blocks += [c.section(x) for x in tables[1:]]
-    blocks.append(users_nav(view))
+    nav = users_nav(view)
+    if nav is not None:
+        blocks.append(nav)
     return blocks
 
 
@@ -281,7 +283,10 @@ def users_page(view: UsersView, offset: int, *, sort: str | None = None, descend
                      query=view.query, offset=offset, group=view.group or "").encode()
 
 
-def users_nav(view: UsersView) -> dict:
+def users_nav(view: UsersView) -> dict | None:
+    """Previous / Next (their values carry the whole page state) and the sort menu, whose state
+    rides in the block id. A state that cannot fit there (a group name of ~180 characters) gets no
+    menu: read back cut short it named no group, and a sort showed the whole team's 30 days."""
     elements = []
     if view.has_prev:
         elements.append(c.button("◀ Previous", ActionId.USERS_PREV, users_page(view, view.offset - view.page_size)))
@@ -299,20 +304,27 @@ def users_nav(view: UsersView) -> dict:
               "placeholder": {"type": "plain_text", "text": "Sort by"}, "options": options}
     if current:
         select["initial_option"] = current
-    elements.append(select)
-    return c.actions(elements, block_id=users_nav_block_id(view))
+    block_id = users_nav_block_id(view)
+    if block_id is not None:
+        elements.append(select)
+    if not elements:
+        return None
+    return c.actions(elements, block_id=block_id or BlockId.USERS_NAV)
 
 
-def users_nav_block_id(view: UsersView) -> str:
+def users_nav_block_id(view: UsersView) -> str | None:
     """The nav block carries the page state in its id, for the sort menu (whose option values
-    are limited to 150 characters). Block ids are limited to 255: the filter text is cut to fit."""
+    are limited to 150 characters). Block ids are limited to 255: the filter text is cut to fit;
+    None when the state does not fit even without it."""
     query = view.query
     while True:
         state = UsersPage(period=view.period_text, sort=view.sort.value, descending=view.descending, query=query,
                           offset=0, group=view.group or "").encode()
         block_id = f"{BlockId.USERS_NAV}:{state}"
-        if len(block_id) <= 255 or not query:
-            return block_id[:255]
+        if len(block_id) <= 255:
+            return block_id
+        if not query:
+            return None
         query = query[:-8]
 
 

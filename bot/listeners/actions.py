@@ -49,7 +49,12 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
 
         def work() -> None:
             action = _action(body)
-            page = users_page_from_block_id(action.get("block_id")) or UsersPage()
+            block_id = action.get("block_id")
+            page = users_page_from_block_id(block_id)
+            if page is None and isinstance(block_id, str) and block_id.startswith(f"{BlockId.USERS_NAV}:"):
+                # a state cut short (older messages): re-sorting the team's default view would be wrong
+                raise InputError("this menu has expired; run `/abacus users` again")
+            page = page or UsersPage()
             choice = ((action.get("selected_option") or {}).get("value") or "spend:desc").split(":")
             page = UsersPage(period=page.period, sort=choice[0], descending=choice[-1] != "asc", query=page.query,
                              offset=0)

@@ -25,7 +25,7 @@ from bot.blocks import imports as blocks
 from bot.blocks.payloads import SharedFileRef
 from bot.import_service import FileInvalid, FileRejected, ImportRequest, ImportService
 from core.errors import InputError, PermissionDenied, RuntimeFailure
-from core.importers.share import MAX_SHARED_BYTES, ShareStatus, refusal
+from core.importers.share import MAX_SHARED_BYTES, ShareStatus, is_media, refusal
 from storage import import_repo
 from storage.db import session_scope
 
@@ -77,7 +77,8 @@ class SharedFileImports:
                 return
         reply_to = self._reply_channel(user_id, channel)
         requester = self._requester(user_id)
-        if requester.role < Role.ADMIN:
+        in_channel = bool(channel) and not channel.startswith("D")
+        if requester.role < Role.ADMIN and not in_channel:
             self._refuse(file_id, user_id, channel, "this file", NOT_ADMIN)
             return
         info = SharedFile.from_slack(file_obj) if file_obj and file_obj.get("url_private_download") else None
@@ -85,9 +86,21 @@ class SharedFileImports:
             try:
                 info = SharedFile.from_slack(self._client.files_info(file=file_id)["file"])
             except (SlackApiError, SlackClientError, OSError) as exc:
+                # in a channel it may be anyone's picture: given back quietly (the `message` event of the
+                # same share carries the file's details and is handled as a first one)
                 self._release(file_id, user_id, channel, "this file",
-                              f"Slack did not give me the file's details ({_slack_reason(exc)})")
+                              f"Slack did not give me the file's details ({_slack_reason(exc)})", quiet=in_channel)
                 return
+        if in_channel and is_media(filetype=info.filetype, mimetype=info.mimetype):
+            # a screenshot in a channel the bot is in (the alert channel): not shared for an import
+            with session_scope(self._engine) as s:
+                import_repo.move_shared_file(session=s, file_id=file_id, from_status=[ShareStatus.CLAIMED],
+                                             to_status=ShareStatus.REFUSED, filename=info.name[:255])
+            log.debug("file %s in %s is a picture/video/sound: not for import, nothing said", file_id, channel)
+            return
+        if requester.role < Role.ADMIN:
+            self._refuse(file_id, user_id, channel, info.name, NOT_ADMIN)
+            return
         why = refusal(name=info.name, filetype=info.filetype, mimetype=info.mimetype, size=info.size)
         if why:
             self._refuse(file_id, user_id, channel, info.name, why)
@@ -213,13 +226,15 @@ class SharedFileImports:
                                          to_status=ShareStatus.REFUSED, filename=name[:255])
         self._tell_refused(user_id, channel, file_id, name, why)
 
-    def _release(self, file_id: str, user_id: str, channel: str | None, name: str, why: str) -> None:
+    def _release(self, file_id: str, user_id: str, channel: str | None, name: str, why: str, *,
+                 quiet: bool = False) -> None:
         """A failure that is not the file's (Slack or the database): the claim is given back, so
         sharing the file again tries again instead of finding it taken for good."""
         log.warning("could not preview shared file %s: %s", file_id, why)
         with session_scope(self._engine) as s:
             import_repo.release_shared_file(session=s, file_id=file_id)
-        self._tell_refused(user_id, channel, file_id, name, f"{why}; share it again to retry")
+        if not quiet:
+            self._tell_refused(user_id, channel, file_id, name, f"{why}; share it again to retry")
 
     def _tell_refused(self, user_id: str, channel: str | None, file_id: str, name: str, why: str) -> None:
         text, refused = blocks.refused(name, why)

@@ -21,6 +21,16 @@ class ShareStatus(StrEnum):
     FAILED = "failed"  # the import itself failed; Import may be clicked again
 
 
+_MEDIA_TYPES = ("image/", "video/", "audio/")
+_MEDIA_FILETYPES = frozenset({"png", "jpg", "jpeg", "gif", "webp", "heic", "bmp", "svg", "tiff", "mp4", "mov",
+                              "webm", "mkv", "avi", "mp3", "m4a", "wav", "ogg"})
+
+
+def is_media(*, filetype: str | None, mimetype: str | None) -> bool:
+    """A picture, video or sound (a screenshot in a channel): nobody shares one to import it."""
+    return (mimetype or "").lower().startswith(_MEDIA_TYPES) or (filetype or "").lower() in _MEDIA_FILETYPES
+
+
 def refusal(*, name: str, filetype: str | None, mimetype: str | None, size: int | None) -> str | None:
     """Why a shared file cannot be imported, judged from Slack's metadata alone (before any
     download); None when it may be."""

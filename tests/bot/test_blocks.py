@@ -3,6 +3,7 @@ models), within limits, and hostile names rendered literally (no mentions, no li
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -308,3 +309,18 @@ def test_a_group_modal_naming_no_possible_group_has_expired():
     assert group_id_from_metadata('{"g": 7}') == (True, 7) and group_id_from_metadata("{}") == (True, None)
     for raw in ('{"g": 99999999999}', '{"g": true}', '{"g": 0}', '{"g": -2}', "junk", '{"g": 1.5}'):
         assert group_id_from_metadata(raw) == (False, None), raw
+
+
+def test_a_users_view_whose_state_cannot_ride_in_the_block_id_offers_no_sort_menu():
+    """A 184-character group name and a custom range: the block id was cut at 255 characters, read
+    back as nothing, and the sort menu re-sorted the whole team over 30 days instead of the group."""
+    group = "Engineering > " + "x" * 170
+    view = dataclasses.replace(users_view(query=""), group=group)
+    nav = reports.users(view)[-1]
+    assert nav["type"] == "actions" and [e["action_id"] for e in nav["elements"]] == ["users_prev", "users_next"]
+    assert UsersPage.decode(nav["elements"][1]["value"]).group == group  # the pager still carries it all
+    assert validate_blocks(reports.users(view)) == []
+    short = reports.users(dataclasses.replace(users_view(query=""), group="Platform"))[-1]
+    assert reports.users_page_from_block_id(short["block_id"]).group == "Platform"
+    alone = dataclasses.replace(users_view(offset=0, matched=10, n=10, query=""), group=group)
+    assert all(b["type"] != "actions" for b in reports.users(alone))  # one page, no menu: no nav block

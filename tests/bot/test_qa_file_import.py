@@ -149,3 +149,47 @@ def test_a_share_that_slack_failed_to_hand_over_is_previewed_when_shared_again(e
         service.shared(file_id=other["id"], user_id=ADMIN, channel=dm)
         assert len(said("Import preview: other.csv")) == 1
         assert _usage_rows(engine) == 0  # previews only
+
+
+def test_a_screenshot_in_a_channel_gets_no_import_refusal(engine):
+    """Every picture anyone posted in a channel the bot is in (the alert channel first) drew a
+    "Cannot import this file: only Abacus admins can import files" (or "only CSV files") reply.
+    A picture in the bot's DM, and a CSV in a channel, are still answered."""
+    member_id = "U0QAMEMBER"
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        people = {ADMIN: Requester(ADMIN, "boss@example.com", Role.ADMIN),
+                  member_id: Requester(member_id, "member@example.com", Role.MEMBER)}
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=people.__getitem__, dm_channel=slack.dm_channel)
+
+        def replies():
+            return [c.get("text") for c in slack.calls() if c.method in ("chat.postEphemeral", "chat.postMessage")]
+
+        for who in (member_id, ADMIN):
+            shot = slack.register_file("Screenshot.png", png, "image/png", user_id=who, channels=["C0ALERTS"])
+            service.shared(file_id=shot["id"], user_id=who, channel="C0ALERTS")  # file_shared: files.info
+            service.shared(file_id=shot["id"], user_id=who, channel="C0ALERTS", file_obj=shot)  # the message
+        assert replies() == [] and slack.downloads() == []
+
+        in_dm = slack.register_file("chart.png", png, "image/png", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
+        service.shared(file_id=in_dm["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
+        assert any("only CSV files" in t for t in replies())
+        csv_in_channel = slack.register_file("team.csv", CSV, "text/csv", user_id=member_id, channels=["C0ALERTS"])
+        service.shared(file_id=csv_in_channel["id"], user_id=member_id, channel="C0ALERTS")
+        assert any("only Abacus admins" in t for t in replies()) and slack.downloads() == []
+
+
+def test_a_files_info_failure_in_a_channel_is_quiet_and_the_message_event_previews(engine):
+    with FakeSlack() as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=["C0GENERAL"])
+        slack.fail_next("files.info", status=500, error="internal_error")
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")  # file_shared
+        assert [c for c in slack.calls() if c.method.startswith("chat.")] == []
+        service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL", file_obj=shared)  # message
+        assert [c.get("text") for c in slack.calls("chat.postMessage")][0].startswith("Import preview: team.csv")

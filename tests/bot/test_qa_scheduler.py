@@ -64,3 +64,25 @@ def test_a_sync_whose_driver_reports_a_locked_database_is_one_log_line(engine, c
     assert "sync_and_detect failed: the database did not answer (OperationalError)" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert jobs.last_run(SYNC_JOB).status is job_repo.RunStatus.FAILED
+
+
+def test_a_run_failed_by_the_database_records_one_sentence_not_the_sql(engine):
+    """The run's summary is what the App Home shows admins: SQLAlchemy's error text carries the
+    statement and its parameters; the summary says what happened in one sentence."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    clock = Clock(datetime(2026, 3, 2, 10, 5, 1, tzinfo=UTC))
+
+    def detect(day):
+        raise OperationalError("UPDATE alert_outbox SET status=? WHERE alert_outbox.id = ?", ("sent", 7),
+                               sqlite3.OperationalError("database is locked"))
+
+    jobs = Jobs(engine, sync=None, detect=detect, deliver=None, queue_digest=None, sync_trigger=HOURLY,
+                digest_trigger=None, clock=clock)
+    jobs.sync_detect_deliver()
+    last = jobs.last_run(SYNC_JOB)
+    assert last.status is job_repo.RunStatus.FAILED
+    assert last.summary == ("failed: the database is not answering: another process has held its write lock for "
+                            "over 10 s; try again in a minute")
