@@ -230,10 +230,12 @@ def forecast(
     *,
     title: str = "Spend forecast",
     subtitle: str | None = None,
+    too_early: str | None = None,
 ) -> Chart:
-    """Cumulative spend so far (solid), the projection to the end of the period (dashed) and the budget."""
+    """Cumulative spend so far (solid), the projection to the end of the period (dashed) and the budget.
+    `too_early`: why there is no projection yet (early in the cycle): said instead, nothing dashed."""
     actual = _pairs(days_actual, cumulative_actual, "cumulative_actual")
-    projected = _pairs(days_projected, cumulative_projected, "cumulative_projected")
+    projected = [] if too_early else _pairs(days_projected, cumulative_projected, "cumulative_projected")
     budget_value = amount(budget) if budget is not None else 0.0
     all_days = sorted({d for d, _ in actual} | {d for d, _ in projected})
     first, last = (all_days[0], all_days[-1]) if all_days else (None, None)
@@ -247,7 +249,8 @@ def forecast(
     if actual and projected and projected[0][0] > actual[-1][0]:
         line.insert(0, actual[-1])  # the dashed line continues from the last actual point
     over = next(((d, v) for d, v in actual + projected if budget_value and v > budget_value), None)
-    subtitle = period_subtitle(subtitle, first, last, f"{money(spent)} spent", f"{money(end_value)} projected")
+    subtitle = period_subtitle(subtitle, first, last, f"{money(spent)} spent",
+                               too_early or f"{money(end_value)} projected")
 
     def draw(fig: Figure) -> None:
         header(fig, title, subtitle)
@@ -283,8 +286,12 @@ def forecast(
         parts.append(f"Cumulative spend {money(spent)} by {actual[-1][0].isoformat()}.")
     if projected:
         parts.append(f"Projected {money(end_value)} by {end_day.isoformat()}.")
+    if too_early:
+        parts.append(f"{too_early[:1].upper()}{too_early[1:]}.")
     if budget_value:
-        if over is not None:
+        if too_early and over is None:
+            parts.append(f"Budget {money(budget_value)}: {percent(spent / budget_value)} used.")
+        elif over is not None:
             parts.append(f"Budget {money(budget_value)}: exceeded on {over[0].isoformat()}"
                          f"{' (projected)' if not actual or over[0] > actual[-1][0] else ''}.")
         else:

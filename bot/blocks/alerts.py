@@ -365,7 +365,13 @@ def digest_message(digest, *, now: datetime) -> AlertMessage:
     else:
         blocks.append(c.section("*Incidents this week*\nNone. :white_check_mark:"))
     f = digest.forecast
-    if f is not None:
+    if f is not None and not f.settled:
+        line = (f"*Forecast* for the cycle {f.month_start.isoformat()} → {f.month_end.isoformat()}: "
+                f"{c.usd(f.mtd_nanos)} so far; {f.too_early}")
+        if f.budget_nanos:
+            line += f" ({c.usd(f.budget_nanos)} budget, {f.mtd_nanos / f.budget_nanos * 100:.0f} % used)"
+        blocks.append(c.section(line))
+    elif f is not None:
         line = (f"*Forecast* for the cycle {f.month_start.isoformat()} → {f.month_end.isoformat()}: "
                 f"{c.usd(f.projected_nanos)} projected ({c.usd(f.mtd_nanos)} so far)")
         if f.budget_nanos:

@@ -404,10 +404,12 @@ def forecast(view: ForecastView) -> list[dict]:
     pairs = [
         ("Month to date", f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
         ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (month to date)"),
-        ("Projected month", c.usd(view.projected_nanos)),
+        ("Projected month", c.usd(view.projected_nanos) if view.settled else view.too_early.capitalize()),
         ("Last month", c.usd(view.previous_month_nanos)),
     ]
-    if view.budget_nanos:
+    if view.budget_nanos and not view.settled:
+        pairs.append(("Budget", f"{c.usd(view.budget_nanos)} · {c.percent(view.budget_used, 0)} used"))
+    elif view.budget_nanos:
         ratio = view.projected_vs_budget or 0
         status = (f":warning: over by {c.usd(view.projected_nanos - view.budget_nanos)}" if ratio > 1
                   else f"{c.usd(view.budget_nanos - view.projected_nanos)} headroom")
@@ -422,13 +424,15 @@ def forecast(view: ForecastView) -> list[dict]:
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
     left = max(0.0, view.days_in_month - view.elapsed_days)
     blocks.append(c.context(f"Projection = month to date + run rate × the {left:.1f} days left (today counts for "
-                            "the part of it that has passed)."))
+                            "the part of it that has passed)"
+                            + ("." if view.settled else f", once {view.min_days:g} days of the cycle have passed "
+                               "(admins: App Home → settings).")))
     return blocks
 
 
 def forecast_text(view: ForecastView) -> str:
     return (f"Forecast {view.month_start:%B %Y}: {c.usd(view.mtd_nanos)} so far, "
-            f"{c.usd(view.projected_nanos)} projected")
+            + (f"{c.usd(view.projected_nanos)} projected" if view.settled else view.too_early))
 
 
 # --- incidents -------------------------------------------------------------------------------------

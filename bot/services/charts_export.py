@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import charts
+from core.detection.config import DetectionSettings
 from core.periods import DateRange
 from storage import settings_repo
 from storage.db import session_scope
@@ -21,6 +22,8 @@ def render_all(engine, out: Path, period: DateRange) -> list[Path]:
     reports = ReportService(engine)
     with session_scope(engine) as session:
         budget = settings_repo.get_setting(session=session, key="monthly_budget_usd")
+        min_days = settings_repo.get_setting(session=session, key="detection.forecast_min_days",
+                                             default=DetectionSettings().forecast_min_days)
     dashboard = reports.dashboard(period)
     top = reports.top(period, 10, None)
     attachments: list[tuple[str, Attachment]] = [
@@ -29,7 +32,7 @@ def render_all(engine, out: Path, period: DateRange) -> list[Path]:
         ("models", charting.models(reports.models(period))[0]),
         ("groups", charting.groups(reports.groups(period))[0]),
         ("adoption", charting.adoption(reports.adoption(period))[0]),
-        ("forecast", charting.forecast(reports.forecast(budget, today=period.end))[0]),
+        ("forecast", charting.forecast(reports.forecast(budget, today=period.end, min_days=float(min_days)))[0]),
     ]
     split = {src: totals.cost_nanos / 1e9 for src, totals in dashboard.current.by_source.items()}
     chart = charts.spend_split(split)

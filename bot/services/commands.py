@@ -129,7 +129,8 @@ class CommandService:
     def _forecast(self, cmd: Command, who: Requester) -> Reply:
         values = self.settings.values()
         view = self.reports.forecast(values.get("monthly_budget_usd"),
-                                     cycle_start_day=int(values.get("detection.cycle_start_day") or 0))
+                                     cycle_start_day=int(values.get("detection.cycle_start_day") or 0),
+                                     min_days=float(values["detection.forecast_min_days"]))
         return Reply(text=report_blocks.forecast_text(view), blocks=report_blocks.forecast(view),
                      files=charting.forecast(view))
 

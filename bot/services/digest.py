@@ -103,7 +103,8 @@ class DigestService:
         values = self._settings.values()
         budget = values.get("monthly_budget_usd")
         forecast = self._reports.forecast(budget, now=now,
-                                          cycle_start_day=int(values.get("detection.cycle_start_day") or 0))
+                                          cycle_start_day=int(values.get("detection.cycle_start_day") or 0),
+                                          min_days=float(values["detection.forecast_min_days"]))
         return Digest(week=week, by_tool={k: v.cost_nanos for k, v in this.by_source.items()},
                       by_tool_previous={k: v.cost_nanos for k, v in before.by_source.items()}, movers=movers,
                       incidents=incidents, timings=timings, forecast=forecast, commits=commits,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from core.adoption import CursorAnalyticsSummary, CursorUserAnalytics
-from core.detection.config import cycle_containing, resolve_cycle_start_day
+from core.detection.config import DetectionSettings, cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
 from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
@@ -198,6 +198,8 @@ class ForecastView:
         return (self.today - self.month_start).days + 1
 
     elapsed_days: float = 0.0  # complete days + today's elapsed share
+    settled: bool = True  # core.detection.layers.Projection.settled: False = too early in the cycle to project
+    min_days: float = 0.0  # the days of the cycle a projection needs (detection.forecast_min_days)
 
     @property
     def budget_used(self) -> float | None:
@@ -206,6 +208,14 @@ class ForecastView:
     @property
     def projected_vs_budget(self) -> float | None:
         return None if not self.budget_nanos else self.projected_nanos / self.budget_nanos
+
+    @property
+    def too_early(self) -> str | None:
+        """Why there is no projection yet (the chart, `/abacus forecast` and the digest say the same), or None."""
+        if self.settled:
+            return None
+        return (f"too early to project: {self.elapsed_days:.1f} of {self.days_in_month} days of the cycle, "
+                f"a projection needs {self.min_days:g}")
 
 
 @dataclass(slots=True)
@@ -370,9 +380,10 @@ class ReportService:
                             cursor_analytics=vendor_analytics)
 
     def forecast(self, budget_usd: float | None, *, today: date | None = None, now: datetime | None = None,
-                 cycle_start_day: int = 0) -> ForecastView:
+                 cycle_start_day: int = 0, min_days: float = DetectionSettings().forecast_min_days) -> ForecastView:
         """Cycle-to-date spend and the cycle-end projection (core.detection.layers.project, the
-        figure the forecast_budget alert uses)."""
+        figure the forecast_budget alert uses); `min_days`: the days of the cycle before the
+        projection counts (detection's rule, the setting `detection.forecast_min_days`)."""
         now = now or datetime.now(UTC)
         today = today or now.date()
         with self._session() as s:
@@ -392,7 +403,8 @@ class ReportService:
         return ForecastView(today=today, month_start=cycle.start, month_end=cycle.end, mtd_nanos=mtd,
                             mtd_by_source=by_source, run_rate_nanos=pace, projected_nanos=p.projected_nanos,
                             budget_nanos=budget, daily=daily, previous_month_nanos=prev.cost_nanos,
-                            cursor_cycle=cycle_spend, elapsed_days=p.elapsed_days)
+                            cursor_cycle=cycle_spend, elapsed_days=p.elapsed_days,
+                            settled=p.settled(min_days), min_days=min_days)
 
     def incidents(self, *, now: datetime | None = None) -> IncidentsView:
         now = now or datetime.now(UTC)

@@ -279,6 +279,12 @@ class Projection:
     projected_nanos: int  # at the same pace until the cycle's last day
     cycle: Cycle
 
+    def settled(self, min_days: float) -> bool:
+        """Whether enough of the cycle has passed for its pace to mean anything (the setting
+        `detection.forecast_min_days`): before, a few hours' spend times the cycle's length is noise —
+        detection does not alert on it, and the forecast and the digest say it is too early."""
+        return self.elapsed_days >= min_days
+
 
 def day_fraction(day: date, now: datetime | None) -> float:
     """How much of `day` the data can cover at `now`: 1.0 for a past day, the elapsed share for
@@ -314,7 +320,7 @@ def forecasts(x: DayInputs, s: DetectionSettings) -> list[Finding]:
             candidates.append((subject, x.limit_spend[subject], limit))
     for subject, spent, limit in candidates:
         p = project(spent, x.day, x.cycle, x.day_fraction)
-        if p.elapsed_days < s.forecast_min_days or spent > limit or p.projected_nanos <= limit:
+        if not p.settled(s.forecast_min_days) or spent > limit or p.projected_nanos <= limit:
             continue
         label = "budget" if subject == TEAM_SUBJECT else "their own Cursor limit"
         out.append(Finding(AnomalyKind.FORECAST_BUDGET, subject,

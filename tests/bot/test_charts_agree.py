@@ -106,3 +106,39 @@ def test_the_forecast_on_the_last_day_of_a_month_projects_the_rest_of_it(service
     assert "Projected month*\n$10.25" in text
     [chart] = charting.forecast(view)
     assert "Projected $10.25 by 2026-01-31" in chart.alt_text  # was: no projection drawn on the last day
+
+
+def test_early_in_the_cycle_the_forecast_the_chart_and_the_digest_say_it_is_too_early(engine):
+    """$5 spent on 2026-02-01; at 06:00 on 02-02, 1.25 of February's 28 days have passed. Detection
+    does not project before `detection.forecast_min_days` (3 by default): neither do the forecast, its
+    chart and the digest (it was 5 / 1.25 × 28 = $112 projected, flagged over a $100 budget). With
+    the setting at 1 day, the same data project $112.00."""
+    from bot.blocks import alerts
+    from bot.services.digest import DigestService
+    from bot.services.settings import SettingsService
+    from storage.settings_repo import set_setting
+
+    with session_scope(engine) as s:
+        write_usage([UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key="f1",
+                                 ts=datetime(2026, 2, 1, 12, tzinfo=UTC), person="ann@example.com", raw_model="gpt-5",
+                                 model="gpt-5", input_tokens=100, cost_nanos=usd_to_nanos("5"), requests=1)], session=s)
+        set_setting(session=s, key="monthly_budget_usd", value=100.0, by="test")
+    now = datetime(2026, 2, 2, 6, tzinfo=UTC)
+    service = ReportService(engine)
+    view = service.forecast(100.0, now=now)
+    assert not view.settled and view.projected_nanos == usd_to_nanos("112")  # the figure, kept, not shown
+    early = "too early to project: 1.2 of 28 days of the cycle, a projection needs 3"
+    text = _text(blocks.forecast(view))
+    assert early.capitalize() in text and "$112" not in text and "headroom" not in text
+    assert "$100.00 · 5% used" in text
+    assert blocks.forecast_text(view) == f"Forecast February 2026: $5.00 so far, {early}"
+    [chart] = charting.forecast(view)
+    assert early.capitalize() in chart.alt_text and "Projected" not in chart.alt_text
+    digest = DigestService(engine, service, SettingsService(engine)).build(date(2026, 2, 1), now=now)
+    line = next(t for t in mrkdwn_texts(alerts.digest_message(digest, now=now).blocks) if t.startswith("*Forecast*"))
+    assert line == (f"*Forecast* for the cycle 2026-02-01 → 2026-02-28: $5.00 so far; {early} "
+                    "($100.00 budget, 5 % used)")
+    settled = service.forecast(100.0, now=now, min_days=1)
+    assert settled.settled and "Projected month*\n$112.00" in _text(blocks.forecast(settled))
+    [chart] = charting.forecast(settled)
+    assert "Projected $112.00 by 2026-02-28" in chart.alt_text
