@@ -26,6 +26,7 @@ from core.incidents import (
     Signal,
     format_duration,
 )
+from core.usage import is_unmapped
 
 SEVERITY_EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:",
                   Severity.INFO: ":information_source:"}
@@ -125,7 +126,7 @@ def incident_actions(view: IncidentView, *, details: bool = True, numbered: bool
         if numbered:
             select["placeholder"]["text"] = f"Snooze #{view.id}…"
         elements.append(select)
-    if details and view.user is not None:
+    if details and view.user is not None and not is_unmapped(view.user):  # a key nobody owns has no report
         elements.append(c.button("Details", ActionId.INCIDENT_DETAILS, ref))
     if not elements:
         return None

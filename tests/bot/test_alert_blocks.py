@@ -109,6 +109,14 @@ def test_team_incidents_have_no_person_and_no_details_button():
     assert message.blocks[0]["text"]["text"].startswith(":rotating_light: Critical")
 
 
+def test_an_unmapped_key_has_acts_but_no_details_button():
+    """A key nobody owns has no person's report: its Details button answered "not a person"."""
+    v = dataclasses.replace(view(4, user="unmapped:ops-key"), subject="unmapped:ops-key", name=None)
+    message = alerts.incident_message(v, now=NOW)
+    valid(message)
+    assert action_ids(message.blocks) == ["incident_ack", "incident_resolve", "incident_snooze"]
+
+
 def test_hostile_names_and_messages_render_literally():
     v = view(9, user="x@example.com", name="<!channel> *bold*", message="<@U123> spent & <http://evil|click>")
     message = alerts.incident_message(v, now=NOW)
