@@ -19,6 +19,7 @@ class ActionId(StrEnum):
     SETTINGS_PREVIEW = "settings_preview"  # in the settings modal: backtest the typed values
     KEY_MAP = "key_map"
     HOME_REFRESH = "home_refresh"
+    ALERTS_RETRY = "alerts_retry"  # App Home: send again the alert messages given up on
     INCIDENT_ACK = "incident_ack"
     INCIDENT_RESOLVE = "incident_resolve"
     INCIDENT_SNOOZE = "incident_snooze"  # static_select: option values are IncidentRef(id, snooze)
@@ -50,6 +51,7 @@ class BlockId(StrEnum):
     # the actions block of one incident in an alert or summary message: f"{INCIDENT_PREFIX}{id}"
     INCIDENT_PREFIX = "incident:"
     HOME_INCIDENTS = "home_incidents"
+    HOME_DELIVERY = "home_delivery"
     IMPORT_ACTIONS = "import_actions"
     GROUP_ACTIONS = "group_actions"
     GROUP_NAME = "group_name"

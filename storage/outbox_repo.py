@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -198,6 +198,42 @@ def queue_copies(session: Session, *, transport: Transport, kinds: tuple[str, ..
     pick = select(*source_cols).where(*conditions)
     stmt = _dialect_insert(session)(T).from_select(columns, pick).on_conflict_do_nothing(index_elements=["dedup_key"])
     return len(session.execute(stmt.returning(T.c.id)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDeliveries:
+    """The rows of one transport a sender gave up on: how many, and the newest one's reason."""
+
+    transport: Transport
+    count: int
+    newest_at: datetime  # when the newest of them was queued
+    newest_error: str | None
+
+
+def failed_deliveries(session: Session) -> list[FailedDeliveries]:
+    """Per transport, the messages given up on (the App Home shows them, with a retry for admins)."""
+    groups = session.execute(select(T.c.transport, func.count(), func.max(T.c.id))
+                             .where(T.c.status == OutboxStatus.FAILED.value).group_by(T.c.transport)).all()
+    if not groups:
+        return []
+    newest = {row_id: (created, error) for row_id, created, error in session.execute(
+        select(T.c.id, T.c.created_at, T.c.last_error).where(T.c.id.in_([g[2] for g in groups])))}
+    out = []
+    for transport, count, newest_id in groups:
+        created, error = newest[newest_id]
+        out.append(FailedDeliveries(Transport(transport), int(count), created, error))
+    return sorted(out, key=lambda f: f.transport.value)
+
+
+def retry_failed(session: Session, *, now: datetime) -> int:
+    """Every row given up on → `pending`, due now, with a fresh count of attempts (an admin fixed
+    the cause: the channel, the bot's membership, the SMTP server). One statement. A row tried more
+    than once keeps one attempt, so that its next claim still counts as a retry and looks in Slack
+    first (an earlier attempt may have reached it: a timeout, a 5xx)."""
+    stmt = (update(T).where(T.c.status == OutboxStatus.FAILED.value)
+            .values(status=OutboxStatus.PENDING.value, attempts=case((T.c.attempts > 1, 1), else_=0),
+                    next_attempt_at=now, lease_owner=None, lease_until=None))
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
 
 
 def status_counts(session: Session) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Buttons and menus: the `users` table pager, settings and key-mapping modals, Home refresh."""
+"""Buttons and menus: the `users` table pager, settings and key-mapping modals, Home refresh, sending
+failed alert messages again."""
 
 from __future__ import annotations
 
@@ -126,3 +127,16 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
         ack()
         target = target_from_body(body)
         services.submit(errors.guarded(target, lambda: publish_home(services, client, target.user_id)))
+
+    @app.action(ActionId.ALERTS_RETRY)
+    def retry_alerts(ack, body, client):
+        """Send again the alert messages given up on (admins), then show the Home as it is now."""
+        ack()
+        target = target_from_body(body)
+
+        def work() -> None:
+            retried = services.home.retry_failed_deliveries(services.authorizer.requester(target.user_id))
+            log.info("alert messages given up on, due again: %d (by %s)", retried, target.user_id)
+            publish_home(services, client, target.user_id)
+
+        services.submit(errors.guarded(target, work))

@@ -1,5 +1,5 @@
-"""The App Home tab: open incidents (with their buttons), sync status, the schedule, settings
-and thresholds, key mapping."""
+"""The App Home tab: open incidents (with their buttons), alert messages that could not be sent,
+sync status, the schedule, settings and thresholds, key mapping."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from bot.blocks import admin as admin_blocks
 from bot.blocks import alerts as alert_blocks
 from bot.blocks import common as c
 from bot.blocks import groups as group_blocks
+from storage import outbox_repo
 from storage.db import session_scope
 from storage.groups_repo import list_groups
 from storage.job_repo import JobRunView
 from storage.people_repo import unmapped_keys
 
-from .authz import Requester, Role
+from .authz import Requester, Role, require
 from .incidents import IncidentService
 from .reports import ReportService
 from .settings import SettingsService
@@ -59,6 +60,10 @@ class HomeService:
             with session_scope(self._engine) as session:
                 keys = unmapped_keys(session=session)
         extra: list[dict] = []
+        if requester.role >= Role.VIEWER:
+            with session_scope(self._engine) as session:
+                failed = outbox_repo.failed_deliveries(session=session)
+            extra += alert_blocks.home_delivery(failed, can_act=requester.role >= Role.ADMIN)
         if self._incidents is not None and requester.role >= Role.VIEWER:
             views = self._incidents.open_incidents(limit=HOME_INCIDENTS_SHOWN + 1)
             extra += alert_blocks.home_incidents(views[:HOME_INCIDENTS_SHOWN], more=len(views) > HOME_INCIDENTS_SHOWN,
@@ -74,3 +79,10 @@ class HomeService:
             view["blocks"] = c.cap_blocks([*view["blocks"], *group_blocks.home_section(
                 groups, can_admin=requester.role >= Role.ADMIN)], c.MAX_VIEW_BLOCKS)
         return view
+
+    def retry_failed_deliveries(self, requester: Requester) -> int:
+        """An admin's "Send them again": every alert message given up on is due now (the running
+        sender picks them up within seconds). Returns how many."""
+        require(requester, Role.ADMIN)
+        with session_scope(self._engine) as session:
+            return outbox_repo.retry_failed(session, now=datetime.now(UTC))

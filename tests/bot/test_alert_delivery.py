@@ -250,6 +250,40 @@ def test_timeouts_are_retried_then_given_up_after_max_attempts(engine, slack):
     assert posts(slack) == []
 
 
+def test_messages_given_up_on_are_listed_and_sent_again_once_when_an_admin_asks(engine, slack):
+    """#1 refused (channel_not_found, one attempt), #2 given up after three 503s: the App Home's
+    figures are two failed Slack messages, the newest #2's reason. Sent again, each is posted once;
+    #2, tried before, still looks in the channel first (a 503 may have posted it), #1 does not."""
+    add_incidents(engine, [1, 2])
+    store, clock = MemoryStore([view(1), view(2)]), Clock()
+    s = sender(engine, slack, store, clock, max_attempts=3, backoff=1)
+    queue(engine, 1)
+    slack.fail_next("chat.postMessage", "channel_not_found")
+    assert s.drain().failed == 1
+    clock.advance(minutes=1)
+    queue(engine, 2, now=clock.now)
+    slack.fail_next("chat.postMessage", "service_unavailable", status=503, times=3)
+    for _ in range(3):
+        s.drain()
+        clock.advance(minutes=5)
+    with session_scope(engine) as session:
+        [failed] = outbox_repo.failed_deliveries(session)
+    assert (failed.transport, failed.count) == (outbox_repo.Transport.SLACK, 2)
+    assert failed.newest_at.replace(tzinfo=UTC) == T0 + timedelta(minutes=1)
+    assert failed.newest_error.startswith("gave up after 3 attempts")
+    looked_before = len(slack.calls("conversations.history"))
+    with session_scope(engine) as session:
+        assert outbox_repo.retry_failed(session, now=clock.now) == 2
+    assert [(r.status, r.attempts) for r in rows(engine)] == [("pending", 0), ("pending", 1)]
+    assert s.drain().sent == 2
+    assert len(posts(slack)) == 2
+    assert len(slack.calls("conversations.history")) == looked_before + 1  # #2 only
+    assert [(r.status, r.attempts) for r in rows(engine)] == [("sent", 1), ("sent", 2)]
+    with session_scope(engine) as session:
+        assert outbox_repo.failed_deliveries(session) == []
+        assert outbox_repo.retry_failed(session, now=clock.now) == 0  # a second click changes nothing
+
+
 def test_follow_ups_reply_in_the_thread_and_re_render_the_parent(engine, slack):
     add_incidents(engine, [1])
     queue(engine, 1)

@@ -462,3 +462,46 @@ def test_the_settings_modal_shows_what_the_last_30_days_would_have_raised(alerte
     with session_scope(alerted["engine"]) as s:
         assert s.execute(text("SELECT COUNT(*) FROM setting")).scalar_one() == 0  # nothing saved
     assert slack.violations == []
+
+
+def test_an_alert_slack_refused_is_shown_in_the_app_home_and_sent_again_by_an_admin(world):
+    """The alert channel refuses the bot (channel_not_found): the alert is given up on, and the App
+    Home says so to admins with the reason and what to check. A member's click on "Send them again"
+    changes nothing; once the channel is fixed, the admin's click posts the alert once."""
+    slack = world["slack"]
+    refusing = [True]
+    slack.overrides["chat.postMessage"] = lambda body: (
+        (200, {"ok": False, "error": "channel_not_found"}, None) if body.get("channel") == CHANNEL and refusing[0]
+        else None)
+    assert run_cli(world, "sync", SLACK_BOT_TOKEN=None).returncode == 0
+    assert run_cli(world, "detect").returncode == 0  # no Slack token here: queued for the bot
+    bot = launch_bot_process(slack, bot_env(world, ABACUS_SYNC_SCHEDULE="0 0 1 1 *"), log_dir=world["tmp"])
+    try:
+        def statuses():
+            with session_scope(world["engine"]) as s:
+                return s.execute(text("SELECT status FROM alert_outbox WHERE transport = 'slack'")).scalars().all()
+
+        wait_until(lambda: statuses() == ["failed"], timeout=30, what="the alert given up on")
+        published = len(slack.calls("views.publish"))
+        slack.send(slack.app_home_opened(ADMIN))
+        slack.wait_for(lambda: len(slack.calls("views.publish")) > published, timeout=20, message="the Home view")
+        home = slack.home_view(ADMIN)
+        shown = text_of(home["blocks"])
+        assert "*Alert delivery* · 1 message could not be sent" in shown
+        assert "Slack refused the message: channel_not_found" in shown and "invite the bot" in shown
+        assert "Send them again" in json.dumps(home["blocks"])
+        slack.send(slack.block_actions(ActionId.ALERTS_RETRY, view_id=home["id"], user_id=MEMBER))
+        time.sleep(2)
+        assert statuses() == ["failed"] and channel_posts(slack) == []
+        refusing[0] = False
+        published = len(slack.calls("views.publish"))
+        slack.send(slack.block_actions(ActionId.ALERTS_RETRY, view_id=home["id"], user_id=ADMIN))
+        wait_alert(slack, timeout=30)
+        wait_until(lambda: statuses() == ["sent"], timeout=20, what="the alert sent")
+        slack.wait_for(lambda: len(slack.calls("views.publish")) > published, timeout=20, message="the Home again")
+        assert "Alert delivery" not in text_of(slack.home_view(ADMIN)["blocks"])
+        time.sleep(2)
+        assert len(channel_posts(slack)) == 1
+        assert slack.violations == []
+    finally:
+        assert bot.stop() == 0, bot.describe()
