@@ -26,6 +26,7 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.cron import cron_trigger
@@ -43,6 +44,7 @@ from bot.sync_service import run_sync
 from bot.wiring import Context, make_delivery_client, make_sender, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
+from storage.dbapi import driver_error_types
 from storage.job_lock import SYNC_LOCK, try_job_lock
 
 log = logging.getLogger("bot.app")
@@ -162,6 +164,9 @@ def live_detection_job(ctx: Context, *, deliver_now: Callable[[], None] | None =
                 deliver_now()
     except RuntimeFailure as exc:
         log.debug("live detection skipped: %s", exc)
+    except (DBAPIError, *driver_error_types()) as exc:  # down, busy or locked: the next tick tries again
+        log.warning("live detection skipped: the database did not answer (%s)",
+                    type(getattr(exc, "orig", None) or exc).__name__)
     except Exception:  # noqa: BLE001 - a failed run must not stop the scheduler
         log.exception("live detection failed")
 

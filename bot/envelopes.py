@@ -22,7 +22,9 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
+from storage.dbapi import driver_error_types
 from storage.delivery_repo import claim_delivery, prune_deliveries
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class DeliveryLedger:
         self._next_prune = now + _PRUNE_EVERY_S
         try:
             prune_deliveries(self._engine)
+        except (DBAPIError, *driver_error_types()) as exc:  # housekeeping; the next hour tries again
+            log.warning("could not prune old Slack deliveries: the database did not answer (%s)",
+                        type(getattr(exc, "orig", None) or exc).__name__)
         except Exception:  # noqa: BLE001 - housekeeping; the next hour tries again
             log.warning("could not prune old Slack deliveries", exc_info=True)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import threading
 import uuid
 import zlib
@@ -81,6 +82,10 @@ class OtlpReceiver:
         self._token = token.encode("utf-8")
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
         self._lock = threading.Lock()
+        # keep-alive connections waiting for their next request (exporters keep theirs open between
+        # batches): `stop()` closes them, so a SIGTERM does not wait READ_TIMEOUT for each to time out
+        self._idle: set[socket.socket] = set()
+        self._stopping = False
         handler = type("OtlpHandler", (_Handler,), {"receiver": self})
         self.server = ThreadingHTTPServer((host, port), handler, bind_and_activate=True)
         self.server.daemon_threads = False  # server_close() waits for in-flight batches
@@ -98,8 +103,15 @@ class OtlpReceiver:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.shutdown()  # no new connections
+        with self._lock:
+            self._stopping = True  # a connection finishing a batch closes instead of waiting for another
+            for sock in self._idle:  # one waiting for its next request: its read ends now
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
+        self.server.server_close()  # waits for the batches being stored
         if self._thread is not None:
             self._thread.join(timeout=30)
 
@@ -142,6 +154,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
         log.debug("%s " + format, self.address_string(), *args)
+
+    # -- keep-alive: idle between requests, closed when the receiver stops -------------------------
+
+    def handle_one_request(self) -> None:
+        receiver = self.receiver
+        with receiver._lock:
+            if receiver._stopping:
+                self.close_connection = True
+                return
+            receiver._idle.add(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            with receiver._lock:
+                receiver._idle.discard(self.connection)
+                if receiver._stopping:
+                    self.close_connection = True
+
+    def parse_request(self) -> bool:
+        with self.receiver._lock:  # a request has begun: it is served to the end, even while stopping
+            self.receiver._idle.discard(self.connection)
+        return super().parse_request()
 
     # -- routes -----------------------------------------------------------------------------------
 

@@ -96,6 +96,18 @@ class AlertKind(StrEnum):
     DIGEST = "digest"
 
 
+# How first alerts become messages: 1–3 incidents opened by one detection run are one message each;
+# this many or more are summary messages of up to SUMMARY_PER_MESSAGE incidents (the sender posts
+# them so, and the backtest counts them so: `alerts` is the messages a team would see).
+SUMMARY_FROM = 4
+SUMMARY_PER_MESSAGE = 42
+
+
+def opened_messages(opened: int) -> int:
+    """How many messages announce `opened` incidents of one detection run."""
+    return opened if opened < SUMMARY_FROM else -(-opened // SUMMARY_PER_MESSAGE)
+
+
 class Action(StrEnum):
     """What a person can do to an incident (the buttons)."""
 

@@ -111,6 +111,18 @@ class SeriesState:
 
 
 def series_key(point: MetricPoint) -> str:
+    """The identity of a series. A cumulative one is one process's counter: its attributes and its
+    start time — two Claude Code processes with the same attributes (two terminals of one person
+    when OTEL_METRICS_INCLUDE_SESSION_ID=false, or one resumed session) are two counters, each
+    counted from its own last value, not one counter whose older process is then ignored."""
+    if point.temporality is Temporality.CUMULATIVE:
+        return natural_key("cc_otel_series", point.metric, point.attributes, point.start_ns)
+    return natural_key("cc_otel_series", point.metric, point.attributes)
+
+
+def legacy_series_key(point: MetricPoint) -> str:
+    """The key a cumulative series was stored under before series were told apart by start time:
+    its state still continues the series it describes (the same start) after an upgrade."""
     return natural_key("cc_otel_series", point.metric, point.attributes)
 
 
@@ -134,11 +146,13 @@ def metric_records(points: list[MetricPoint], state: dict[str, SeriesState], res
         else:
             sk = series_key(point)
             last = changed.get(sk) or state.get(sk)
-            if last is not None and (point.start_ns < last.start_ns
-                                     or (point.start_ns == last.start_ns and point.time_ns <= last.time_ns)):
-                continue  # redelivered, or older than what is counted (an earlier run): adds nothing
-            if last is None or point.start_ns != last.start_ns:
-                increment = units  # a new series (or a restart): everything since its start
+            if last is None:
+                legacy = state.get(legacy_series_key(point))
+                last = legacy if legacy is not None and legacy.start_ns == point.start_ns else None
+            if last is not None and point.time_ns <= last.time_ns:
+                continue  # redelivered, or older than what is counted: adds nothing
+            if last is None:
+                increment = units  # a new series (a process started): everything since its start
             elif units >= last.value:
                 increment = units - last.value
             else:

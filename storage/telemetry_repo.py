@@ -21,6 +21,7 @@ from core.telemetry import (
     LIVE_FEEDS,
     SeriesState,
     apply_precedence,
+    legacy_series_key,
     metric_records,
     rank,
     request_record,
@@ -50,7 +51,8 @@ def ingest(*, session: Session, resolver: IdentityResolver, requests: Iterable[A
     records = [request_record(e, resolver) for e in requests]
     points = list(points)
     if points:
-        keys = {series_key(p) for p in points if p.temporality is Temporality.CUMULATIVE}
+        cumulative = [p for p in points if p.temporality is Temporality.CUMULATIVE]
+        keys = {series_key(p) for p in cumulative} | {legacy_series_key(p) for p in cumulative}
         from_metrics, changed = metric_records(points, _series_state(session, keys), resolver)
         _save_series(session, changed)
         records += from_metrics

@@ -17,6 +17,7 @@ from bot.blocks.payloads import IncidentRef
 from bot.ids import ActionId, BlockId
 from core.incidents import (
     SNOOZE_CHOICES,
+    SUMMARY_PER_MESSAGE,
     TEAM_SUBJECT,
     AlertKind,
     AnomalyKind,
@@ -33,11 +34,10 @@ SEVERITY_EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":war
 STATUS_LABEL = {IncidentStatus.DETECTED: "Open", IncidentStatus.ALERTED: "Open",
                 IncidentStatus.ACKNOWLEDGED: "Acknowledged", IncidentStatus.RESOLVED: "Resolved"}
 SNOOZE_LABELS = {"1h": "1 hour", "4h": "4 hours", "1d": "1 day", "7d": "7 days"}
-SUMMARY_FROM = 4  # this many first alerts of one detection run → one summary message
 SUMMARY_FULL = 20  # up to this many: a line and the buttons per incident (2 blocks each, + 4 under 50)
 # beyond: the lines ten to a section, each incident's buttons (labelled with its number) in its own
 # actions block — the contract's action ids must be unique within a block: 42 + 5 + 3 = 50 blocks
-SUMMARY_PER_MESSAGE = 42
+# (SUMMARY_FROM and SUMMARY_PER_MESSAGE, the grouping rule, live in core.incidents)
 _LINES_PER_SECTION = 10
 MARKER_EVENT = "abacus_alert"  # message metadata event_type: finds a message again after a crash
 

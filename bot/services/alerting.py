@@ -37,8 +37,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.blocks import alerts as alert_blocks
-from bot.blocks.alerts import SUMMARY_FROM, SUMMARY_PER_MESSAGE, AlertMessage
-from core.incidents import AlertKind, IncidentView
+from bot.blocks.alerts import AlertMessage
+from core.incidents import SUMMARY_FROM, SUMMARY_PER_MESSAGE, AlertKind, IncidentView
 from core.pricing import cheaper_alternative
 from storage import outbox_repo
 from storage.db import session_scope

@@ -73,16 +73,20 @@ def render_alert_email(view: IncidentView, kind: AlertKind, *, now: datetime) ->
             ("Detected", view.opened_at.strftime("%Y-%m-%d %H:%M UTC"))]
     if view.resolved_at:
         rows.append(("MTTR", format_duration(view.mttr)))
-    others = [s.message for s in view.signals if s.kind != view.kind]
+    # a name from a vendor may hold line breaks and control characters: in the body they would start
+    # lines of their own (a forged "Status: Resolved"), so every value is one line here as in Slack
+    message = one_line(view.message)
+    rows = [(k, one_line(str(v))) for k, v in rows]
+    others = [one_line(s.message) for s in view.signals if s.kind != view.kind]
     state = _plain(status_line(view, now))
-    text = "\n".join([f"{prefix}{view.message}", *[f"- {m}" for m in others], "",
+    text = "\n".join([f"{prefix}{message}", *[f"- {m}" for m in others], "",
                       *[f"{k}: {v}" for k, v in rows], *([state] if state else []), "",
                       "Acknowledge, resolve or snooze it from the alert in Slack."])
     e = html.escape
     html_rows = "".join(f"<tr><th align='left' style='padding:2px 12px 2px 0'>{e(k)}</th><td>{e(str(v))}</td></tr>"
                         for k, v in rows)
     html_body = (f"<html><body style='font-family:sans-serif'><h2>{e(prefix + view.severity.value.capitalize())}: "
-                 f"{e(view.kind.label)} (#{view.id})</h2><p><strong>{e(view.message)}</strong></p>"
+                 f"{e(view.kind.label)} (#{view.id})</h2><p><strong>{e(message)}</strong></p>"
                  + ("<ul>" + "".join(f"<li>{e(m)}</li>" for m in others) + "</ul>" if others else "")
                  + f"<table>{html_rows}</table>" + (f"<p>{e(state)}</p>" if state else "")
                  + "<p style='color:#666'>Acknowledge, resolve or snooze it from the alert in Slack.</p>"

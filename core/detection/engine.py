@@ -33,6 +33,7 @@ from core.incidents import (
     Signal,
     Transition,
     Via,
+    opened_messages,
     transition,
 )
 
@@ -267,7 +268,10 @@ class MemoryBook:
             self.next_id += 1
             self.open[inc.subject] = inc
             self.incidents_opened += 1
-        self.alerts_sent += sum(1 for a in plan.alerts if a.kind in COUNTED_ALERTS)
+        # messages, as the sender posts them: the day's first alerts grouped, each follow-up one
+        opened = sum(1 for a in plan.alerts if a.kind is AlertKind.OPENED)
+        self.alerts_sent += opened_messages(opened) + sum(
+            1 for a in plan.alerts if a.kind in COUNTED_ALERTS and a.kind is not AlertKind.OPENED)
         for inc in plan.resolved:
             self.open.pop(inc.subject, None)
             self.closed.append(inc)

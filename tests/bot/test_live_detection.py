@@ -60,3 +60,18 @@ def test_a_runaway_session_is_alerted_by_the_live_job(engine, monkeypatch):
     live_detection_job(Context(settings=load_settings(), engine=engine))  # the next tick: nothing new
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM alert_outbox")).scalar_one() == len(queued)
+
+
+def test_a_database_that_does_not_answer_skips_the_live_tick_in_one_line(tmp_path, caplog):
+    """The live job runs every two minutes: through a database outage it must say so in one line per
+    tick, not print a traceback each time."""
+    from storage.db import make_engine
+
+    down = make_engine("postgresql://abacus@127.0.0.1:9/abacus")  # nothing listens on port 9
+    caplog.set_level("WARNING", logger="bot.app")
+    try:
+        live_detection_job(Context(settings=load_settings(), engine=down))
+    finally:
+        down.dispose()
+    assert "live detection skipped: the database did not answer (OperationalError)" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)

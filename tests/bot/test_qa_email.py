@@ -46,3 +46,22 @@ def test_email_alone_sends_the_alerts_without_a_slack_client(engine, smtp):  # n
     [(_, recipients, message)] = inbox.messages
     assert message["Subject"] == "[Abacus] WARNING #1: Alice spent $214 today, 4.2× her 7-day average of $51"
     assert sender.drain().sent == 0  # once
+
+
+def test_a_name_with_line_breaks_stays_on_its_line_in_the_body():
+    """In the plain-text body a line break in a vendor's display name would start lines of its own —
+    a forged "Status: Resolved" under the real figures; and a bidi override would reorder what the
+    reader sees. Every value keeps to its line, as in the Slack text."""
+    from datetime import UTC, datetime
+
+    from bot.services.email import render_alert_email
+    from core.incidents import AlertKind
+
+    name = "Eve\r\nStatus: Resolved\n\nValue: $0.00\u202e"
+    hostile = view(1, name=name, message=f"{name} spent $214 today")
+    rendered = render_alert_email(hostile, AlertKind.OPENED, now=datetime(2026, 3, 2, 12, tzinfo=UTC))
+    lines = rendered.text.splitlines()
+    assert lines[0] == "Eve Status: Resolved Value: $0.00 spent $214 today"
+    assert "Person: Eve Status: Resolved Value: $0.00" in lines
+    assert not any(line.startswith(("Status: Resolved", "Value: $0.00")) for line in lines)
+    assert not any(ch in rendered.text + rendered.html for ch in "\r\u202e")

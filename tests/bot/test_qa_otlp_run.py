@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime
 
 from bot.otlp_server import OtlpReceiver
@@ -45,3 +47,24 @@ def test_a_sqlite_database_locked_by_another_writer_answers_503_and_stores_nothi
         other.close()
         receiver.stop()
         engine.dispose()
+
+
+def test_stop_closes_idle_keep_alive_connections_at_once(engine):
+    """Exporters keep their connection open between batches (HTTP/1.1 keep-alive). A SIGTERM must
+    not wait READ_TIMEOUT (30 s) for each idle connection to time out — most platforms kill the
+    process after 30 s — while a batch already being sent is still answered."""
+    receiver = OtlpReceiver(engine, token=TOKEN, port=0, host="127.0.0.1").start()
+    idle = []
+    for _ in range(3):
+        conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        conn.request("POST", "/v1/logs", body=b'{"resourceLogs": []}',
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        idle.append(conn)  # kept open, waiting for the next batch
+    started = time.monotonic()
+    receiver.stop()
+    assert time.monotonic() - started < 5
+    for conn in idle:
+        conn.close()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from core.identity import IdentityResolver
 from core.sources.otlp import TOKEN_METRIC, MetricPoint, Temporality, Who
-from core.telemetry import apply_precedence, metric_records, rank
+from core.telemetry import SeriesState, apply_precedence, legacy_series_key, metric_records, rank
 from core.usage import Feed, Source, UsageRecord
 
 WHO = Who(email="ann@example.com", account_id=None, organization_id=None, session_id="s")
@@ -38,6 +38,35 @@ def test_a_counter_reset_without_a_new_start_counts_from_zero():
     _, state = metric_records([point(500, 0, 60)], {}, resolver)
     after, _ = metric_records([point(30, 0, 120)], state, resolver)
     assert [r.input_tokens for r in after] == [30]
+
+
+def test_two_processes_with_the_same_attributes_are_two_counters():
+    """Two Claude Code processes whose points carry the same attributes (a person's two terminals
+    with OTEL_METRICS_INCLUDE_SESSION_ID=false, or one session resumed twice) differ only in their
+    start time: each is counted from its own last value, the older one is not ignored."""
+    resolver = IdentityResolver(None)
+    # process A started at 0, process B at 30; their exports interleave
+    batches = [[point(100, 0, 60)], [point(40, 30, 70)], [point(180, 0, 120)], [point(45, 30, 130)],
+               [point(180, 0, 120)]]  # the last: A's point again, a redelivery
+    state: dict = {}
+    counted = []
+    for batch in batches:
+        records, changed = metric_records(batch, state, resolver)
+        state = {**state, **changed}
+        counted += [r.input_tokens for r in records]
+    # by hand: A 100 then 80 more (180); B 40 then 5 more (45); the redelivery nothing
+    assert counted == [100, 40, 80, 5]
+
+
+def test_a_series_stored_before_start_times_told_series_apart_continues():
+    """State stored under the series' old key (attributes only) by an earlier version continues
+    the same process after an upgrade: its next point adds only what is new."""
+    resolver = IdentityResolver(None)
+    legacy = {legacy_series_key(point(250, 0, 120)): SeriesState(T0, T0 + 120 * SEC, 250)}
+    records, _ = metric_records([point(250, 0, 120), point(300, 0, 180)], legacy, resolver)
+    assert [r.input_tokens for r in records] == [50]
+    other, _ = metric_records([point(30, 200, 240)], legacy, resolver)  # another process: from its start
+    assert [r.input_tokens for r in other] == [30]
 
 
 def test_delta_points_are_keyed_by_their_interval():
