@@ -23,6 +23,19 @@ def _usage_rows(engine) -> int:
         return conn.execute(text("SELECT COUNT(*) FROM usage_event")).scalar_one()
 
 
+def _service(engine, slack: FakeSlack, *, member: str | None = None) -> tuple[SharedFileImports, Requester]:
+    """The shared-file service on the fake Slack; everyone is the admin, except `member`."""
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+    admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
+
+    def requester(user_id: str) -> Requester:
+        return Requester(member, "member@example.com", Role.MEMBER) if user_id == member else admin
+
+    service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
+                                requester=requester, dm_channel=slack.dm_channel)
+    return service, admin
+
+
 def _set_importing(engine, file_id: str, since: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE slack_file_import SET status = 'importing', updated_at = :t WHERE file_id = :f"),
@@ -33,10 +46,7 @@ def test_an_import_left_half_done_by_a_killed_bot_can_be_clicked_again(engine):
     """The import ran in one transaction, so a bot killed in the middle wrote nothing, but the share
     stayed `importing`: every later click on Import did nothing, silently, for ever."""
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        service, admin = _service(engine, slack)
         shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
         service.shared(file_id=shared["id"], user_id=ADMIN, channel=slack.dm_channel(ADMIN))
         [preview] = [c for c in slack.calls("chat.postMessage") if "Import preview" in (c.get("text") or "")]
@@ -62,10 +72,7 @@ def test_an_import_left_half_done_by_a_killed_bot_can_be_clicked_again(engine):
 
 def test_a_share_claimed_by_a_bot_that_died_before_its_preview_is_previewed_when_shared_again(engine):
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        service, admin = _service(engine, slack)
         shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=[slack.dm_channel(ADMIN)])
         from storage import import_repo
         from storage.db import session_scope
@@ -88,11 +95,7 @@ def test_a_file_refused_to_a_member_is_previewed_when_an_admin_shares_it(engine)
     very file (Slack keeps the file id) got nothing at all: the member's refused claim held it."""
     member_id = "U0QAMEMBER"
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        people = {ADMIN: Requester(ADMIN, "boss@example.com", Role.ADMIN),
-                  member_id: Requester(member_id, "member@example.com", Role.MEMBER)}
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=people.__getitem__, dm_channel=slack.dm_channel)
+        service, admin = _service(engine, slack, member=member_id)
         shared = slack.register_file("team.csv", CSV, "text/csv", user_id=member_id, channels=["C0GENERAL"])
 
         def refusals():
@@ -108,7 +111,7 @@ def test_a_file_refused_to_a_member_is_previewed_when_an_admin_shares_it(engine)
             service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")
         [preview] = previews()
         assert preview["channel"] == slack.dm_channel(ADMIN) and len(refusals()) == 1
-        service.confirm(SharedFileRef(shared["id"]), people[ADMIN], approved_moves=None,
+        service.confirm(SharedFileRef(shared["id"]), admin, approved_moves=None,
                         message=(preview.response["channel"], preview.response["ts"]))
         assert _usage_rows(engine) == 1
         # a late event of the admin's own share previews nothing again
@@ -121,10 +124,7 @@ def test_a_share_that_slack_failed_to_hand_over_is_previewed_when_shared_again(e
     the sharer was told "could not download" (or nothing at all), and sharing the file again did
     nothing — its claim was kept as refused (or `claimed` for 15 minutes)."""
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        service, admin = _service(engine, slack)
         dm = slack.dm_channel(ADMIN)
 
         def said(needle):
@@ -158,11 +158,7 @@ def test_a_screenshot_in_a_channel_gets_no_import_refusal(engine):
     member_id = "U0QAMEMBER"
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        people = {ADMIN: Requester(ADMIN, "boss@example.com", Role.ADMIN),
-                  member_id: Requester(member_id, "member@example.com", Role.MEMBER)}
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=people.__getitem__, dm_channel=slack.dm_channel)
+        service, _ = _service(engine, slack, member=member_id)
 
         def replies():
             return [c.get("text") for c in slack.calls() if c.method in ("chat.postEphemeral", "chat.postMessage")]
@@ -183,10 +179,7 @@ def test_a_screenshot_in_a_channel_gets_no_import_refusal(engine):
 
 def test_a_files_info_failure_in_a_channel_is_quiet_and_the_message_event_previews(engine):
     with FakeSlack() as slack:
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
-        admin = Requester(ADMIN, "boss@example.com", Role.ADMIN)
-        service = SharedFileImports(engine, client, importer=ImportService(engine, email_domain=None),
-                                    requester=lambda _uid: admin, dm_channel=slack.dm_channel)
+        service, admin = _service(engine, slack)
         shared = slack.register_file("team.csv", CSV, "text/csv", user_id=ADMIN, channels=["C0GENERAL"])
         slack.fail_next("files.info", status=500, error="internal_error")
         service.shared(file_id=shared["id"], user_id=ADMIN, channel="C0GENERAL")  # file_shared
