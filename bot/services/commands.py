@@ -20,7 +20,7 @@ from core.periods import PeriodError
 from . import charting
 from .admin import AdminService
 from .authz import Requester, Role, UserDirectory, require
-from .grammar import MAX_FILTER, Command, Sub, parse_sort
+from .grammar import MAX_FILTER, Command, Sub, parse_sort, parse_user_ref
 from .grammar import period as grammar_period
 from .reply import Attachment, Reply
 from .reports import ReportService
@@ -99,8 +99,12 @@ class CommandService:
                                files=charting.models(view)), cmd.group, people)
 
     def _users(self, cmd: Command, who: Requester) -> Reply:
+        query = cmd.query
+        user_id, _ = parse_user_ref(query) if query.startswith("<@") else (None, None)
+        if user_id:  # `users @ann`: the filter is her email (the table shows emails, not Slack ids)
+            query = self.resolve_target(replace(cmd, target_user_id=user_id, target_email=None))
         view = self.reports.users(cmd.period, period_text=cmd.period_text, sort=cmd.sort, descending=cmd.descending,
-                                  query=cmd.query, offset=0, group=cmd.group)
+                                  query=query, offset=0, group=cmd.group)
         return _in_group(Reply(text=report_blocks.users_text(view), blocks=report_blocks.users(view)), cmd.group)
 
     def users_page(self, page: UsersPage, who: Requester) -> Reply:

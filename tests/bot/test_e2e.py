@@ -197,6 +197,8 @@ def test_users_pivot_pages_and_sorts(slack, fake):
     assert rows[1].startswith("Alice Admin")
     filtered = slack.ask("users 30d sort:spend p0", user=ALICE)
     assert "1–9 of 9" in filtered.text  # p01 … p09
+    mentioned = slack.ask(f"users 30d <@{BOB}|bob>", user=ALICE)  # a mention filters by that person's email
+    assert "1–1 of 1" in mentioned.text and "bob@example.com" in mentioned.text  # was: the mention as text, 0 rows
     member = slack.click(fake.block_actions(ActionId.USERS_NEXT, nxt["value"], user_id=BOB))
     assert "Only Abacus admins and viewers" in "\n".join(mrkdwn_texts(member.body["blocks"]))
 
