@@ -2,7 +2,9 @@
 and plain text, sent from the outbox's `email` rows and retried the same way.
 
 `smtp://user:pass@host:port` upgrades with STARTTLS when the server offers it; `smtps://` is TLS
-from the first byte. SMTP has no idempotency key either: every alert has a stable Message-ID
+from the first byte. A password is never sent in clear across the network: to a server on another
+machine that offers no STARTTLS, the email fails with that reason instead (a relay on this machine,
+reached over loopback, may take it unencrypted). SMTP has no idempotency key either: every alert has a stable Message-ID
 (`<abacus-alert-<outbox id>@…>`), so a resend after a crash mid-DATA is one conversation in the
 recipients' mail clients, not two.
 """
@@ -10,6 +12,7 @@ recipients' mail clients, not two.
 from __future__ import annotations
 
 import html
+import ipaddress
 import smtplib
 import ssl
 import unicodedata
@@ -47,6 +50,24 @@ class SmtpConfig:
 
     def __repr__(self) -> str:  # never the password
         return f"SmtpConfig({self.host}:{self.port}, tls={self.tls}, user={self.username!r})"
+
+
+class ClearPasswordRefused(smtplib.SMTPResponseException):
+    """A server that offers no STARTTLS, on another machine, would get the password in clear: refused
+    like a permanent SMTP error (the outbox row fails with this reason; nothing is retried)."""
+
+    def __init__(self) -> None:
+        super().__init__(530, "the server offers no STARTTLS, so the password would cross the network in clear; "
+                              "not sent: use smtps:// or a server that offers STARTTLS")
+
+
+def _loopback_peer(server: smtplib.SMTP) -> bool:
+    """Whether the connection stays on this machine (a local relay, a sidecar): no network to read
+    a password from."""
+    try:
+        return ipaddress.ip_address(server.sock.getpeername()[0].split("%")[0]).is_loopback
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +163,14 @@ class SmtpEmailChannel:
             server = smtplib.SMTP(cfg.host, cfg.port, timeout=self._timeout)
         try:
             server.ehlo()
+            encrypted = cfg.tls
             if not cfg.tls and server.has_extn("starttls"):
                 server.starttls(context=context)
                 server.ehlo()
+                encrypted = True
             if cfg.username:
+                if not encrypted and not _loopback_peer(server):
+                    raise ClearPasswordRefused()
                 server.login(cfg.username, cfg.password or "")
             server.send_message(message, from_addr=cfg.sender, to_addrs=list(cfg.recipients))
         finally:

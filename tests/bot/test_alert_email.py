@@ -125,3 +125,49 @@ def test_a_wrong_password_is_not_sent_and_never_shown(engine, smtp):
     assert "wrong-pass-123" not in repr(SmtpConfig.from_url(f"smtp://abacus:wrong-pass-123@127.0.0.1:{port}",
                                                              sender="a@b.co", recipients=["c@d.co"]))
     assert inbox.messages == []
+
+
+def _this_machines_address() -> str | None:
+    """An address of this machine that is not loopback (the interface a route out would use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # UDP: nothing is sent
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_a_password_is_not_sent_in_clear_to_a_server_on_another_machine(engine):
+    """Without STARTTLS, `smtp://user:pass@…` on another host would send the password readable by
+    anyone on the path: the row fails with the reason, the server never sees AUTH (nor the mail).
+    Over loopback (a local relay: the tests above) it is sent."""
+    address = _this_machines_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback")
+    inbox, auths = Inbox(), []
+
+    def recording(server, session, envelope, mechanism, auth_data):
+        auths.append(mechanism)
+        return authenticator(server, session, envelope, mechanism, auth_data)
+
+    controller = Controller(inbox, hostname=address, port=free_port(), authenticator=recording,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        add_incidents(engine, [1])
+        queue(engine, 1)
+        store, clock = MemoryStore([view(1)]), Clock()
+        config = SmtpConfig.from_url(f"smtp://abacus:s3cret@{address}:{controller.port}", sender="abacus@example.com",
+                                     recipients=["finops@example.com"])
+        s = AlertSender(engine, None, channel=None, store=store, email=SmtpEmailChannel(config, timeout=5),
+                        clock=clock)
+        from storage import outbox_repo
+        with session_scope(engine) as session:
+            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
+        assert s.drain().failed == 1
+        [row] = [r for r in rows(engine) if r.transport == "email"]
+        assert row.last_error.startswith("SMTP 530 the server offers no STARTTLS") and "s3cret" not in row.last_error
+        assert auths == [] and inbox.messages == []
+    finally:
+        controller.stop()
