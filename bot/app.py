@@ -44,6 +44,7 @@ from bot.sync_service import run_sync
 from bot.wiring import Context, make_delivery_client, make_sender, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
+from core.sync import NullProgress
 from storage.dbapi import driver_error_types
 from storage.job_lock import SYNC_LOCK, try_job_lock
 
@@ -90,18 +91,37 @@ def _reason(exc: BaseException) -> str:
 
 # --- scheduled and on-demand sync, detection, alert delivery -----------------------------------------
 
-def make_sync_runner(ctx: Context) -> SyncRunner | None:
+class SyncStopping(KeyboardInterrupt):
+    """`abacus run` is stopping: a scheduled sync ends between two of its days (or Cursor event
+    windows) instead of running to its end — what it committed stays, the next run resumes from
+    there. A KeyboardInterrupt, as Ctrl-C is for `abacus sync`, so the engine records it the same way."""
+
+
+class StopBetweenDays(NullProgress):
+    """The progress of a scheduled sync: raises SyncStopping at the next step once `stopping` is set."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        if self._stopping.is_set():
+            raise SyncStopping("interrupted: abacus run is stopping; the next run resumes")
+
+
+def make_sync_runner(ctx: Context, *, stopping: threading.Event | None = None) -> SyncRunner | None:
     """Sync as the bot runs it: one at a time across replicas (the `sync` job lock). None when
-    no vendor key is configured."""
+    no vendor key is configured. A scheduled sync stops early once `stopping` is set (SIGTERM:
+    platforms kill a process that takes more than 30-60 s to stop)."""
     if not (ctx.settings.anthropic_keys or ctx.settings.cursor_keys):
         return None
 
     def run(start: date | None, end: date | None, trigger: str) -> SyncOutcome:
         window = DateRange(start, end or utc_today()) if start else None
+        progress = StopBetweenDays(stopping) if stopping is not None and trigger == "schedule" else None
         with try_job_lock(ctx.engine, SYNC_LOCK) as held:
             if not held:
                 raise RuntimeFailure("a sync is already running; try again in a few minutes")
-            summary = run_sync(ctx, window=window, trigger=trigger)
+            summary = run_sync(ctx, window=window, trigger=trigger, progress=progress)
         return SyncOutcome(ok=summary.ok, lines=list(summary.lines()))
 
     return run
@@ -216,6 +236,7 @@ class Bot:
     scheduler: BackgroundScheduler
     listener_executor: ThreadPoolExecutor
     identity: dict
+    stopping: threading.Event  # set on SIGTERM: a scheduled sync ends at its next step
 
     def next_sync(self) -> datetime | None:
         return next_run(self.scheduler)
@@ -234,7 +255,8 @@ def build_bot(settings: Settings) -> Bot:
     verify_app_token(client, settings.slack_app_token.get_secret_value(), settings.slack_api_url)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": MISFIRE_GRACE})
-    sync_runner = make_sync_runner(ctx)
+    stopping = threading.Event()
+    sync_runner = make_sync_runner(ctx, stopping=stopping)
     alert_client = make_delivery_client(settings) if settings.alert_channel else None
     sender = make_sender(ctx, alert_client)
     jobs = make_jobs(ctx, sync_runner=sync_runner, sender=sender)
@@ -257,7 +279,7 @@ def build_bot(settings: Settings) -> Bot:
         raise ConfigError("SLACK_BOT_TOKEN was rejected by Slack (auth.test failed)") from None
     register_all(app, services)
     return Bot(ctx=ctx, client=client, app=app, services=services, scheduler=scheduler,
-               listener_executor=listener_executor, identity=identity)
+               listener_executor=listener_executor, identity=identity, stopping=stopping)
 
 
 class _DropClientTokenNotice(logging.Filter):
@@ -332,6 +354,7 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
             pass
     finally:
         log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
+        bot.stopping.set()  # a scheduled sync ends at its next day instead of running to its end
         handler.close()  # no new envelopes; waits for the ones being dispatched
         if receiver is not None:
             receiver.stop()  # no new batches; waits for the ones being stored

@@ -277,7 +277,15 @@ class Settings:
 
     @property
     def admins(self) -> list[str]:
-        return [a.lower() if "@" in a else a for a in _split(self.admins_raw)]
+        """Slack user ids and emails. Commas separate them; so do spaces (`U1 U2` is two people, not
+        one that nobody is), and a mention pasted from Slack (`<@U123>`, `<@U123|ann>`) is its id."""
+        out = []
+        for entry in _split((self.admins_raw or "").replace(" ", ",").replace("\t", ",")):
+            if entry.startswith("<@") and entry.endswith(">"):
+                entry = entry[2:-1].split("|", 1)[0]
+            if entry:
+                out.append(entry.lower() if "@" in entry else entry)
+        return out
 
     @property
     def anthropic_keys(self) -> list[str]:

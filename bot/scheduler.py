@@ -157,6 +157,8 @@ class Jobs:
             except RuntimeFailure as exc:  # a sync failure must not stop detection on what is stored
                 lines.append(f"sync failed: {exc}")
                 log.warning("scheduled sync failed: %s", exc)
+            except KeyboardInterrupt as exc:  # the process is stopping: no detection now, the next run resumes
+                raise RuntimeFailure(f"sync {exc}" if str(exc) else "sync interrupted") from None
             except (DBAPIError, *driver_error_types()):
                 # through SQLAlchemy or from the driver itself (the sync's bulk writes): detection needs the
                 # same database, so the run fails (one line, below) and the next tick tries again

@@ -107,3 +107,10 @@ def test_an_address_with_a_line_break_or_control_character_is_refused(clean_env,
         load_settings()
     lines = str(err.value).splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{name}: ") and "is not an email address" in lines[0]
+
+
+def test_admins_separated_by_spaces_or_pasted_as_mentions_are_each_an_admin(clean_env, monkeypatch):
+    """`ABACUS_ADMINS=U0ANN U0BOB` (spaces, not commas) used to be one entry nobody matched: with it
+    set, nobody at all could change anything, and nothing said so."""
+    monkeypatch.setenv("ABACUS_ADMINS", "U0ANN U0BOB,\tLead@Example.COM , <@U0CY>,<@U0DAN|dan>")
+    assert load_settings().admins == ["U0ANN", "U0BOB", "lead@example.com", "U0CY", "U0DAN"]
