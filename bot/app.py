@@ -249,6 +249,8 @@ def next_run(scheduler: BackgroundScheduler, job_id: str = SYNC_JOB) -> datetime
 
 def build_bot(settings: Settings) -> Bot:
     settings.require_slack()
+    for note in settings.half_configured():
+        log.warning("%s", note)
     ctx = open_context(settings=settings)
     client = make_client(settings)
     identity = verify_bot_token(client, settings.slack_api_url)

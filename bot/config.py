@@ -310,6 +310,15 @@ class Settings:
         """Alert emails: an SMTP server and someone to send them to."""
         return bool(self.smtp_url and self.alert_email_to)
 
+    def half_configured(self) -> list[str]:
+        """Settings given without their partner, so their feature stays off (said at start, one line each)."""
+        notes = []
+        if self.smtp_url and not self.alert_email_to:
+            notes.append("ABACUS_SMTP_URL is set but ABACUS_ALERT_EMAIL_TO is not: no alert emails are sent")
+        if self.alert_email_to and not self.smtp_url:
+            notes.append("ABACUS_ALERT_EMAIL_TO is set but ABACUS_SMTP_URL is not: no alert emails are sent")
+        return notes
+
     def require_email(self) -> None:
         if self.email_configured and not self.alert_email_from:
             raise ConfigError("ABACUS_ALERT_EMAIL_FROM: required with ABACUS_SMTP_URL when ABACUS_EMAIL_DOMAIN "

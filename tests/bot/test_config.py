@@ -114,3 +114,17 @@ def test_admins_separated_by_spaces_or_pasted_as_mentions_are_each_an_admin(clea
     set, nobody at all could change anything, and nothing said so."""
     monkeypatch.setenv("ABACUS_ADMINS", "U0ANN U0BOB,\tLead@Example.COM , <@U0CY>,<@U0DAN|dan>")
     assert load_settings().admins == ["U0ANN", "U0BOB", "lead@example.com", "U0CY", "U0DAN"]
+
+
+def test_email_settings_given_without_their_partner_are_named(clean_env, monkeypatch):
+    """An SMTP server with nobody to mail, or recipients with no server: email stays off, and the bot
+    says so at start instead of silently."""
+    assert load_settings().half_configured() == []
+    monkeypatch.setenv("ABACUS_SMTP_URL", "smtp://u:p4ssw0rd@mail.example.com:587")
+    [note] = load_settings().half_configured()
+    assert note.startswith("ABACUS_SMTP_URL is set but ABACUS_ALERT_EMAIL_TO is not") and "p4ssw0rd" not in note
+    monkeypatch.setenv("ABACUS_ALERT_EMAIL_TO", "ops@example.com")
+    assert load_settings().half_configured() == []
+    monkeypatch.delenv("ABACUS_SMTP_URL")
+    [note] = load_settings().half_configured()
+    assert note.startswith("ABACUS_ALERT_EMAIL_TO is set but ABACUS_SMTP_URL is not")
