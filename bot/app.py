@@ -356,7 +356,11 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
             pass
     finally:
         log.info("stopping: closing the Socket Mode connection, finishing in-flight work")
-        bot.stopping.set()  # a scheduled sync ends at its next day instead of running to its end
+        # in-flight work finishes; a scheduled sync still running after the grace ends at its next day
+        # (what it committed stays, the next run resumes) rather than be killed by the platform
+        grace = threading.Timer(bot.ctx.settings.stop_grace_seconds, bot.stopping.set)
+        grace.daemon = True
+        grace.start()
         handler.close()  # no new envelopes; waits for the ones being dispatched
         if receiver is not None:
             receiver.stop()  # no new batches; waits for the ones being stored
@@ -365,6 +369,7 @@ def run(settings: Settings, *, verbose: bool = False, stop: threading.Event | No
         bot.services.shutdown(wait=True)
         log.debug("in-flight work done")
         bot.scheduler.shutdown(wait=True)
+        grace.cancel()
         bot.ctx.engine.dispose()
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -229,6 +229,9 @@ FIELDS: tuple[SettingField, ...] = (
     # process may take it over, and the first retry delay after a 5xx or a timeout (doubling)
     SettingField("alert_lease_seconds", ("ABACUS_ALERT_LEASE",), 60.0, _number(1.0, 3600.0, "seconds")),
     SettingField("alert_backoff_seconds", ("ABACUS_ALERT_BACKOFF",), 5.0, _number(0.01, 3600.0, "seconds")),
+    # on SIGTERM, how long a scheduled sync may run on before it stops at its next day (committed,
+    # the next run resumes): in-flight work finishes, within the ~30 s platforms wait before a kill
+    SettingField("stop_grace_seconds", ("ABACUS_STOP_GRACE",), 20.0, _number(0.0, 3600.0, "seconds")),
     SettingField("log_level", ("ABACUS_LOG_LEVEL",), "INFO", _level),
     SettingField("otlp_port", ("ABACUS_OTLP_PORT",), None, _whole(1, 65535, "a TCP port")),
     SettingField("otlp_token", ("ABACUS_OTLP_TOKEN",), None, _secret),
@@ -260,6 +263,7 @@ class Settings:
     alert_email_from_raw: str | None
     alert_lease_seconds: float
     alert_backoff_seconds: float
+    stop_grace_seconds: float
     log_level: str
     otlp_port: int | None
     otlp_token: Secret | None
