@@ -106,3 +106,10 @@ def test_the_forecast_on_the_last_day_of_a_month_projects_the_rest_of_it(service
     assert "Projected month*\n$10.25" in text
     [chart] = charting.forecast(view)
     assert "Projected $10.25 by 2026-01-31" in chart.alt_text  # was: no projection drawn on the last day
+
+
+def test_the_top_charts_alt_text_counts_people_and_unmapped_keys_as_the_message_does(service):
+    """The alt text said "4 people spent $10.00" beside a message saying "3 people and 1 unmapped
+    key": the key `ops-key` is not a person."""
+    [chart] = charting.top(service.top(WEEK, 10, None), {})
+    assert "Top 10 by spend: 3 people and 1 unmapped key spent $10.00 in total." in chart.alt_text
