@@ -118,23 +118,26 @@ def top_users(
     top: int = 10,
     title: str = "Top spenders",
     subtitle: str | None = None,
+    who: str | None = None,
 ) -> Chart:
     """People ranked by spend, largest at the top; beyond `top` people the rest fold into one "Others" bar.
 
     `rows` are (display name, spend). Duplicate names are summed; zero, negative and NaN rows are left out.
+    `who` says what the rows are when they are not all people (`3 people and 1 unmapped key`), as the
+    message beside the chart counts them; by default, the rows are counted as people.
     """
     items, total, people = _ranked(rows, top)
     if not items:
         return empty_chart("top-users", title, subtitle, NO_USAGE)
+    who = who or f"{people} {'person' if people == 1 else 'people'}"
     if subtitle is None:
-        subtitle = f"{money(total)} across {people} {'person' if people == 1 else 'people'}"
+        subtitle = f"{money(total)} across {who}"
     bars = [_slice_bar(i, "people", money_label(i.value)) for i in items]
     png = _draw_bars(title, subtitle, bars)
     named = [i for i in items if not i.is_others][:5]
     folded = [i for i in items if i.is_others]
     listing = ", ".join(f"{_alt_name(i, 'people')} {money(i.value)}" for i in named + folded)
-    alt = alt_text(f"{chart_title(title)}: {people} {'person' if people == 1 else 'people'} spent {money(total)}"
-                   f" in total. Largest: {listing}.")
+    alt = alt_text(f"{chart_title(title)}: {who} spent {money(total)} in total. Largest: {listing}.")
     return Chart(png, chart_title(title), alt, filename("top-users"))
 
 

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import charts
 from core.periods import DateRange, period_text
-from core.usage import NANOS_PER_USD, Source
+from core.usage import NANOS_PER_USD, Source, is_unmapped
 
 from .reply import Attachment
 from .reports import AdoptionView, DashboardView, ForecastView, GroupsView, ModelsView, TopView, UserView
@@ -63,8 +63,13 @@ def top(view: TopView, label: dict[str, str]) -> list[Attachment]:
     subtitle = f"{_period_text(view.period)} · top {len(view.rows)} of {view.ranked_among()}"
     if rest > 0:
         subtitle += f" · everyone else {charts.money(_usd(rest))}"
+    keys = sum(1 for r in view.rows if is_unmapped(r.person))
+    people = len(view.rows) - keys
+    who = f"{people} {'person' if people == 1 else 'people'}"
+    if keys:
+        who += f" and {keys} unmapped key{'s' if keys != 1 else ''}"
     return [_attachment(charts.top_users(rows, top=len(rows) or 1, title=f"Top {view.n} by spend",
-                                         subtitle=subtitle))]
+                                         subtitle=subtitle, who=who))]
 
 
 def user(view: UserView) -> list[Attachment]:

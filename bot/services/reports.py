@@ -317,11 +317,13 @@ class ReportService:
             ranking = repo.person_costs(session=s, period=period)
             live = live_days(session=s, start=period.start, end=period.end, persons=[email])
             cursor = cursor_user_analytics(session=s, person=email, period=period)
+        # the team's rank: among people, as its size counts them (an unattributed key is nobody's rank)
+        ranking = [(p, c) for p, c in ranking if not is_unmapped(p)]
         rank = next((i + 1 for i, (p, _) in enumerate(ranking) if p == email), None)
         return UserView(email=email, name=info.name if info else None, group=info.group if info else None,
                         period=period, current=current, previous=before, daily=daily, models=models,
                         productivity=prod, incidents=incidents, team_rank=rank,
-                        team_size=sum(1 for p, _ in ranking if not p.startswith("unmapped:")), live_days=live,
+                        team_size=len(ranking), live_days=live,
                         cursor_analytics=cursor)
 
     def models(self, period: DateRange, *, people: list[str] | None = None) -> ModelsView:

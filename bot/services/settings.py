@@ -7,6 +7,7 @@ detection job reads them through `SettingsService.values()`.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -137,11 +138,15 @@ def parse_value(spec: SettingSpec, raw: str | None) -> Any:
             return None
         raise InputError("a number is required")
     try:
-        number = float(text.replace(",", "").lstrip("$")) if spec.kind != "int" else int(text.replace(",", ""))
+        number = float(text.replace(",", "").lstrip("$"))
     except ValueError:
         raise InputError(f"{text[:40]!r} is not a number") from None
-    if number != number or not spec.minimum <= number <= spec.maximum:  # NaN or out of range
+    if not math.isfinite(number) or not spec.minimum <= number <= spec.maximum:
         raise InputError(f"must be between {spec.minimum:g} and {spec.maximum:g}")
+    if spec.kind == "int":
+        if not number.is_integer():  # "2.5" requests a day: a number, but not a count
+            raise InputError("must be a whole number")
+        return int(number)
     return number
 
 

@@ -111,6 +111,13 @@ def test_setting_values_are_validated():
     for bad in ("abc", "-5", "nan", "1e99"):
         with pytest.raises(InputError):
             parse_value(budget, bad)
+    per_day = SPEC_BY_KEY["threshold.max_requests_per_day"]
+    assert parse_value(per_day, "1,200") == 1200
+    with pytest.raises(InputError, match="must be a whole number"):  # was: "'2.5' is not a number"
+        parse_value(per_day, "2.5")
+    for bad in ("-1", "nan", "inf", "many"):
+        with pytest.raises(InputError):
+            parse_value(per_day, bad)
     viewers = SPEC_BY_KEY["viewers"]
     assert parse_value(viewers, "u0bob, <@U0CAROL>\nDave@Example.com") == ["U0BOB", "U0CAROL", "dave@example.com"]
     for bad in ("<!channel>", "'; DROP TABLE setting; --", "../../etc/passwd"):

@@ -142,3 +142,19 @@ def test_early_in_the_cycle_the_forecast_the_chart_and_the_digest_say_it_is_too_
     assert settled.settled and "Projected month*\n$112.00" in _text(blocks.forecast(settled))
     [chart] = charting.forecast(settled)
     assert "Projected $112.00 by 2026-02-28" in chart.alt_text
+
+
+def test_the_top_charts_alt_text_counts_people_and_unmapped_keys_as_the_message_does(service):
+    """The alt text said "4 people spent $10.00" beside a message saying "3 people and 1 unmapped
+    key": the key `ops-key` is not a person."""
+    [chart] = charting.top(service.top(WEEK, 10, None), {})
+    assert "Top 10 by spend: 3 people and 1 unmapped key spent $10.00 in total." in chart.alt_text
+
+
+def test_a_persons_team_rank_is_among_people_as_the_team_size_is(service):
+    """ann spent $3, the most of any person; the unowned key `ops-key` spent $4. `me` said "#2 of 3":
+    ranked behind the key, counted among the 3 people."""
+    view = service.user("ann@example.com", WEEK)
+    assert (view.team_rank, view.team_size) == (1, 3)
+    assert "#1 of 3" in _text(blocks.user(view))
+    assert (service.user("dan@example.com", WEEK).team_rank, service.user("dan@example.com", WEEK).team_size) == (3, 3)
