@@ -400,12 +400,13 @@ def cursor_analytics_blocks(a: CursorAnalyticsSummary) -> list[dict]:
 
 
 def forecast(view: ForecastView) -> list[dict]:
-    month = view.month_start.strftime("%B %Y")
+    word = view.cycle_word  # "month", or "cycle" when the billing cycle is not a calendar month
     pairs = [
-        ("Month to date", f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
-        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day (month to date)"),
-        ("Projected month", c.usd(view.projected_nanos) if view.settled else view.too_early.capitalize()),
-        ("Last month", c.usd(view.previous_month_nanos)),
+        (f"{word.capitalize()} to date",
+         f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
+        ("Run rate", f"{c.usd(view.run_rate_nanos)} per day ({word} to date)"),
+        (f"Projected {word}", c.usd(view.projected_nanos) if view.settled else view.too_early.capitalize()),
+        (f"Last {word}" if word == "month" else "Previous cycle", c.usd(view.previous_month_nanos)),
     ]
     if view.budget_nanos and not view.settled:
         pairs.append(("Budget", f"{c.usd(view.budget_nanos)} · {c.percent(view.budget_used, 0)} used"))
@@ -417,13 +418,13 @@ def forecast(view: ForecastView) -> list[dict]:
                   ("Projected vs budget", f"{c.percent(ratio, 0)} · {status}")]
     else:
         pairs.append(("Budget", "not set (admins: App Home → Edit settings)"))
-    pairs += [(f"{c.tool(src)} this month", c.usd(n)) for src, n in sorted(view.mtd_by_source.items())]
-    blocks = [c.header(f"Forecast · {month}"), *c.fields(pairs)]
+    pairs += [(f"{c.tool(src)} this {word}", c.usd(n)) for src, n in sorted(view.mtd_by_source.items())]
+    blocks = [c.header(f"Forecast · {view.cycle_label}"), *c.fields(pairs)]
     if view.cursor_cycle:
         start, nanos = view.cursor_cycle
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
     left = max(0.0, view.days_in_month - view.elapsed_days)
-    blocks.append(c.context(f"Projection = month to date + run rate × the {left:.1f} days left (today counts for "
+    blocks.append(c.context(f"Projection = {word} to date + run rate × the {left:.1f} days left (today counts for "
                             "the part of it that has passed)"
                             + ("." if view.settled else f", once {view.min_days:g} days of the cycle have passed "
                                "(admins: App Home → settings).")))
@@ -431,7 +432,7 @@ def forecast(view: ForecastView) -> list[dict]:
 
 
 def forecast_text(view: ForecastView) -> str:
-    return (f"Forecast {view.month_start:%B %Y}: {c.usd(view.mtd_nanos)} so far, "
+    return (f"Forecast {view.cycle_label}: {c.usd(view.mtd_nanos)} so far, "
             + (f"{c.usd(view.projected_nanos)} projected" if view.settled else view.too_early))
 
 

@@ -125,5 +125,5 @@ def forecast(view: ForecastView) -> list[Attachment]:
         projected_days, projected = [view.today], [_usd(view.projected_nanos)]
     budget = _usd(view.budget_nanos) if view.budget_nanos else None
     return [_attachment(charts.forecast(actual_days, cumulative, projected_days, projected, budget,
-                                        title=f"Spend forecast · {view.month_start:%B %Y}",
+                                        title=f"Spend forecast · {view.cycle_label}",
                                         too_early=view.too_early))]

@@ -24,6 +24,8 @@ def render_all(engine, out: Path, period: DateRange) -> list[Path]:
         budget = settings_repo.get_setting(session=session, key="monthly_budget_usd")
         min_days = settings_repo.get_setting(session=session, key="detection.forecast_min_days",
                                              default=DetectionSettings().forecast_min_days)
+        cycle_start_day = settings_repo.get_setting(session=session, key="detection.cycle_start_day",
+                                                    default=DetectionSettings().cycle_start_day)
     dashboard = reports.dashboard(period)
     top = reports.top(period, 10, None)
     attachments: list[tuple[str, Attachment]] = [
@@ -32,7 +34,8 @@ def render_all(engine, out: Path, period: DateRange) -> list[Path]:
         ("models", charting.models(reports.models(period))[0]),
         ("groups", charting.groups(reports.groups(period))[0]),
         ("adoption", charting.adoption(reports.adoption(period))[0]),
-        ("forecast", charting.forecast(reports.forecast(budget, today=period.end, min_days=float(min_days)))[0]),
+        ("forecast", charting.forecast(reports.forecast(budget, today=period.end, min_days=float(min_days),
+                                                              cycle_start_day=int(cycle_start_day or 0)))[0]),
     ]
     split = {src: totals.cost_nanos / 1e9 for src, totals in dashboard.current.by_source.items()}
     chart = charts.spend_split(split)

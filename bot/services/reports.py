@@ -194,6 +194,21 @@ class ForecastView:
         return (self.month_end - self.month_start).days + 1
 
     @property
+    def is_calendar_month(self) -> bool:
+        return self.month_start.day == 1 and (self.month_end + timedelta(days=1)).day == 1
+
+    @property
+    def cycle_word(self) -> str:
+        """"month" for a calendar month, else "cycle" (a billing cycle from the 15th to the 14th)."""
+        return "month" if self.is_calendar_month else "cycle"
+
+    @property
+    def cycle_label(self) -> str:
+        if self.is_calendar_month:
+            return self.month_start.strftime("%B %Y")
+        return f"{self.month_start.isoformat()} → {self.month_end.isoformat()}"
+
+    @property
     def days_elapsed(self) -> int:
         return (self.today - self.month_start).days + 1
 

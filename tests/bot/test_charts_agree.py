@@ -158,3 +158,18 @@ def test_a_persons_team_rank_is_among_people_as_the_team_size_is(service):
     assert (view.team_rank, view.team_size) == (1, 3)
     assert "#1 of 3" in _text(blocks.user(view))
     assert (service.user("dan@example.com", WEEK).team_rank, service.user("dan@example.com", WEEK).team_size) == (3, 3)
+
+
+def test_a_billing_cycle_that_is_not_a_calendar_month_is_called_a_cycle(service):
+    """With the cycle starting on the 15th, the forecast of 2026-01-31 is of 2026-01-15 → 2026-02-14:
+    it said "Forecast · January 2026", "Month to date" and "Last month" over the cycle's figures.
+    $10.00 spent in 17 of the cycle's 31 days → $18.24 projected (10 / 17 × 31)."""
+    view = service.forecast(None, today=date(2026, 1, 31), cycle_start_day=15)
+    assert (view.month_start, view.month_end) == (date(2026, 1, 15), date(2026, 2, 14))
+    text = _text(blocks.forecast(view))
+    assert "Forecast · 2026-01-15 → 2026-02-14" in text
+    assert "Cycle to date*\n$10.00 (17.0 of 31 days)" in text and "Projected cycle*\n$18.24" in text
+    assert "Previous cycle" in text and "month" not in text.lower()
+    assert blocks.forecast_text(view) == "Forecast 2026-01-15 → 2026-02-14: $10.00 so far, $18.24 projected"
+    [chart] = charting.forecast(view)
+    assert chart.title == "Spend forecast · 2026-01-15 → 2026-02-14"
