@@ -131,6 +131,10 @@ def _http(v: str) -> str:
     v = v.strip()
     if not v.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    # a user:password@ part would be printed with the address in every "cannot reach …" line (and the
+    # Slack client cannot use one): the keys and tokens go in their own variables
+    if "@" in v.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError("must not carry a user or password (user:pass@): put the key or token in its own variable")
     return v
 
 

@@ -135,3 +135,15 @@ def test_several_keys_with_spaces_around_the_commas_are_still_accepted(clean_env
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
     settings = load_settings()
     assert settings.anthropic_keys == ["sk-ant-admin01-one", "sk-ant-admin01-two"]
+
+
+@pytest.mark.parametrize("name", ["SLACK_API_URL", "ANTHROPIC_API_URL", "CURSOR_API_URL"])
+def test_an_api_url_with_a_password_in_it_is_refused_without_showing_it(clean_env, monkeypatch, name):
+    """`abacus run` printed "cannot reach the Slack API at http://user:PASSWORD@host/api/" in full."""
+    monkeypatch.setenv(name, "http://proxyuser:ProxyPassSECRET@127.0.0.1:9/api/")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"{name}: ") and "user or password" in str(err.value)
+    assert "SECRET" not in str(err.value)
+    monkeypatch.setenv(name, "http://127.0.0.1:9/api/?owner=ops@example.com")  # an @ after the host is fine
+    load_settings()
