@@ -199,6 +199,11 @@ class SharedFileImports:
         more than the limit, whatever the metadata said."""
         if not info.url or not info.url.startswith(("https://", "http://")):
             raise InputError("Slack gave no download address for this file")
+        if not _slack_host(urlsplit(info.url).hostname, urlsplit(self._client.base_url).hostname):
+            # a file kept elsewhere (a Google Drive or Dropbox link shared as a file): the bot token is
+            # for Slack only
+            raise InputError("this file is not stored in Slack (a link to another service?); download it and "
+                             "share the CSV itself")
         req = urllib.request.Request(info.url, headers={"Authorization": f"Bearer {self._client.token}"})
         try:
             with _DOWNLOADS.open(req, timeout=DOWNLOAD_TIMEOUT) as resp:
@@ -247,6 +252,13 @@ class SharedFileImports:
                                               blocks=refused)
         except SlackApiError as exc:
             log.warning("could not tell %s why %s was refused: %s", user_id, file_id, exc.response.get("error"))
+
+
+def _slack_host(host: str | None, api_host: str | None) -> bool:
+    """A host of Slack's (files.slack.com, files.slack-gov.com …) or of the configured Slack API."""
+    host = (host or "").lower().rstrip(".")
+    homes = {"slack.com", "slack-gov.com", (api_host or "").lower().rstrip(".")} - {""}
+    return any(host == home or host.endswith("." + home) for home in homes)
 
 
 class _TokenStaysWithTheHost(urllib.request.HTTPRedirectHandler):
