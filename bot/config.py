@@ -76,7 +76,14 @@ def _text(v: str) -> str:
     return v
 
 
-def _secret(v: str) -> Secret:
+def _header_secret(v: str) -> Secret:
+    """A token or key (or comma-separated keys) sent in an HTTP header: printable ASCII only. A
+    character pasted along with it (a zero-width space, a curly quote, a line break inside) would
+    otherwise fail every request with an encoding error instead of one line here."""
+    for part in _split(v):
+        if any(not "!" <= ch <= "~" for ch in part):
+            raise ValueError("contains a character that cannot be sent in an HTTP header (a space, a line break, "
+                             "an invisible or non-ASCII character pasted along with it?)")
     return Secret(v)
 
 
@@ -124,6 +131,10 @@ def _http(v: str) -> str:
     v = v.strip()
     if not v.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    # a user:password@ part would be printed with the address in every "cannot reach …" line (and the
+    # Slack client cannot use one): the keys and tokens go in their own variables
+    if "@" in v.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError("must not carry a user or password (user:pass@): put the key or token in its own variable")
     return v
 
 
@@ -210,12 +221,12 @@ class SettingField:
 
 FIELDS: tuple[SettingField, ...] = (
     SettingField("database_url", ("DATABASE_URL",), DEFAULT_DATABASE_URL),
-    SettingField("slack_bot_token", ("SLACK_BOT_TOKEN",), None, _secret),
-    SettingField("slack_app_token", ("SLACK_APP_TOKEN",), None, _secret),
+    SettingField("slack_bot_token", ("SLACK_BOT_TOKEN",), None, _header_secret),
+    SettingField("slack_app_token", ("SLACK_APP_TOKEN",), None, _header_secret),
     SettingField("slack_api_url", ("SLACK_API_URL",), DEFAULT_SLACK_API_URL, _slack_url),
-    SettingField("anthropic_admin_key", ("ANTHROPIC_ADMIN_KEY",), None, _secret),
+    SettingField("anthropic_admin_key", ("ANTHROPIC_ADMIN_KEY",), None, _header_secret),
     SettingField("anthropic_api_url", ("ANTHROPIC_API_URL",), DEFAULT_ANTHROPIC_API_URL, _base_url),
-    SettingField("cursor_admin_key", ("CURSOR_ADMIN_KEY",), None, _secret),
+    SettingField("cursor_admin_key", ("CURSOR_ADMIN_KEY",), None, _header_secret),
     SettingField("cursor_api_url", ("CURSOR_API_URL",), DEFAULT_CURSOR_API_URL, _base_url),
     SettingField("email_domain", ("ABACUS_EMAIL_DOMAIN", "DOMAIN"), None, _domain),
     SettingField("alert_channel", ("ABACUS_ALERT_CHANNEL",), None, _channel),
@@ -234,7 +245,7 @@ FIELDS: tuple[SettingField, ...] = (
     SettingField("stop_grace_seconds", ("ABACUS_STOP_GRACE",), 20.0, _number(0.0, 3600.0, "seconds")),
     SettingField("log_level", ("ABACUS_LOG_LEVEL",), "INFO", _level),
     SettingField("otlp_port", ("ABACUS_OTLP_PORT",), None, _whole(1, 65535, "a TCP port")),
-    SettingField("otlp_token", ("ABACUS_OTLP_TOKEN",), None, _secret),
+    SettingField("otlp_token", ("ABACUS_OTLP_TOKEN",), None, _header_secret),
     SettingField("otlp_host", ("ABACUS_OTLP_HOST",), "0.0.0.0"),
     # detection on today's live telemetry, every N minutes while the receiver is on (0 or off: never);
     # a fraction is allowed (0.25 = every 15 s), for tests and teams that want seconds

@@ -108,13 +108,17 @@ def register(app, services: Services, errors: ErrorReporter) -> None:
             ref = _ref(_action(body))
             if ref is None:
                 raise InputError(EXPIRED)
+            requester = services.authorizer.requester(target.user_id)
             view = services.incidents.get(ref.id)
+            if view is None or view.user is None or "@" not in view.user:
+                # a member may only reach their own report: nothing about other incidents, not even
+                # whether one exists or what it is about
+                require(requester, Role.VIEWER)
             if view is None:
                 raise InputError(f"Incident #{ref.id} no longer exists.")
             if view.user is None or "@" not in view.user:
                 raise InputError(f"Incident #{ref.id} is about {view.subject}, not a person with a report.")
             cmd = parse_command(f"user {view.user}")
-            requester = services.authorizer.requester(target.user_id)
             authorize(requester, cmd)
             reply = services.commands.run(cmd, requester)
             services.delivery.deliver(reply, Target(target.user_id, target.channel_id, target.respond))

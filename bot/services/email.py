@@ -11,6 +11,7 @@ recipients' mail clients, not two.
 
 from __future__ import annotations
 
+import base64
 import html
 import ipaddress
 import smtplib
@@ -24,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.blocks.alerts import STATUS_LABEL, status_line, value_text
 from core.incidents import AlertKind, IncidentView, format_duration
+from core.sources.http import scrub
 
 KIND_SUBJECT = {AlertKind.OPENED: "", AlertKind.ESCALATED: "Escalated: ", AlertKind.SIGNAL_ADDED: "New signal: ",
                 AlertKind.REALERT: "Still happening: ", AlertKind.RESOLVED: "Resolved: "}
@@ -50,6 +52,13 @@ class SmtpConfig:
 
     def __repr__(self) -> str:  # never the password
         return f"SmtpConfig({self.host}:{self.port}, tls={self.tls}, user={self.username!r})"
+
+    def secret_forms(self) -> list[str]:
+        """The password as a server may quote it back: itself and the AUTH LOGIN / PLAIN lines we send."""
+        if not self.password:
+            return []
+        return [self.password, base64.b64encode(self.password.encode()).decode(),
+                base64.b64encode(f"\0{self.username or ''}\0{self.password}".encode()).decode()]
 
 
 class ClearPasswordRefused(smtplib.SMTPResponseException):
@@ -173,6 +182,14 @@ class SmtpEmailChannel:
                     raise ClearPasswordRefused()
                 server.login(cfg.username, cfg.password or "")
             server.send_message(message, from_addr=cfg.sender, to_addrs=list(cfg.recipients))
+        except smtplib.SMTPResponseException as exc:
+            # the answer is kept (outbox, App Home) and logged: a server quoting the credentials back
+            # must not put them there
+            raw = exc.smtp_error
+            reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            exc.smtp_error = scrub(reason, cfg.secret_forms()).encode()
+            exc.args = (exc.smtp_code, exc.smtp_error)
+            raise
         finally:
             try:
                 server.quit()

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -198,9 +199,14 @@ class SharedFileImports:
         more than the limit, whatever the metadata said."""
         if not info.url or not info.url.startswith(("https://", "http://")):
             raise InputError("Slack gave no download address for this file")
+        if not _slack_host(urlsplit(info.url).hostname, urlsplit(self._client.base_url).hostname):
+            # a file kept elsewhere (a Google Drive or Dropbox link shared as a file): the bot token is
+            # for Slack only
+            raise InputError("this file is not stored in Slack (a link to another service?); download it and "
+                             "share the CSV itself")
         req = urllib.request.Request(info.url, headers={"Authorization": f"Bearer {self._client.token}"})
         try:
-            with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT) as resp:  # noqa: S310 - Slack's own URL
+            with _DOWNLOADS.open(req, timeout=DOWNLOAD_TIMEOUT) as resp:
                 if "text/html" in (resp.headers.get("Content-Type") or "") and not info.name.lower().endswith(".html"):
                     raise RuntimeFailure("Slack answered the download with a web page (is the files:read scope "
                                          "granted?)")
@@ -246,6 +252,29 @@ class SharedFileImports:
                                               blocks=refused)
         except SlackApiError as exc:
             log.warning("could not tell %s why %s was refused: %s", user_id, file_id, exc.response.get("error"))
+
+
+def _slack_host(host: str | None, api_host: str | None) -> bool:
+    """A host of Slack's (files.slack.com, files.slack-gov.com …) or of the configured Slack API."""
+    host = (host or "").lower().rstrip(".")
+    homes = {"slack.com", "slack-gov.com", (api_host or "").lower().rstrip(".")} - {""}
+    return any(host == home or host.endswith("." + home) for home in homes)
+
+
+class _TokenStaysWithTheHost(urllib.request.HTTPRedirectHandler):
+    """urllib copies every header onto a redirect, wherever it points: the bot token goes only to
+    the host it was meant for (over https when it started there), as `requests` does."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        old_url, new_url = urlsplit(req.full_url), urlsplit(new.full_url if new is not None else newurl)
+        if new is not None and (new_url.hostname != old_url.hostname
+                                or (old_url.scheme == "https" and new_url.scheme != "https")):
+            new.remove_header("Authorization")
+        return new
+
+
+_DOWNLOADS = urllib.request.build_opener(_TokenStaysWithTheHost)
 
 
 def _slack_reason(exc: BaseException) -> str:

@@ -171,3 +171,36 @@ def test_a_password_is_not_sent_in_clear_to_a_server_on_another_machine(engine):
         assert auths == [] and inbox.messages == []
     finally:
         controller.stop()
+
+
+def test_an_smtp_answer_that_echoes_the_credentials_is_stored_without_them(engine):
+    """Some relays quote what they were sent in a refusal (the password, or the base64 AUTH line).
+    The reason is kept in the outbox and shown in the App Home: only a 4-character hint may remain."""
+    import base64
+
+    password = "Echoed-SECRET-pass-987"
+    plain = base64.b64encode(f"\0abacus\0{password}".encode()).decode()
+
+    def echoing(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False,
+                          message=f"535 5.7.8 bad credentials {password} ({plain}, {mechanism})")
+
+    port = free_port()
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port, authenticator=echoing, auth_require_tls=False)
+    controller.start()
+    try:
+        add_incidents(engine, [1])
+        queue(engine, 1)
+        store, clock = MemoryStore([view(1)]), Clock()
+        s = AlertSender(engine, None, channel=None, store=store, email=channel(port, password=password), clock=clock,
+                        max_attempts=1)
+        from storage import outbox_repo
+        with session_scope(engine) as session:
+            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
+        assert s.drain().failed == 1
+    finally:
+        controller.stop()
+    [row] = [r for r in rows(engine) if r.transport == "email"]
+    assert "535" in row.last_error and "bad credentials" in row.last_error
+    for secret in (password, plain.rstrip("=")):
+        assert not any(secret[i:i + 5] in row.last_error for i in range(len(secret) - 8)), row.last_error

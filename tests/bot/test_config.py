@@ -128,3 +128,43 @@ def test_email_settings_given_without_their_partner_are_named(clean_env, monkeyp
     monkeypatch.delenv("ABACUS_SMTP_URL")
     [note] = load_settings().half_configured()
     assert note.startswith("ABACUS_ALERT_EMAIL_TO is set but ABACUS_SMTP_URL is not")
+
+
+HEADER_SECRETS = {"SLACK_BOT_TOKEN": "xoxb-1111-2222-SECRETbottoken",
+                  "SLACK_APP_TOKEN": "xapp-1-A1-2222-SECRETapptoken",
+                  "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-SECRETkeyabcdef",
+                  "CURSOR_ADMIN_KEY": "key_SECRETcursorkey01",
+                  "ABACUS_OTLP_TOKEN": "otlpSECRETtoken0123"}
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_SECRETS))
+@pytest.mark.parametrize("pasted", ["\u200b", "\u00c4", "\u201d", " x", "\nx"])
+def test_a_key_or_token_that_cannot_go_into_an_http_header_is_refused_at_start(clean_env, monkeypatch, name, pasted):
+    """A zero-width space or curly quote pasted with a key made every request fail with a
+    UnicodeEncodeError traceback (`abacus sync`, `abacus run`): one line at start instead, never the value."""
+    secret = HEADER_SECRETS[name]
+    monkeypatch.setenv(name, secret[:12] + pasted + secret[12:])
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{name}: ") and "HTTP header" in lines[0]
+    assert "SECRET" not in str(err.value)
+
+
+def test_several_keys_with_spaces_around_the_commas_are_still_accepted(clean_env, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", " sk-ant-admin01-one , sk-ant-admin01-two ")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    settings = load_settings()
+    assert settings.anthropic_keys == ["sk-ant-admin01-one", "sk-ant-admin01-two"]
+
+
+@pytest.mark.parametrize("name", ["SLACK_API_URL", "ANTHROPIC_API_URL", "CURSOR_API_URL"])
+def test_an_api_url_with_a_password_in_it_is_refused_without_showing_it(clean_env, monkeypatch, name):
+    """`abacus run` printed "cannot reach the Slack API at http://user:PASSWORD@host/api/" in full."""
+    monkeypatch.setenv(name, "http://proxyuser:ProxyPassSECRET@127.0.0.1:9/api/")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"{name}: ") and "user or password" in str(err.value)
+    assert "SECRET" not in str(err.value)
+    monkeypatch.setenv(name, "http://127.0.0.1:9/api/?owner=ops@example.com")  # an @ after the host is fine
+    load_settings()
