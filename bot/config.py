@@ -377,6 +377,16 @@ def _dotenv(path: Path) -> dict[str, str]:
         raise ConfigError(f".env cannot be read: {exc.strerror or type(exc).__name__}") from None
 
 
+def environment() -> dict[str, str]:
+    """The environment over `.env`, with `load_settings`' precedence (the environment wins, a blank
+    value means unset, names in any case; returned upper-case): for the tuning variables read
+    outside `FIELDS` (ABACUS_HTTP_*, ABACUS_SYNC_*, ABACUS_DB_LOCK_TIMEOUT), so `.env` sets them too."""
+    merged: dict[str, str] = {}
+    for source in (_dotenv(Path(ENV_FILE)), os.environ):
+        merged.update({k.upper(): v for k, v in source.items() if v != ""})
+    return merged
+
+
 def load_settings(**overrides) -> Settings:
     """Read and validate: `overrides` (by attribute or variable name) over the environment over
     `.env` over the defaults. A ConfigError carries one line per problem, without values."""

@@ -41,6 +41,36 @@ def test_the_environment_wins_over_dotenv_which_wins_over_the_defaults(clean_env
     assert s.sync_schedule == "5 * * * *" and s.alert_lease_seconds == 60.0 and s.otlp_port is None
 
 
+TUNING = ("ABACUS_HTTP_TIMEOUT", "ABACUS_HTTP_ATTEMPTS", "ABACUS_HTTP_BACKOFF", "ABACUS_HTTP_MAX_RETRY_AFTER",
+          "ABACUS_SYNC_RATE_LIMIT", "ABACUS_SYNC_WORKER", "ABACUS_SYNC_COMMIT_EVENTS", "ABACUS_DB_LOCK_TIMEOUT")
+
+
+def test_the_tuning_variables_are_read_from_dotenv_too(clean_env, monkeypatch):
+    # README → Configuration: "Environment variables, also read from `.env`" — the tuning ones too
+    from bot.sync_service import SyncTuning
+    from bot.wiring import lock_timeout_from_env
+
+    for name in TUNING:
+        monkeypatch.delenv(name, raising=False)
+    (clean_env / ".env").write_text("ABACUS_HTTP_TIMEOUT=7\nabacus_http_attempts=2\nABACUS_SYNC_RATE_LIMIT=off\n"
+                                    "ABACUS_SYNC_COMMIT_EVENTS=100\nABACUS_DB_LOCK_TIMEOUT=3\n")
+    t = SyncTuning.from_env()
+    assert (t.timeout, t.attempts, t.rate_limit, t.commit_events) == (7.0, 2, False, 100)
+    assert lock_timeout_from_env() == 3.0
+    monkeypatch.setenv("ABACUS_HTTP_TIMEOUT", "9")
+    monkeypatch.setenv("ABACUS_DB_LOCK_TIMEOUT", "4")
+    monkeypatch.setenv("ABACUS_SYNC_RATE_LIMIT", "")  # blank: unset, so .env's value stands
+    t = SyncTuning.from_env()
+    assert (t.timeout, t.rate_limit) == (9.0, False) and lock_timeout_from_env() == 4.0
+
+
+def test_a_bad_tuning_value_in_dotenv_stops_the_command_in_one_line(clean_env):
+    from tests.test_cli_errors import assert_one_line_failure, run_abacus
+
+    (clean_env / ".env").write_text("ABACUS_DB_LOCK_TIMEOUT=soon\n")
+    assert_one_line_failure(run_abacus(["report"], {}, clean_env), 1, "ABACUS_DB_LOCK_TIMEOUT")
+
+
 def test_names_in_any_case_and_the_domain_alias(clean_env, monkeypatch):
     monkeypatch.setenv("database_url", "sqlite:///lower.db")
     monkeypatch.setenv("DOMAIN", "@Example.COM")
