@@ -18,8 +18,9 @@ def register(sub) -> None:
                                    "the configured database and print a summary. Needs no network and no tokens.")
     p.add_argument("--out", default="./abacus-demo", help="folder for the rendered charts (default ./abacus-demo)")
     p.add_argument("--people", type=int, default=48, help="team size (default 48)")
-    p.add_argument("--days", type=int, default=90, help="days of history ending today (default 90)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--days", type=int, default=90,
+                   help="days of history ending yesterday, the last complete UTC day (default 90)")
+    p.add_argument("--seed", type=int, default=42, help="another seed, another team (default 42)")
     p.add_argument("--force", action="store_true",
                    help="write the demo even into a database that holds other data (not only an earlier demo)")
     p.set_defaults(handler=run)
