@@ -123,9 +123,7 @@ def planted_found(engine: Engine, team: SyntheticTeam) -> list:
 
 
 def render_demo_charts(engine: Engine, out: Path, period: DateRange) -> list[Path]:
-    try:
-        from bot.services.charts_export import render_all  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from bot.services.charts_export import render_all  # matplotlib: only once the data is written
+
     out.mkdir(parents=True, exist_ok=True)
     return render_all(engine, out, period)

@@ -46,6 +46,7 @@ def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, caps
     assert len(people) >= 40
     assert any(r["key"].startswith("unmapped:") for r in report["rows"])
     pngs = list(out_dir.glob("*.png"))
+    assert f"charts:  {len(pngs)} PNG files in {out_dir}/" in first
     assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
     assert main(["demo", "--out", str(out_dir)]) == 0
@@ -57,3 +58,14 @@ def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, caps
 def test_demo_rejects_silly_sizes(abacus_env, capsys):
     assert main(["demo", "--people", "1"]) == 2
     assert "--people" in capsys.readouterr().err
+
+
+def test_demo_charts_are_wired_not_guessed(abacus_env, tmp_path, monkeypatch, capsys):
+    # a chart module that fails to import is an error, not a demo that quietly renders nothing
+    import sys
+
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "bot.services.charts_export", None)  # its import raises ImportError
+    with pytest.raises(ImportError):
+        main(["demo", "--people", "5", "--days", "7", "--out", str(tmp_path / "charts")])

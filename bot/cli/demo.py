@@ -33,7 +33,7 @@ def run(args) -> int:
         raise InputError("--people must be 5..5000 and --days 7..730")
     out = Path(args.out)
     _check_out(out)  # before anything is written: a bad folder must not cost a whole demo run
-    from bot.demo_service import seed_demo
+    from bot.demo_service import render_demo_charts, seed_demo
     from bot.wiring import open_context
     from core.synthetic import DEMO_ORGS
     from storage.db import describe_location, session_scope
@@ -67,7 +67,7 @@ def run(args) -> int:
         by_tool = usage_report(session=session, period=period, by=Dimension.TOOL)
         by_user = usage_report(session=session, period=period, by=Dimension.USER)
         by_model = usage_report(session=session, period=period, by=Dimension.MODEL)
-    charts = _render_charts(ctx.engine, out, period)
+    charts = render_demo_charts(ctx.engine, out, period)  # every chart the bot can draw
 
     t = by_tool.totals
     print(f"Abacus demo — {len(seeded.team.people)} people, {period.start}..{period.end} ({period.days} days)")
@@ -87,8 +87,7 @@ def run(args) -> int:
         print(f"    {a.kind:<16} {a.day}  {a.description}")
     if seeded.detection_summary:
         print(f"  detection: {seeded.detection_summary}")
-    if charts:
-        print(f"  charts:  {len(charts)} PNG files in {out}/")
+    print(f"  charts:  {len(charts)} PNG files in {out}/")
     print("  unmapped keys: " + ", ".join(seeded.team.unmapped_keys) + "  (see `abacus unmapped`)")
     print("next: `abacus report --by user`, or set SLACK_BOT_TOKEN/SLACK_APP_TOKEN and run `abacus run`")
     return 0
@@ -113,10 +112,3 @@ def _check_out(out: Path) -> None:
         raise InputError(f"--out {out}: cannot create the folder ({parent} is not writable)")
 
 
-def _render_charts(engine, out: Path, period: DateRange) -> list[Path]:
-    """Every chart the bot can draw, rendered from the demo data (when the charts package is present)."""
-    try:
-        from bot.demo_service import render_demo_charts
-    except ImportError:
-        return []
-    return render_demo_charts(engine, out, period)
