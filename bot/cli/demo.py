@@ -33,11 +33,11 @@ def run(args) -> int:
         raise InputError("--people must be 5..5000 and --days 7..730")
     out = Path(args.out)
     _check_out(out)  # before anything is written: a bad folder must not cost a whole demo run
-    from bot.demo_service import render_demo_charts, seed_demo
+    from bot.demo_service import demo_parameters, earlier_footprint, render_demo_charts, seed_demo
     from bot.wiring import open_context
     from core.synthetic import DEMO_ORGS
     from storage.db import describe_location, session_scope
-    from storage.demo_repo import clear_demo_usage, foreign_data
+    from storage.demo_repo import clear_demo_usage, demo_made_with, foreign_data
     from storage.report_repo import usage_report
 
     ctx = open_context()
@@ -54,9 +54,12 @@ def run(args) -> int:
     # the synthetic history ends with yesterday: its days are complete, and nothing is dated after
     # the present (a synthetic today would hold events from later today)
     end = utc_today() - timedelta(days=1)
-    # a different demo replaces the one in the database, never adds to it
-    cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=f"people={args.people} days={args.days} "
-                                                              f"seed={args.seed} end={end} domain={domain}")
+    # a different demo replaces the one in the database (usage, incidents, people), never adds to it
+    made = dict(people=args.people, days=args.days, seed=args.seed, end=end, domain=domain)
+    earlier = demo_made_with(ctx.engine)
+    footprint = (earlier_footprint(earlier, **made, team_wide=not other) if earlier != demo_parameters(**made)
+                 else None)
+    cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=demo_parameters(**made), earlier=footprint)
     print(f"abacus demo: writing a synthetic team into {describe_location(ctx.engine)} …"
           + (f" (replacing the earlier demo's {cleared:,} records)" if cleared else ""), file=sys.stderr)
     with ingest_gc():
