@@ -71,6 +71,19 @@ def test_a_bad_tuning_value_in_dotenv_stops_the_command_in_one_line(clean_env):
     assert_one_line_failure(run_abacus(["report"], {}, clean_env), 1, "ABACUS_DB_LOCK_TIMEOUT")
 
 
+def test_a_bad_tuning_value_stops_abacus_run_at_start_not_every_sync(clean_env, monkeypatch):
+    # README: "Invalid values stop the program with one line per problem" — the bot started and
+    # then failed each scheduled sync with "ABACUS_HTTP_TIMEOUT: not a number"
+    from bot.app import make_sync_runner
+    from bot.wiring import Context
+
+    for name in TUNING:
+        monkeypatch.delenv(name, raising=False)
+    (clean_env / ".env").write_text("CURSOR_ADMIN_KEY=key_abcdefgh1234\nABACUS_HTTP_TIMEOUT=soon\n")
+    with pytest.raises(ConfigError, match="ABACUS_HTTP_TIMEOUT"):
+        make_sync_runner(Context(settings=load_settings(), engine=None))
+
+
 def test_names_in_any_case_and_the_domain_alias(clean_env, monkeypatch):
     monkeypatch.setenv("database_url", "sqlite:///lower.db")
     monkeypatch.setenv("DOMAIN", "@Example.COM")
