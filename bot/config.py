@@ -363,14 +363,23 @@ def _model_checks(s: Settings) -> list[str]:
     return []
 
 
+_FIFO_VALUES: dict[Path, dict[str, str]] = {}  # a named pipe can be read once: its values, per process
+
+
 def _dotenv(path: Path) -> dict[str, str]:
     """`.env` in the working folder, parsed by python-dotenv (quotes, `export`, `${VAR}`); {} without one."""
-    if not (path.is_file() or path.is_fifo()):
+    fifo = path.is_fifo()
+    if fifo and path.absolute() in _FIFO_VALUES:
+        return _FIFO_VALUES[path.absolute()]
+    if not (fifo or path.is_file()):
         return {}
     from dotenv import dotenv_values
 
     try:
-        return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+        values = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+        if fifo:
+            _FIFO_VALUES[path.absolute()] = values
+        return values
     except UnicodeDecodeError as exc:  # its bytes may be a secret: never shown
         raise ConfigError(f".env is not valid UTF-8 (a bad byte at offset {exc.start}): save it as UTF-8") from None
     except OSError as exc:

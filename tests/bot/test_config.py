@@ -84,6 +84,29 @@ def test_a_bad_tuning_value_stops_abacus_run_at_start_not_every_sync(clean_env, 
         make_sync_runner(Context(settings=load_settings(), engine=None))
 
 
+def test_a_dotenv_named_pipe_is_read_once(clean_env):
+    # `.env` may be a named pipe (a secrets tool writing it once): every later look at it in the
+    # process (the tuning variables, the lock timeout) must use what was read, not open it again
+    import threading
+
+    from tests.test_cli_errors import assert_one_line_failure
+
+    os.mkfifo(clean_env / ".env")
+
+    def write_once():
+        with open(clean_env / ".env", "w") as pipe:
+            pipe.write("ABACUS_DB_LOCK_TIMEOUT=3\nABACUS_HTTP_TIMEOUT=7\n")
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "CURSOR_", "ABACUS_"))}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "bot", "report"], env=env, cwd=clean_env, capture_output=True,
+                          text=True, timeout=20)
+    assert_one_line_failure(proc, 1, "no Abacus database")
+    writer.join(timeout=5)
+
+
 def test_names_in_any_case_and_the_domain_alias(clean_env, monkeypatch):
     monkeypatch.setenv("database_url", "sqlite:///lower.db")
     monkeypatch.setenv("DOMAIN", "@Example.COM")
