@@ -40,7 +40,7 @@ from bot.services.alerting import AlertSender
 from bot.services.container import Services, build_services
 from bot.services.digest import DigestService
 from bot.services.home import ScheduleLine
-from bot.sync_service import run_sync
+from bot.sync_service import SyncTuning, run_sync
 from bot.wiring import Context, make_delivery_client, make_sender, open_context
 from core.errors import ConfigError, RuntimeFailure
 from core.periods import DateRange, utc_today
@@ -114,6 +114,7 @@ def make_sync_runner(ctx: Context, *, stopping: threading.Event | None = None) -
     platforms kill a process that takes more than 30-60 s to stop)."""
     if not (ctx.settings.anthropic_keys or ctx.settings.cursor_keys):
         return None
+    SyncTuning.from_env()  # a bad ABACUS_HTTP_*/ABACUS_SYNC_* value stops the start, not every sync after it
 
     def run(start: date | None, end: date | None, trigger: str) -> SyncOutcome:
         window = DateRange(start, end or utc_today()) if start else None

@@ -395,18 +395,37 @@ def _model_checks(s: Settings) -> list[str]:
     return []
 
 
+_FIFO_VALUES: dict[Path, dict[str, str]] = {}  # a named pipe can be read once: its values, per process
+
+
 def _dotenv(path: Path) -> dict[str, str]:
     """`.env` in the working folder, parsed by python-dotenv (quotes, `export`, `${VAR}`); {} without one."""
-    if not (path.is_file() or path.is_fifo()):
+    fifo = path.is_fifo()
+    if fifo and path.absolute() in _FIFO_VALUES:
+        return _FIFO_VALUES[path.absolute()]
+    if not (fifo or path.is_file()):
         return {}
     from dotenv import dotenv_values
 
     try:
-        return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+        values = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+        if fifo:
+            _FIFO_VALUES[path.absolute()] = values
+        return values
     except UnicodeDecodeError as exc:  # its bytes may be a secret: never shown
         raise ConfigError(f".env is not valid UTF-8 (a bad byte at offset {exc.start}): save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f".env cannot be read: {exc.strerror or type(exc).__name__}") from None
+
+
+def environment() -> dict[str, str]:
+    """The environment over `.env`, with `load_settings`' precedence (the environment wins, a blank
+    value means unset, names in any case; returned upper-case): for the tuning variables read
+    outside `FIELDS` (ABACUS_HTTP_*, ABACUS_SYNC_*, ABACUS_DB_LOCK_TIMEOUT), so `.env` sets them too."""
+    merged: dict[str, str] = {}
+    for source in (_dotenv(Path(ENV_FILE)), os.environ):
+        merged.update({k.upper(): v for k, v in source.items() if v != ""})
+    return merged
 
 
 def load_settings(**overrides) -> Settings:

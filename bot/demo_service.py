@@ -14,6 +14,7 @@ from core.periods import DateRange
 from core.synthetic import SyntheticTeam, build_team
 from core.usage import Source
 from storage.db import session_scope
+from storage.demo_repo import DemoFootprint
 from storage.people_repo import upsert_key, upsert_person
 from storage.tables import BillingGroup
 from storage.usage_repo import WriteResult, write_usage
@@ -24,6 +25,33 @@ class Seeded:
     team: SyntheticTeam
     result: WriteResult
     detection_summary: str | None = None
+
+
+def demo_parameters(*, people: int, days: int, seed: int, end: date, domain: str) -> str:
+    """How a demo was made, as stored beside it: another demo replaces one made differently."""
+    return f"people={people} days={days} seed={seed} end={end} domain={domain}"
+
+
+def earlier_footprint(earlier: str | None, *, people: int, days: int, seed: int, end: date, domain: str,
+                      team_wide: bool) -> DemoFootprint | None:
+    """What the demo made with the parameters `earlier` wrote besides usage (its people's incidents,
+    and its people, keys and groups) that a demo made with these parameters will not write again."""
+    try:
+        made = dict(part.split("=", 1) for part in (earlier or "").split())
+        old = build_team(people=int(made["people"]), days=int(made["days"]), seed=int(made["seed"]),
+                         end=date.fromisoformat(made["end"]), domain=made["domain"])
+    except (KeyError, ValueError):
+        return None  # no demo yet
+    new = build_team(people=people, days=days, seed=seed, end=end, domain=domain)
+
+    def keys(team: SyntheticTeam) -> set[str]:
+        return {p.claude_key_name for p in team.people if p.claude_key_name} | set(team.unmapped_keys)
+
+    return DemoFootprint(subjects={p.email for p in old.people} | {f"unmapped:{k}" for k in old.unmapped_keys},
+                         team_wide=team_wide,
+                         people={p.email for p in old.people} - {p.email for p in new.people},
+                         keys=keys(old) - keys(new),
+                         groups={p.group for p in old.people} - {p.group for p in new.people})
 
 
 def seed_people(engine: Engine, team: SyntheticTeam) -> None:
@@ -123,9 +151,7 @@ def planted_found(engine: Engine, team: SyntheticTeam) -> list:
 
 
 def render_demo_charts(engine: Engine, out: Path, period: DateRange) -> list[Path]:
-    try:
-        from bot.services.charts_export import render_all  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from bot.services.charts_export import render_all  # matplotlib: only once the data is written
+
     out.mkdir(parents=True, exist_ok=True)
     return render_all(engine, out, period)

@@ -25,13 +25,13 @@ Tuning (environment; defaults are the documented vendor limits):
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 
+from bot.config import environment
 from core.errors import ConfigError
 from core.periods import DateRange
 from core.sources.cursor import DEFAULT_MAX_WINDOW_EVENTS, CursorAdmin
@@ -74,7 +74,7 @@ class SyncTuning:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, event_worker: bool = False) -> SyncTuning:
         """The tuning the environment asks for; `event_worker`: the default of ABACUS_SYNC_WORKER."""
-        env = os.environ if env is None else env
+        env = environment() if env is None else env
         t = cls(event_worker=event_worker)
         for name, attr in (("ABACUS_SYNC_RATE_LIMIT", "rate_limit"), ("ABACUS_SYNC_WORKER", "event_worker")):
             flag = env.get(name, "").strip().lower()

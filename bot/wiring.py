@@ -4,12 +4,11 @@ loaded by `open_context`, not by `open_reader` (the bare-driver reads of `abacus
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from bot.config import DEFAULT_DATABASE_URL, Settings, environment, load_settings
 from core.errors import ConfigError, RuntimeFailure
 from storage.dbapi import LOCK_TIMEOUT_S, DriverRows, NoSchema, Rows
 
@@ -59,7 +58,7 @@ def _no_database(location: str, settings: Settings) -> RuntimeFailure:
 
 def lock_timeout_from_env() -> float:
     """ABACUS_DB_LOCK_TIMEOUT: seconds a statement waits for a Postgres lock (default 15)."""
-    raw = os.environ.get("ABACUS_DB_LOCK_TIMEOUT", "").strip()
+    raw = environment().get("ABACUS_DB_LOCK_TIMEOUT", "").strip()
     if not raw:
         return LOCK_TIMEOUT_S
     try:

@@ -46,6 +46,7 @@ def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, caps
     assert len(people) >= 40
     assert any(r["key"].startswith("unmapped:") for r in report["rows"])
     pngs = list(out_dir.glob("*.png"))
+    assert f"charts:  {len(pngs)} PNG files in {out_dir}/" in first
     assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
     assert main(["demo", "--out", str(out_dir)]) == 0
@@ -57,3 +58,45 @@ def test_demo_command_writes_a_team_and_is_idempotent(abacus_env, tmp_path, caps
 def test_demo_rejects_silly_sizes(abacus_env, capsys):
     assert main(["demo", "--people", "1"]) == 2
     assert "--people" in capsys.readouterr().err
+
+
+def test_demo_charts_are_wired_not_guessed(abacus_env, tmp_path, monkeypatch, capsys):
+    # a chart module that fails to import is an error, not a demo that quietly renders nothing
+    import sys
+
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "bot.services.charts_export", None)  # its import raises ImportError
+    with pytest.raises(ImportError):
+        main(["demo", "--people", "5", "--days", "7", "--out", str(tmp_path / "charts")])
+
+
+def test_a_demo_with_other_parameters_replaces_the_earlier_ones_incidents_and_people(abacus_env, tmp_path, capsys):
+    # README: "a demo with other parameters replaces the earlier one" — not only its usage: its
+    # incidents were found again by the new demo's replay and reported as the new team's
+    import re
+
+    from sqlalchemy import create_engine, text
+
+    out = str(tmp_path / "charts")
+    assert main(["demo", "--days", "40", "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--people", "10", "--seed", "7", "--days", "40", "--out", out]) == 0
+    summary = capsys.readouterr().out
+    [(count, days)] = re.findall(r"detection: (\d+) incidents over the last (\d+) days", summary)
+    assert main(["report", "--by", "user", "--format", "json", "--days", "60"]) == 0
+    subjects = {r["key"] for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert len([s for s in subjects if not s.startswith("unmapped:")]) == 10
+    with create_engine(abacus_env["DATABASE_URL"]).connect() as c:
+        people = c.execute(text("SELECT email FROM person")).scalars().all()
+        incidents = c.execute(text("SELECT user_email FROM incident")).scalars().all()
+        first, last = c.execute(text("SELECT MIN(day), MAX(day) FROM usage_event")).one()
+    assert sorted(people) == sorted(s for s in subjects if not s.startswith("unmapped:"))
+    assert set(incidents) - {None} <= subjects  # nobody from the earlier team
+    assert len(incidents) == int(count)
+    # the summary's count is what a backtest of the same days says
+    end = last if isinstance(last, date) else date.fromisoformat(str(last)[:10])
+    start = end.toordinal() - int(days) + 1
+    assert main(["detect", "--backtest", "--from", date.fromordinal(start).isoformat(), "--to", end.isoformat(),
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["incidents"] == int(count)

@@ -66,3 +66,21 @@ def test_env_example_runs_as_a_dot_env(tmp_path):
     proc = run_abacus(["db", "upgrade"], {}, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "abacus.db").exists()
+
+
+def test_env_example_leaves_the_images_database_on_its_volume():
+    # docker-compose passes .env to the container (env_file), where it overrides the image's
+    # ENV DATABASE_URL=sqlite:////data/abacus.db: a DATABASE_URL set in the example would put the
+    # database outside the volume, and a new container would start empty
+    from dotenv import dotenv_values
+
+    assert "env_file: .env" in (REPO / "docker-compose.yml").read_text()
+    assert "DATABASE_URL" not in dotenv_values(REPO / ".env.example")
+
+
+def test_env_example_names_every_setting():
+    from bot.config import FIELDS
+
+    text = (REPO / ".env.example").read_text()
+    for field in FIELDS:
+        assert re.search(rf"^(# )?{field.env[0]}=", text, re.M), field.env[0]

@@ -97,7 +97,8 @@ def test_a_database_from_a_newer_abacus_is_one_line(tmp_path):
 def test_read_only_commands_in_the_wrong_folder_or_on_an_empty_database_say_so(tmp_path, database_url):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for args in (["report"], ["unmapped"]):
+    for args in (["report"], ["unmapped"], ["detect", "--backtest", "--days", "7"], ["imports"], ["import", "--list"],
+                 ["db", "current"]):
         proc = run_abacus(args, {}, elsewhere)  # the default sqlite:///abacus.db, relative to this folder
         assert_one_line_failure(proc, 1, f"no Abacus database at {elsewhere / 'abacus.db'}", "working folder")
     assert list(elsewhere.iterdir()) == []  # nothing created

@@ -26,7 +26,7 @@ def _current(args) -> int:
     from bot.wiring import open_context
     from storage.db import check_connection, current_revision
 
-    ctx = open_context(migrate=False)
+    ctx = open_context(migrate=False, existing=True)  # shows; creates no database where it looks
     check_connection(ctx.engine)
     print(current_revision(ctx.engine) or "(empty database)")
     return 0

@@ -18,8 +18,9 @@ def register(sub) -> None:
                                    "the configured database and print a summary. Needs no network and no tokens.")
     p.add_argument("--out", default="./abacus-demo", help="folder for the rendered charts (default ./abacus-demo)")
     p.add_argument("--people", type=int, default=48, help="team size (default 48)")
-    p.add_argument("--days", type=int, default=90, help="days of history ending today (default 90)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--days", type=int, default=90,
+                   help="days of history ending yesterday, the last complete UTC day (default 90)")
+    p.add_argument("--seed", type=int, default=42, help="another seed, another team (default 42)")
     p.add_argument("--force", action="store_true",
                    help="write the demo even into a database that holds other data (not only an earlier demo)")
     p.set_defaults(handler=run)
@@ -32,11 +33,11 @@ def run(args) -> int:
         raise InputError("--people must be 5..5000 and --days 7..730")
     out = Path(args.out)
     _check_out(out)  # before anything is written: a bad folder must not cost a whole demo run
-    from bot.demo_service import seed_demo
+    from bot.demo_service import demo_parameters, earlier_footprint, render_demo_charts, seed_demo
     from bot.wiring import open_context
     from core.synthetic import DEMO_ORGS
     from storage.db import describe_location, session_scope
-    from storage.demo_repo import clear_demo_usage, foreign_data
+    from storage.demo_repo import clear_demo_usage, demo_made_with, foreign_data
     from storage.report_repo import usage_report
 
     ctx = open_context()
@@ -53,9 +54,12 @@ def run(args) -> int:
     # the synthetic history ends with yesterday: its days are complete, and nothing is dated after
     # the present (a synthetic today would hold events from later today)
     end = utc_today() - timedelta(days=1)
-    # a different demo replaces the one in the database, never adds to it
-    cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=f"people={args.people} days={args.days} "
-                                                              f"seed={args.seed} end={end} domain={domain}")
+    # a different demo replaces the one in the database (usage, incidents, people), never adds to it
+    made = dict(people=args.people, days=args.days, seed=args.seed, end=end, domain=domain)
+    earlier = demo_made_with(ctx.engine)
+    footprint = (earlier_footprint(earlier, **made, team_wide=not other) if earlier != demo_parameters(**made)
+                 else None)
+    cleared = clear_demo_usage(ctx.engine, DEMO_ORGS, made_with=demo_parameters(**made), earlier=footprint)
     print(f"abacus demo: writing a synthetic team into {describe_location(ctx.engine)} …"
           + (f" (replacing the earlier demo's {cleared:,} records)" if cleared else ""), file=sys.stderr)
     with ingest_gc():
@@ -66,7 +70,7 @@ def run(args) -> int:
         by_tool = usage_report(session=session, period=period, by=Dimension.TOOL)
         by_user = usage_report(session=session, period=period, by=Dimension.USER)
         by_model = usage_report(session=session, period=period, by=Dimension.MODEL)
-    charts = _render_charts(ctx.engine, out, period)
+    charts = render_demo_charts(ctx.engine, out, period)  # every chart the bot can draw
 
     t = by_tool.totals
     print(f"Abacus demo — {len(seeded.team.people)} people, {period.start}..{period.end} ({period.days} days)")
@@ -86,8 +90,7 @@ def run(args) -> int:
         print(f"    {a.kind:<16} {a.day}  {a.description}")
     if seeded.detection_summary:
         print(f"  detection: {seeded.detection_summary}")
-    if charts:
-        print(f"  charts:  {len(charts)} PNG files in {out}/")
+    print(f"  charts:  {len(charts)} PNG files in {out}/")
     print("  unmapped keys: " + ", ".join(seeded.team.unmapped_keys) + "  (see `abacus unmapped`)")
     print("next: `abacus report --by user`, or set SLACK_BOT_TOKEN/SLACK_APP_TOKEN and run `abacus run`")
     return 0
@@ -112,10 +115,3 @@ def _check_out(out: Path) -> None:
         raise InputError(f"--out {out}: cannot create the folder ({parent} is not writable)")
 
 
-def _render_charts(engine, out: Path, period: DateRange) -> list[Path]:
-    """Every chart the bot can draw, rendered from the demo data (when the charts package is present)."""
-    try:
-        from bot.demo_service import render_demo_charts
-    except ImportError:
-        return []
-    return render_demo_charts(engine, out, period)

@@ -44,7 +44,7 @@ def run(args) -> int:
             raise InputError(f"--from must be {EARLIEST.isoformat()} or later")
         from bot.detect_service import backtest
 
-        ctx = open_context()
+        ctx = open_context(existing=True)  # writes nothing: not even a new database in the wrong folder
         result = backtest(ctx.engine, period.start, period.end)
         _write(json.dumps(result.to_json(), indent=2) if args.format == "json" else _backtest_table(result))
         return 0

@@ -156,7 +156,7 @@ def run_list(args) -> int:
 
     if not 1 <= args.limit <= MAX_LISTED:  # a 64-bit column bound is not the user's problem to meet
         raise InputError(f"--limit must be between 1 and {MAX_LISTED:,}")
-    ctx = open_context()
+    ctx = open_context(existing=True)  # a listing creates no database where it looks
     with session_scope(ctx.engine) as session:
         rows = list_batches(session=session, limit=args.limit)
     if args.json:

@@ -41,6 +41,72 @@ def test_the_environment_wins_over_dotenv_which_wins_over_the_defaults(clean_env
     assert s.sync_schedule == "5 * * * *" and s.alert_lease_seconds == 60.0 and s.otlp_port is None
 
 
+TUNING = ("ABACUS_HTTP_TIMEOUT", "ABACUS_HTTP_ATTEMPTS", "ABACUS_HTTP_BACKOFF", "ABACUS_HTTP_MAX_RETRY_AFTER",
+          "ABACUS_SYNC_RATE_LIMIT", "ABACUS_SYNC_WORKER", "ABACUS_SYNC_COMMIT_EVENTS", "ABACUS_DB_LOCK_TIMEOUT")
+
+
+def test_the_tuning_variables_are_read_from_dotenv_too(clean_env, monkeypatch):
+    # README → Configuration: "Environment variables, also read from `.env`" — the tuning ones too
+    from bot.sync_service import SyncTuning
+    from bot.wiring import lock_timeout_from_env
+
+    for name in TUNING:
+        monkeypatch.delenv(name, raising=False)
+    (clean_env / ".env").write_text("ABACUS_HTTP_TIMEOUT=7\nabacus_http_attempts=2\nABACUS_SYNC_RATE_LIMIT=off\n"
+                                    "ABACUS_SYNC_COMMIT_EVENTS=100\nABACUS_DB_LOCK_TIMEOUT=3\n")
+    t = SyncTuning.from_env()
+    assert (t.timeout, t.attempts, t.rate_limit, t.commit_events) == (7.0, 2, False, 100)
+    assert lock_timeout_from_env() == 3.0
+    monkeypatch.setenv("ABACUS_HTTP_TIMEOUT", "9")
+    monkeypatch.setenv("ABACUS_DB_LOCK_TIMEOUT", "4")
+    monkeypatch.setenv("ABACUS_SYNC_RATE_LIMIT", "")  # blank: unset, so .env's value stands
+    t = SyncTuning.from_env()
+    assert (t.timeout, t.rate_limit) == (9.0, False) and lock_timeout_from_env() == 4.0
+
+
+def test_a_bad_tuning_value_in_dotenv_stops_the_command_in_one_line(clean_env):
+    from tests.test_cli_errors import assert_one_line_failure, run_abacus
+
+    (clean_env / ".env").write_text("ABACUS_DB_LOCK_TIMEOUT=soon\n")
+    assert_one_line_failure(run_abacus(["report"], {}, clean_env), 1, "ABACUS_DB_LOCK_TIMEOUT")
+
+
+def test_a_bad_tuning_value_stops_abacus_run_at_start_not_every_sync(clean_env, monkeypatch):
+    # README: "Invalid values stop the program with one line per problem" — the bot started and
+    # then failed each scheduled sync with "ABACUS_HTTP_TIMEOUT: not a number"
+    from bot.app import make_sync_runner
+    from bot.wiring import Context
+
+    for name in TUNING:
+        monkeypatch.delenv(name, raising=False)
+    (clean_env / ".env").write_text("CURSOR_ADMIN_KEY=key_abcdefgh1234\nABACUS_HTTP_TIMEOUT=soon\n")
+    with pytest.raises(ConfigError, match="ABACUS_HTTP_TIMEOUT"):
+        make_sync_runner(Context(settings=load_settings(), engine=None))
+
+
+def test_a_dotenv_named_pipe_is_read_once(clean_env):
+    # `.env` may be a named pipe (a secrets tool writing it once): every later look at it in the
+    # process (the tuning variables, the lock timeout) must use what was read, not open it again
+    import threading
+
+    from tests.test_cli_errors import assert_one_line_failure
+
+    os.mkfifo(clean_env / ".env")
+
+    def write_once():
+        with open(clean_env / ".env", "w") as pipe:
+            pipe.write("ABACUS_DB_LOCK_TIMEOUT=3\nABACUS_HTTP_TIMEOUT=7\n")
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "CURSOR_", "ABACUS_"))}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "bot", "report"], env=env, cwd=clean_env, capture_output=True,
+                          text=True, timeout=20)
+    assert_one_line_failure(proc, 1, "no Abacus database")
+    writer.join(timeout=5)
+
+
 def test_names_in_any_case_and_the_domain_alias(clean_env, monkeypatch):
     monkeypatch.setenv("database_url", "sqlite:///lower.db")
     monkeypatch.setenv("DOMAIN", "@Example.COM")
