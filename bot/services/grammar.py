@@ -277,6 +277,9 @@ def _users(sub: Sub, args: list[str], today: date) -> dict:
             fields["sort"], fields["descending"] = sort, descending
         else:
             words.append(unescape(token))
+    if len(words) > 1 and any(_MENTION.match(w) for w in words):  # `users @ann 7d` matched nobody, silently
+        raise UsageError("a mention filters by that person alone: `/abacus users [PERIOD] [sort:FIELD] @person` "
+                         "(the period comes first)", sub)
     query = " ".join(words)
     if len(query) > MAX_FILTER:
         raise UsageError(f"the filter text is too long (at most {MAX_FILTER} characters)", sub)

@@ -10,6 +10,7 @@ from core.adoption import CursorAnalyticsSummary, CursorUserAnalytics
 from core.detection.config import DetectionSettings, cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
+from core.identity import person_matches
 from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
 from core.periods import DateRange
 from core.reconciliation import Reconciliation
@@ -364,7 +365,7 @@ class ReportService:
                          p.cursor_nanos, p.active_days, p.last_day) for p in everyone]
         needle = query.casefold().strip()
         if needle:
-            rows = [r for r in rows if needle in r.person.casefold() or needle in (r.name or "").casefold()]
+            rows = [r for r in rows if person_matches(needle, r.person, r.name)]
         rows.sort(key=lambda r: r.person)  # stable tie-break
         rows.sort(key=_SORT_KEYS[sort], reverse=descending)
         totals = PivotRow("TOTAL", None, sum(r.cost_nanos for r in rows), sum(r.total_tokens for r in rows),
