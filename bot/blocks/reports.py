@@ -403,7 +403,7 @@ def forecast(view: ForecastView) -> list[dict]:
     word = view.cycle_word  # "month", or "cycle" when the billing cycle is not a calendar month
     pairs = [
         (f"{word.capitalize()} to date",
-         f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
+         f"{c.usd(view.mtd_nanos)} ({view.elapsed_shown} of {view.days_in_month} days)"),
         ("Run rate", f"{c.usd(view.run_rate_nanos)} per day ({word} to date)"),
         (f"Projected {word}", c.usd(view.projected_nanos) if view.settled else view.too_early.capitalize()),
         (f"Last {word}" if word == "month" else "Previous cycle", c.usd(view.previous_month_nanos)),

@@ -3,6 +3,7 @@ Slack, no SQL here), reading through storage/analytics_repo.py in one session.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -226,11 +227,17 @@ class ForecastView:
         return None if not self.budget_nanos else self.projected_nanos / self.budget_nanos
 
     @property
+    def elapsed_shown(self) -> str:
+        """The elapsed days to one decimal, cut rather than rounded: 2.98 days is "2.9", never the
+        "3.0" of a projection that needs 3 and is not there yet."""
+        return f"{math.floor(self.elapsed_days * 10 + 1e-9) / 10:.1f}"
+
+    @property
     def too_early(self) -> str | None:
         """Why there is no projection yet (the chart, `/abacus forecast` and the digest say the same), or None."""
         if self.settled:
             return None
-        return (f"too early to project: {self.elapsed_days:.1f} of {self.days_in_month} days of the cycle, "
+        return (f"too early to project: {self.elapsed_shown} of {self.days_in_month} days of the cycle, "
                 f"a projection needs {self.min_days:g}")
 
 
