@@ -304,10 +304,10 @@ class ReportService:
             daily = daily if daily is not None else repo.daily_spend(session=s, period=period, people=people)
             models = repo.model_costs(session=s, period=period, limit=5, people=people)
             ranked = repo.person_costs(session=s, period=period, people=people)[:5]
-            people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
-            names = repo.person_names(session=s, emails=[p.person for p in people])
-            live = live_days(session=s, start=period.start, end=period.end)
-        return DashboardView(period, current, before, daily, models, people, names, live_days=live)
+            top = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
+            names = repo.person_names(session=s, emails=[p.person for p in top])
+            live = live_days(session=s, start=period.start, end=period.end, persons=people)  # a group's own
+        return DashboardView(period, current, before, daily, models, top, names, live_days=live)
 
     def top(self, period: DateRange, n: int, source: str | None, *, people: list[str] | None = None) -> TopView:
         with self._session() as s:
