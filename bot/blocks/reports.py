@@ -423,9 +423,8 @@ def forecast(view: ForecastView) -> list[dict]:
     if view.cursor_cycle:
         start, nanos = view.cursor_cycle
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
-    left = max(0.0, view.days_in_month - view.elapsed_days)
-    blocks.append(c.context(f"Projection = {word} to date + run rate × the {left:.1f} days left (today counts for "
-                            "the part of it that has passed)"
+    blocks.append(c.context(f"Projection = {word} to date + run rate × the {view.days_left_shown} days left "
+                            "(today counts for the part of it that has passed)"
                             + ("." if view.settled else f", once {view.min_days:g} days of the cycle have passed "
                                "(admins: App Home → settings).")))
     return blocks

@@ -233,6 +233,11 @@ class ForecastView:
         return f"{math.floor(self.elapsed_days * 10 + 1e-9) / 10:.1f}"
 
     @property
+    def days_left_shown(self) -> str:
+        """The days of the cycle still to come, so that the two shown add up to the cycle's length."""
+        return f"{max(0.0, self.days_in_month - float(self.elapsed_shown)):.1f}"
+
+    @property
     def too_early(self) -> str | None:
         """Why there is no projection yet (the chart, `/abacus forecast` and the digest say the same), or None."""
         if self.settled:

@@ -194,6 +194,7 @@ def test_just_before_forecast_min_days_the_days_shown_are_not_rounded_up_to_it(e
     early = "too early to project: 2.9 of 28 days of the cycle, a projection needs 3"
     text = _text(blocks.forecast(view))
     assert early.capitalize() in text and "$5.00 (2.9 of 28 days)" in text and "3.0 of" not in text
+    assert "the 25.1 days left" in text  # 2.9 + 25.1 = 28
     assert blocks.forecast_text(view) == f"Forecast February 2026: $5.00 so far, {early}"
     [chart] = charting.forecast(view)
     assert early.capitalize() in chart.alt_text
