@@ -32,6 +32,17 @@ def normalise_email(text: str) -> str:
     return email
 
 
+def person_matches(needle: str, email: str, name: str | None) -> bool:
+    """The `users` text filter (`needle` case-folded): part of the email or the name; a whole
+    email address (what `users @person` filters by) is that person only, not every address
+    ending with it (ann@ is not joann@)."""
+    try:
+        whole = normalise_email(needle)
+    except ValueError:
+        return needle in email.casefold() or needle in (name or "").casefold()
+    return email.casefold() == whole
+
+
 def email_from_key_name(key_name: str | None, domain: str | None) -> str | None:
     """`claude_code_key_jane.doe_ab12` → `jane.doe@DOMAIN` (None without a domain or a match)."""
     if not key_name or not domain:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.usage import column_text
 from storage.tables import AlertOutbox
 
 
@@ -126,12 +127,19 @@ def mark_retry(session: Session, *, owner: str, ids: Iterable[int], at: datetime
     values: dict = {"status": OutboxStatus.PENDING.value, "next_attempt_at": at, "lease_owner": None,
                     "lease_until": None}
     if error is not None:
-        values["last_error"] = error[:ERROR_MAX]
+        values["last_error"] = _error_text(error)
     if not count_attempt:
         values["attempts"] = T.c.attempts - 1
     stmt = update(T).where(T.c.id.in_(ids), T.c.lease_owner == owner,
                            T.c.status == OutboxStatus.SENDING.value).values(**values)
     return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+
+def _error_text(error: str) -> str:
+    """The reason as stored (core.usage.column_text): at most ERROR_MAX characters, and no NUL,
+    which a Postgres text column refuses (an SMTP server's reply carrying one left the row
+    `sending`, tried again at every lease)."""
+    return column_text(error, ERROR_MAX)
 
 
 def mark_failed(session: Session, *, owner: str, ids: Iterable[int], error: str) -> int:
@@ -140,7 +148,7 @@ def mark_failed(session: Session, *, owner: str, ids: Iterable[int], error: str)
     if not ids:
         return 0
     stmt = (update(T).where(T.c.id.in_(ids), T.c.lease_owner == owner, T.c.status == OutboxStatus.SENDING.value)
-            .values(status=OutboxStatus.FAILED.value, last_error=error[:ERROR_MAX], lease_owner=None,
+            .values(status=OutboxStatus.FAILED.value, last_error=_error_text(error), lease_owner=None,
                     lease_until=None))
     return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
 

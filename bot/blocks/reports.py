@@ -403,7 +403,7 @@ def forecast(view: ForecastView) -> list[dict]:
     word = view.cycle_word  # "month", or "cycle" when the billing cycle is not a calendar month
     pairs = [
         (f"{word.capitalize()} to date",
-         f"{c.usd(view.mtd_nanos)} ({view.elapsed_days:.1f} of {view.days_in_month} days)"),
+         f"{c.usd(view.mtd_nanos)} ({view.elapsed_shown} of {view.days_in_month} days)"),
         ("Run rate", f"{c.usd(view.run_rate_nanos)} per day ({word} to date)"),
         (f"Projected {word}", c.usd(view.projected_nanos) if view.settled else view.too_early.capitalize()),
         (f"Last {word}" if word == "month" else "Previous cycle", c.usd(view.previous_month_nanos)),
@@ -423,9 +423,8 @@ def forecast(view: ForecastView) -> list[dict]:
     if view.cursor_cycle:
         start, nanos = view.cursor_cycle
         blocks.append(c.context(f"Cursor's own figure for the billing cycle since {start}: {c.usd(nanos)}."))
-    left = max(0.0, view.days_in_month - view.elapsed_days)
-    blocks.append(c.context(f"Projection = {word} to date + run rate × the {left:.1f} days left (today counts for "
-                            "the part of it that has passed)"
+    blocks.append(c.context(f"Projection = {word} to date + run rate × the {view.days_left_shown} days left "
+                            "(today counts for the part of it that has passed)"
                             + ("." if view.settled else f", once {view.min_days:g} days of the cycle have passed "
                                "(admins: App Home → settings).")))
     return blocks

@@ -268,8 +268,10 @@ def _user(sub: Sub, args: list[str], today: date) -> dict:
 def _users(sub: Sub, args: list[str], today: date) -> dict:
     fields = _default_period(today)
     rest = list(args)
+    seen = set()
     if rest and is_period(rest[0]):
         fields["period"], fields["period_text"] = _period(rest.pop(0), today)
+        seen.add("period")
     words = []
     for token in rest:
         if token.lower().startswith("sort:"):
@@ -277,6 +279,11 @@ def _users(sub: Sub, args: list[str], today: date) -> dict:
             fields["sort"], fields["descending"] = sort, descending
         else:
             words.append(unescape(token))
+    if len(words) == 2 and _MENTION.match(words[0]) and is_period(words[1].lower()) and "period" not in seen:
+        fields["period"], fields["period_text"] = _period(words.pop().lower(), today)  # `users @ann 7d`, as `user`
+    if len(words) > 1 and any(_MENTION.match(w) for w in words):  # the whole text matched nobody, silently
+        raise UsageError("a mention filters by that person alone: `/abacus users [PERIOD] [sort:FIELD] @person`",
+                         sub)
     query = " ".join(words)
     if len(query) > MAX_FILTER:
         raise UsageError(f"the filter text is too long (at most {MAX_FILTER} characters)", sub)

@@ -3,6 +3,7 @@ Slack, no SQL here), reading through storage/analytics_repo.py in one session.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -10,6 +11,7 @@ from core.adoption import CursorAnalyticsSummary, CursorUserAnalytics
 from core.detection.config import DetectionSettings, cycle_containing, resolve_cycle_start_day
 from core.detection.layers import day_fraction, project
 from core.errors import InputError
+from core.identity import person_matches
 from core.incidents import TIMING_WINDOWS, IncidentTimes, IncidentTimings, IncidentView, incident_timings
 from core.periods import DateRange
 from core.reconciliation import Reconciliation
@@ -225,11 +227,22 @@ class ForecastView:
         return None if not self.budget_nanos else self.projected_nanos / self.budget_nanos
 
     @property
+    def elapsed_shown(self) -> str:
+        """The elapsed days to one decimal, cut rather than rounded: 2.98 days is "2.9", never the
+        "3.0" of a projection that needs 3 and is not there yet."""
+        return f"{math.floor(self.elapsed_days * 10 + 1e-9) / 10:.1f}"
+
+    @property
+    def days_left_shown(self) -> str:
+        """The days of the cycle still to come, so that the two shown add up to the cycle's length."""
+        return f"{max(0.0, self.days_in_month - float(self.elapsed_shown)):.1f}"
+
+    @property
     def too_early(self) -> str | None:
         """Why there is no projection yet (the chart, `/abacus forecast` and the digest say the same), or None."""
         if self.settled:
             return None
-        return (f"too early to project: {self.elapsed_days:.1f} of {self.days_in_month} days of the cycle, "
+        return (f"too early to project: {self.elapsed_shown} of {self.days_in_month} days of the cycle, "
                 f"a projection needs {self.min_days:g}")
 
 
@@ -296,10 +309,10 @@ class ReportService:
             daily = daily if daily is not None else repo.daily_spend(session=s, period=period, people=people)
             models = repo.model_costs(session=s, period=period, limit=5, people=people)
             ranked = repo.person_costs(session=s, period=period, people=people)[:5]
-            people = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
-            names = repo.person_names(session=s, emails=[p.person for p in people])
-            live = live_days(session=s, start=period.start, end=period.end)
-        return DashboardView(period, current, before, daily, models, people, names, live_days=live)
+            top = [repo.PersonUsage(person=p, cost_nanos=c) for p, c in ranked]
+            names = repo.person_names(session=s, emails=[p.person for p in top])
+            live = live_days(session=s, start=period.start, end=period.end, persons=people)  # a group's own
+        return DashboardView(period, current, before, daily, models, top, names, live_days=live)
 
     def top(self, period: DateRange, n: int, source: str | None, *, people: list[str] | None = None) -> TopView:
         with self._session() as s:
@@ -364,7 +377,7 @@ class ReportService:
                          p.cursor_nanos, p.active_days, p.last_day) for p in everyone]
         needle = query.casefold().strip()
         if needle:
-            rows = [r for r in rows if needle in r.person.casefold() or needle in (r.name or "").casefold()]
+            rows = [r for r in rows if person_matches(needle, r.person, r.name)]
         rows.sort(key=lambda r: r.person)  # stable tie-break
         rows.sort(key=_SORT_KEYS[sort], reverse=descending)
         totals = PivotRow("TOTAL", None, sum(r.cost_nanos for r in rows), sum(r.total_tokens for r in rows),

@@ -204,3 +204,30 @@ def test_an_smtp_answer_that_echoes_the_credentials_is_stored_without_them(engin
     assert "535" in row.last_error and "bad credentials" in row.last_error
     for secret in (password, plain.rstrip("=")):
         assert not any(secret[i:i + 5] in row.last_error for i in range(len(secret) - 8)), row.last_error
+
+
+class NulInbox(Inbox):
+    async def handle_DATA(self, server, session, envelope):
+        return "550 no such\x00mailbox"
+
+
+def test_a_refusal_with_a_nul_in_it_fails_the_row_with_its_reason(engine):
+    """A Postgres text column refuses NUL: the server's reply stored as the row's reason raised in
+    the sender, so the row stayed `sending` and was tried again at every lease, never marked failed."""
+    port = free_port()
+    controller = Controller(NulInbox(), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        add_incidents(engine, [1])
+        queue(engine, 1)
+        store, clock = MemoryStore([view(1)]), Clock()
+        s = AlertSender(engine, None, channel=None, store=store, email=channel(port), clock=clock)
+        from storage import outbox_repo
+        with session_scope(engine) as session:
+            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
+        assert s.drain().failed == 1
+    finally:
+        controller.stop()
+    [row] = [r for r in rows(engine) if r.transport == "email"]
+    assert row.status == "failed" and row.last_error == "SMTP 550 no suchmailbox"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -157,3 +158,21 @@ def test_job_lock_is_exclusive(engine):
             assert not second
     with try_job_lock(engine, "test") as again:
         assert again
+
+
+def test_users_filter_by_a_whole_email_is_that_person_only(seeded):
+    """`/abacus users @alice` filters by alice@example.com: malice@example.com (an address ending
+    with it) is someone else. Was: a substring match, 2 rows for one person."""
+    from core.usage import natural_key
+    from storage.usage_repo import write_usage
+
+    extra = [r for r in seed.records(TODAY) if r.person == "alice@example.com"][:1]
+    with session_scope(seeded) as s:
+        write_usage([replace(extra[0], person="malice@example.com", natural_key=natural_key("qa-malice", 0))],
+                    session=s)
+    service = ReportService(seeded)
+    for query in ("alice@example.com", "ALICE@example.com ", "<mailto:alice@example.com|alice@example.com>"):
+        view = service.users(LAST_7, period_text="7d", sort=SortField.SPEND, descending=True, query=query, offset=0)
+        assert [r.person for r in view.rows] == ["alice@example.com"], query
+    part = service.users(LAST_7, period_text="7d", sort=SortField.NAME, descending=False, query="lice@", offset=0)
+    assert sorted(r.person for r in part.rows) == ["alice@example.com", "malice@example.com"]  # text stays text

@@ -173,3 +173,32 @@ def test_a_billing_cycle_that_is_not_a_calendar_month_is_called_a_cycle(service)
     assert blocks.forecast_text(view) == "Forecast 2026-01-15 → 2026-02-14: $10.00 so far, $18.24 projected"
     [chart] = charting.forecast(view)
     assert chart.title == "Spend forecast · 2026-01-15 → 2026-02-14"
+
+
+def test_just_before_forecast_min_days_the_days_shown_are_not_rounded_up_to_it(engine):
+    """At 23:30 on 2026-02-03, 2 + 23.5/24 = 2.979 days of February have passed: still too early for
+    a projection that needs 3. It read "too early to project: 3.0 of 28 days of the cycle, a
+    projection needs 3" (and "Month to date … (3.0 of 28 days)"): the days are shown cut, not rounded."""
+    from bot.blocks import alerts
+    from bot.services.digest import DigestService
+    from bot.services.settings import SettingsService
+
+    with session_scope(engine) as s:
+        write_usage([UsageRecord(source=Source.CURSOR, feed=Feed.CURSOR_EVENTS, natural_key="f1",
+                                 ts=datetime(2026, 2, 1, 12, tzinfo=UTC), person="ann@example.com", raw_model="gpt-5",
+                                 model="gpt-5", input_tokens=100, cost_nanos=usd_to_nanos("5"), requests=1)], session=s)
+    now = datetime(2026, 2, 3, 23, 30, tzinfo=UTC)
+    service = ReportService(engine)
+    view = service.forecast(None, now=now, min_days=3)
+    assert not view.settled
+    early = "too early to project: 2.9 of 28 days of the cycle, a projection needs 3"
+    text = _text(blocks.forecast(view))
+    assert early.capitalize() in text and "$5.00 (2.9 of 28 days)" in text and "3.0 of" not in text
+    assert "the 25.1 days left" in text  # 2.9 + 25.1 = 28
+    assert blocks.forecast_text(view) == f"Forecast February 2026: $5.00 so far, {early}"
+    [chart] = charting.forecast(view)
+    assert early.capitalize() in chart.alt_text
+    digest = DigestService(engine, service, SettingsService(engine)).build(date(2026, 2, 1), now=now)
+    assert any(early in t for t in mrkdwn_texts(alerts.digest_message(digest, now=now).blocks))
+    settled = service.forecast(None, now=datetime(2026, 2, 4, tzinfo=UTC), min_days=3)
+    assert settled.settled and "$5.00 (3.0 of 28 days)" in _text(blocks.forecast(settled))

@@ -107,6 +107,12 @@ def test_users_sort_and_filter():
     assert parse("users sort:cost:asc").descending is False
     assert parse("users sort:-name").descending is True
     assert parse("users a&amp;b").query == "a&b"
+    assert parse("users 7d sort:spend <@U123|ann>").query == "<@U123|ann>"
+    mention_first = parse("users <@U123> 7d")  # the period after the mention, as `user @ann 7d` takes it
+    assert (mention_first.query, mention_first.period_text) == ("<@U123>", "7d")
+    for text in ("users 30d <@U123> 7d", "users <@U123|ann> platform", "users team <@U123>"):
+        with pytest.raises(UsageError, match="a mention filters by that person alone"):
+            parse(text)  # was: the whole text as a filter, 'no one matches'
     with pytest.raises(UsageError):
         parse("users sort:salary")
     with pytest.raises(UsageError):

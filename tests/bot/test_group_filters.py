@@ -89,3 +89,23 @@ def test_views_count_only_the_groups_members(reports):
 def test_an_unknown_group_is_bad_input(reports):
     with pytest.raises(InputError, match="no group named 'Nope'; groups: Platform > Infra, Sales"):
         reports.group_members("Nope")
+
+
+def test_the_dashboard_of_a_group_notes_only_its_members_live_estimates(reports):
+    """cal (not in "Platform > Infra") has live Claude Code telemetry for 2026-04-03. The team's
+    dashboard says that day is a live estimate; the group's, where cal counts for nothing, said so too."""
+    from datetime import UTC, date, datetime
+
+    from core.usage import Feed, Source, UsageRecord, usd_to_nanos
+    from storage.db import session_scope
+    from storage.usage_repo import write_usage
+
+    with session_scope(reports._engine) as s:
+        write_usage([UsageRecord(source=Source.CLAUDE_CODE, feed=Feed.CLAUDE_CODE_OTEL_EVENTS, natural_key="live-cal",
+                                 ts=datetime(2026, 4, 3, 9, tzinfo=UTC), person="cal@example.com",
+                                 raw_model="claude-sonnet-4-5", model="sonnet-4.5", input_tokens=100,
+                                 cost_nanos=usd_to_nanos("0.25"))], session=s)
+    assert reports.dashboard(_april()).live_days == [date(2026, 4, 3)]
+    group = reports.group_members("Platform > Infra")
+    assert reports.dashboard(_april(), people=group).live_days == []
+    assert reports.dashboard(_april(), people=reports.group_members("Sales")).live_days == [date(2026, 4, 3)]
