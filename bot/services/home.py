@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.blocks import admin as admin_blocks
-from bot.blocks import alerts as alert_blocks
 from bot.blocks import common as c
 from bot.blocks import groups as group_blocks
+from bot.blocks import home_sections
 from storage import outbox_repo
 from storage.db import session_scope
 from storage.groups_repo import list_groups
@@ -63,13 +63,13 @@ class HomeService:
         if requester.role >= Role.VIEWER:
             with session_scope(self._engine) as session:
                 failed = outbox_repo.failed_deliveries(session=session)
-            extra += alert_blocks.home_delivery(failed, can_act=requester.role >= Role.ADMIN)
+            extra += home_sections.home_delivery(failed, can_act=requester.role >= Role.ADMIN)
         if self._incidents is not None and requester.role >= Role.VIEWER:
             views = self._incidents.open_incidents(limit=HOME_INCIDENTS_SHOWN + 1)
-            extra += alert_blocks.home_incidents(views[:HOME_INCIDENTS_SHOWN], more=len(views) > HOME_INCIDENTS_SHOWN,
+            extra += home_sections.home_incidents(views[:HOME_INCIDENTS_SHOWN], more=len(views) > HOME_INCIDENTS_SHOWN,
                                                  can_act=requester.role >= Role.ADMIN, now=datetime.now(UTC))
         if self._schedule is not None:
-            extra += alert_blocks.home_schedule(self._schedule())
+            extra += home_sections.home_schedule(self._schedule())
         view = admin_blocks.home(role_label=ROLE_LABELS[requester.role], can_admin=requester.role >= Role.ADMIN,
                                  values=self._settings.values(), env_admins=self._env_admins, status=status,
                                  keys=keys, describe=self._describe, extra=extra)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.blocks import alerts
+from bot.blocks import alerts, home_sections
 from bot.blocks.payloads import IncidentRef
 from core.incidents import (
     AlertKind,
@@ -179,16 +179,17 @@ def test_home_sections_validate_as_a_home_view():
     from storage.job_repo import JobRunView, RunStatus
 
     views = [view(i, user=f"p{i}@example.com") for i in range(1, 11)]
-    blocks = alerts.home_incidents(views, more=True, can_act=True, now=NOW)
+    blocks = home_sections.home_incidents(views, more=True, can_act=True, now=NOW)
     last = JobRunView("sync_and_detect", NOW, RunStatus.INTERRUPTED, NOW, None, None)
-    blocks += alerts.home_schedule([ScheduleLine("Sync → detect → alert", "5 * * * *", last, NOW + timedelta(hours=1)),
-                                    ScheduleLine("Weekly digest", "0 9 * * 1", None, None)])
+    blocks += home_sections.home_schedule([
+        ScheduleLine("Sync → detect → alert", "5 * * * *", last, NOW + timedelta(hours=1)),
+        ScheduleLine("Weekly digest", "0 9 * * 1", None, None)])
     assert validate_view({"type": "home", "blocks": blocks}) == []
     text = all_text(blocks)
     assert "*Open incidents* · 10+" in text
     assert "interrupted (the process stopped mid-run)" in text and "never ran" in text
     # viewers see them without buttons
-    assert action_ids(alerts.home_incidents(views, more=False, can_act=False, now=NOW)) == []
+    assert action_ids(home_sections.home_incidents(views, more=False, can_act=False, now=NOW)) == []
 
 
 def test_the_digest_message():
