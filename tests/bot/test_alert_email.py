@@ -60,6 +60,21 @@ def channel(port: int, *, password: str = "s3cret") -> SmtpEmailChannel:
     return SmtpEmailChannel(config, timeout=5)
 
 
+def _one_failed_email(engine, email_channel: SmtpEmailChannel, **sender):
+    """Incident #1's alert queued and mailed through `email_channel` once; it must fail: its outbox row."""
+    from storage import outbox_repo
+
+    add_incidents(engine, [1])
+    queue(engine, 1)
+    store, clock = MemoryStore([view(1)]), Clock()
+    s = AlertSender(engine, None, channel=None, store=store, email=email_channel, clock=clock, **sender)
+    with session_scope(engine) as session:
+        outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
+    assert s.drain().failed == 1
+    [row] = [r for r in rows(engine) if r.transport == "email"]
+    return row
+
+
 def test_each_alert_is_mailed_once_as_html_and_text(engine, smtp):
     inbox, port = smtp
     add_incidents(engine, [1])
@@ -111,16 +126,7 @@ def test_a_4xx_is_retried_and_a_5xx_fails_the_row(engine, smtp):
 
 def test_a_wrong_password_is_not_sent_and_never_shown(engine, smtp):
     inbox, port = smtp
-    add_incidents(engine, [1])
-    queue(engine, 1)
-    store, clock = MemoryStore([view(1)]), Clock()
-    s = AlertSender(engine, None, channel=None, store=store, email=channel(port, password="wrong-pass-123"),
-                    clock=clock, max_attempts=1)
-    from storage import outbox_repo
-    with session_scope(engine) as session:
-        outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
-    assert s.drain().failed == 1
-    [row] = [r for r in rows(engine) if r.transport == "email"]
+    row = _one_failed_email(engine, channel(port, password="wrong-pass-123"), max_attempts=1)
     assert "535" in row.last_error and "wrong-pass-123" not in row.last_error
     assert "wrong-pass-123" not in repr(SmtpConfig.from_url(f"smtp://abacus:wrong-pass-123@127.0.0.1:{port}",
                                                              sender="a@b.co", recipients=["c@d.co"]))
@@ -155,18 +161,9 @@ def test_a_password_is_not_sent_in_clear_to_a_server_on_another_machine(engine):
                             auth_require_tls=False)
     controller.start()
     try:
-        add_incidents(engine, [1])
-        queue(engine, 1)
-        store, clock = MemoryStore([view(1)]), Clock()
         config = SmtpConfig.from_url(f"smtp://abacus:s3cret@{address}:{controller.port}", sender="abacus@example.com",
                                      recipients=["finops@example.com"])
-        s = AlertSender(engine, None, channel=None, store=store, email=SmtpEmailChannel(config, timeout=5),
-                        clock=clock)
-        from storage import outbox_repo
-        with session_scope(engine) as session:
-            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
-        assert s.drain().failed == 1
-        [row] = [r for r in rows(engine) if r.transport == "email"]
+        row = _one_failed_email(engine, SmtpEmailChannel(config, timeout=5))
         assert row.last_error.startswith("SMTP 530 the server offers no STARTTLS") and "s3cret" not in row.last_error
         assert auths == [] and inbox.messages == []
     finally:
@@ -189,18 +186,9 @@ def test_an_smtp_answer_that_echoes_the_credentials_is_stored_without_them(engin
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port, authenticator=echoing, auth_require_tls=False)
     controller.start()
     try:
-        add_incidents(engine, [1])
-        queue(engine, 1)
-        store, clock = MemoryStore([view(1)]), Clock()
-        s = AlertSender(engine, None, channel=None, store=store, email=channel(port, password=password), clock=clock,
-                        max_attempts=1)
-        from storage import outbox_repo
-        with session_scope(engine) as session:
-            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
-        assert s.drain().failed == 1
+        row = _one_failed_email(engine, channel(port, password=password), max_attempts=1)
     finally:
         controller.stop()
-    [row] = [r for r in rows(engine) if r.transport == "email"]
     assert "535" in row.last_error and "bad credentials" in row.last_error
     for secret in (password, plain.rstrip("=")):
         assert not any(secret[i:i + 5] in row.last_error for i in range(len(secret) - 8)), row.last_error
@@ -219,15 +207,7 @@ def test_a_refusal_with_a_nul_in_it_fails_the_row_with_its_reason(engine):
                             auth_require_tls=False)
     controller.start()
     try:
-        add_incidents(engine, [1])
-        queue(engine, 1)
-        store, clock = MemoryStore([view(1)]), Clock()
-        s = AlertSender(engine, None, channel=None, store=store, email=channel(port), clock=clock)
-        from storage import outbox_repo
-        with session_scope(engine) as session:
-            outbox_repo.queue_email_copies(session, since=clock() - timedelta(days=1), now=clock())
-        assert s.drain().failed == 1
+        row = _one_failed_email(engine, channel(port))
     finally:
         controller.stop()
-    [row] = [r for r in rows(engine) if r.transport == "email"]
     assert row.status == "failed" and row.last_error == "SMTP 550 no suchmailbox"
